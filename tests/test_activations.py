@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
 from typing import Any
 
-import mpmath
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
-from tests.reference import sweep, ulp_errors
-from tinygrad_act import Sigmoid
-from tinygrad_act.testing import float_arrays
-
-FLOAT_LIMIT = {np.float32: 110.0, np.float64: 750.0}  # beyond these, sigmoid's tails are flat
-
-
-def mp_sigmoid(x: Any) -> Any:
-    return 1 / (1 + mpmath.exp(-x))
-
-
-def mp_sigmoid_derivative(x: Any) -> Any:
-    # e^-|x| / (1 + e^-|x|)^2: the same function, written without cancellation
-    e = mpmath.exp(-abs(x))
-    return e / (1 + e) ** 2
+from tinygrad_act import (
+    ELU,
+    GELU,
+    SELU,
+    Layer,
+    LeakyReLU,
+    LogSoftmax,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+    get,
+)
+from tinygrad_act.testing import float_arrays, shapes
 
 
 class TestSigmoid:
@@ -82,21 +83,6 @@ class TestSigmoid:
         layer = Sigmoid()
         np.testing.assert_allclose(layer.forward(-x), 1 - layer.forward(x), rtol=0, atol=2e-16)
 
-    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-    def test_accuracy_against_mpmath(
-        self, dtype: Any, record_ulp: Callable[[str, str, float, float], None]
-    ) -> None:
-        x = sweep(dtype, FLOAT_LIMIT[dtype])
-        layer = Sigmoid()
-        forward = ulp_errors(layer.forward(x), x, mp_sigmoid)
-        backward = ulp_errors(layer.backward(np.ones_like(x)), x, mp_sigmoid_derivative)
-        # backward is bounded where the true derivative is a normal float
-        exact = [mp_sigmoid_derivative(mpmath.mpf(v)) for v in x.tolist()]
-        normal = np.array([abs(d) >= np.finfo(dtype).tiny for d in exact])
-        record_ulp("Sigmoid", np.dtype(dtype).name, forward.max(), backward[normal].max())
-        assert forward.max() <= 3
-        assert backward[normal].max() <= 4
-
     def test_float16_is_within_one_ulp_on_every_value(self) -> None:
         x = np.arange(2**16, dtype=np.uint16).view(np.float16)
         x = x[np.isfinite(x)]
@@ -110,3 +96,220 @@ class TestSigmoid:
         for got, exact in [(y, exact_y), (grad, exact_grad)]:
             ulp = np.spacing(exact.astype(np.float16)).astype(np.float64)
             assert np.max(np.abs(got - exact) / ulp) <= 1
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "y", "dydx"),
+    [
+        (Tanh(), [0.0, np.log(2.0)], [0.0, 0.6], [1.0, 0.64]),
+        (ReLU(), [-2.0, 0.0, 3.0], [0.0, 0.0, 3.0], [0.0, 0.0, 1.0]),
+        (LeakyReLU(0.1), [-2.0, 0.0, 3.0], [-0.2, 0.0, 3.0], [0.1, 0.1, 1.0]),
+        (ELU(alpha=2.0), [-np.log(2.0), 0.0, 3.0], [-1.0, 0.0, 3.0], [1.0, 2.0, 1.0]),
+        (SELU(), [0.0, 1.0], [0.0, 1.0507009873554805], [1.7580993408473766, 1.0507009873554805]),
+        (Softplus(), [0.0, np.log(3.0)], [np.log(2.0), np.log(4.0)], [0.5, 0.75]),
+        (Softplus(beta=2.0), [0.0], [np.log(2.0) / 2], [0.5]),
+        (SiLU(), [0.0, np.log(3.0)], [0.0, 0.75 * np.log(3.0)], [0.5, 0.75 + 0.1875 * np.log(3.0)]),
+        (
+            GELU(),
+            [0.0, 1.0],
+            [0.0, 0.8413447460685429],
+            [0.5, 0.8413447460685429 + 0.24197072451914337],
+        ),
+        (GELU(approximate="tanh"), [0.0], [0.0], [0.5]),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, Layer) else "",
+)
+def test_closed_form_values(
+    layer: Layer, x: list[float], y: list[float], dydx: list[float]
+) -> None:
+    np.testing.assert_allclose(layer.forward(np.array(x)), y, rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(layer.backward(np.ones(len(x))), dydx, rtol=1e-15, atol=1e-300)
+
+
+@pytest.mark.parametrize(
+    ("layer", "at_zero"),
+    [(ReLU(), 0.0), (LeakyReLU(0.01), 0.01), (LeakyReLU(0.3), 0.3), (ELU(), 1.0), (ELU(0.5), 0.5)],
+    ids=repr,
+)
+def test_derivative_at_the_kink_follows_pytorch(layer: Layer, at_zero: float) -> None:
+    layer.forward(np.zeros(3))
+    np.testing.assert_array_equal(layer.backward(np.ones(3)), at_zero)
+
+
+def test_selu_derivative_at_zero_is_scale_times_alpha() -> None:
+    layer = SELU()
+    layer.forward(np.zeros(1))
+    assert layer.backward(np.ones(1))[0] == SELU.scale * SELU.alpha
+
+
+class TestTails:
+    """Values that the usual formulas get wrong, from closed forms."""
+
+    def test_softplus_does_not_overflow_and_keeps_the_left_tail(self) -> None:
+        layer = Softplus()
+        y = layer.forward(np.array([1000.0, -1000.0, -700.0, 40.0]))
+        assert y[0] == 1000.0
+        assert y[1] == 0.0  # e^-1000 is below the smallest float64
+        assert y[2] == pytest.approx(np.exp(-700.0), rel=1e-15)
+        assert y[3] == 40.0 + np.exp(-40.0)  # log(1 + e^40) rounded; PyTorch's threshold gives 40
+
+    def test_tanh_derivative_keeps_relative_accuracy(self) -> None:
+        layer = Tanh()
+        layer.forward(np.array([20.0, -300.0]))
+        # 1 - tanh^2 = 4 e^-2|x| / (1 + e^-2|x|)^2
+        np.testing.assert_allclose(
+            layer.backward(np.ones(2)), [4 * np.exp(-40.0), 4 * np.exp(-600.0)], rtol=1e-15
+        )
+
+    def test_elu_derivative_for_very_negative_x(self) -> None:
+        layer = ELU()
+        layer.forward(np.array([-40.0, -700.0]))
+        # y + alpha would be 0 here; the derivative is e^x
+        np.testing.assert_allclose(layer.backward(np.ones(2)), np.exp([-40.0, -700.0]), rtol=1e-15)
+
+    def test_silu_both_tails(self) -> None:
+        layer = SiLU()
+        x = np.array([-50.0, 50.0, -1000.0, 1000.0, -np.inf, np.inf])
+        np.testing.assert_allclose(
+            layer.forward(x), [-50 * np.exp(-50.0), 50.0, 0.0, 1000.0, 0.0, np.inf], rtol=1e-14
+        )
+        grad = layer.backward(np.ones(6))
+        np.testing.assert_allclose(grad[:2], [-49 * np.exp(-50.0), 1.0], rtol=1e-13)
+        np.testing.assert_array_equal(grad[2:], [0.0, 1.0, 0.0, 1.0])
+
+    def test_gelu_left_tail_against_the_asymptotic_series(self) -> None:
+        # Phi(x) = phi(x) / |x| * (1 - 1/x^2 + 3/x^4 - 15/x^6 + ...) for x -> -inf
+        x = -30.0
+        phi = np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+        series = phi / -x * (1 - 1 / x**2 + 3 / x**4 - 15 / x**6 + 105 / x**8)
+        assert GELU().forward(np.array([x]))[0] == pytest.approx(x * series, rel=1e-13)
+
+
+class TestGELU:
+    def test_rejects_unknown_approximation(self) -> None:
+        with pytest.raises(ValueError, match="'none' or 'tanh', got 'erf'"):
+            GELU(approximate="erf")  # type: ignore[arg-type]
+
+    def test_without_scipy_names_the_extra_to_install(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setitem(sys.modules, "scipy", None)
+        monkeypatch.setitem(sys.modules, "scipy.special", None)
+        with pytest.raises(ImportError, match=r"pip install \"tinygrad_act\[gelu\]\""):
+            GELU()
+        assert GELU(approximate="tanh").forward(np.zeros(1))[0] == 0.0
+
+    def test_tanh_approximation_is_close_to_exact(self) -> None:
+        x = np.linspace(-6, 6, 101)
+        np.testing.assert_allclose(GELU(approximate="tanh")(x), GELU()(x), atol=5e-4)
+
+
+class TestSoftmax:
+    def test_large_logits_give_the_exact_result_without_warning(self) -> None:
+        expected = np.exp([0.0, 1.0, 2.0]) / np.exp([0.0, 1.0, 2.0]).sum()
+        np.testing.assert_allclose(
+            Softmax()(np.array([1000.0, 1001.0, 1002.0])), expected, rtol=1e-15
+        )
+
+    @given(
+        x=float_arrays(
+            np.float64, shape=shapes(min_dims=1, min_side=1), min_value=-50, max_value=50
+        )
+    )
+    def test_sums_to_one_along_any_axis(self, x: np.ndarray[Any, Any]) -> None:
+        for axis in range(-x.ndim, x.ndim):
+            y = Softmax(axis=axis)(x)
+            assert np.all(y >= 0)
+            np.testing.assert_allclose(y.sum(axis=axis), 1.0, rtol=1e-14)
+
+    @given(
+        x=float_arrays(
+            np.float64, shape=shapes(min_dims=1, min_side=1), min_value=-50, max_value=50
+        ),
+        c=st.floats(-100, 100),
+    )
+    def test_invariant_to_adding_a_constant(self, x: np.ndarray[Any, Any], c: float) -> None:
+        np.testing.assert_allclose(Softmax()(x + c), Softmax()(x), rtol=1e-12, atol=1e-300)
+
+    @given(
+        x=float_arrays(
+            np.float64,
+            shape=shapes(min_dims=1, max_dims=3, min_side=1),
+            min_value=-10,
+            max_value=10,
+        )
+    )
+    def test_jacobian_is_symmetric_with_rows_summing_to_zero(self, x: np.ndarray[Any, Any]) -> None:
+        jacobian = Softmax().jacobian(x)
+        assert jacobian.shape == (*x.shape, x.shape[-1])
+        np.testing.assert_allclose(jacobian, np.swapaxes(jacobian, -1, -2), atol=1e-16)
+        np.testing.assert_allclose(jacobian.sum(axis=-1), 0.0, atol=1e-15)
+
+    @given(
+        x=float_arrays(np.float64, shape=(3, 4, 5), min_value=-10, max_value=10),
+        g=float_arrays(np.float64, shape=(3, 4, 5), min_value=-1, max_value=1),
+        axis=st.integers(-3, 2),
+    )
+    def test_backward_equals_jacobian_transpose_times_g(
+        self, x: np.ndarray[Any, Any], g: np.ndarray[Any, Any], axis: int
+    ) -> None:
+        layer = Softmax(axis=axis)
+        layer.forward(x)
+        jacobian = layer.jacobian(x)  # (..., n, n) with axis last
+        expected = np.einsum("...ij,...i->...j", jacobian, np.moveaxis(g, axis, -1))
+        np.testing.assert_allclose(layer.backward(g), np.moveaxis(expected, -1, axis), atol=1e-15)
+
+    def test_jacobian_closed_form(self) -> None:
+        y = np.array([0.25, 0.25, 0.5])
+        x = np.log(y)
+        expected = np.diag(y) - np.outer(y, y)
+        np.testing.assert_allclose(Softmax().jacobian(x), expected, atol=1e-16)
+
+    def test_minus_infinity_gets_zero_and_infinity_gives_nan(self) -> None:
+        y = Softmax()(np.array([[-np.inf, 0.0, 0.0], [np.inf, 0.0, 1.0], [np.nan, 0.0, 1.0]]))
+        np.testing.assert_array_equal(y[0], [0.0, 0.5, 0.5])
+        assert np.isnan(y[1, 0])
+        assert np.isnan(y[2]).all()
+
+
+class TestLogSoftmax:
+    @given(
+        x=float_arrays(
+            np.float64, shape=shapes(min_dims=1, min_side=1), min_value=-50, max_value=50
+        )
+    )
+    def test_exp_is_softmax(self, x: np.ndarray[Any, Any]) -> None:
+        np.testing.assert_allclose(np.exp(LogSoftmax()(x)), Softmax()(x), rtol=1e-13, atol=1e-300)
+
+    def test_dominant_entry_keeps_its_tiny_log_probability(self) -> None:
+        # log(1 / (1 + e^-40)) = -log1p(e^-40); a plain log(sum) rounds it to 0
+        y = LogSoftmax()(np.array([0.0, -40.0, -40.0]))
+        np.testing.assert_allclose(y, [-np.log1p(2 * np.exp(-40.0)), -40.0, -40.0], rtol=1e-15)
+
+    def test_ties_at_the_maximum(self) -> None:
+        np.testing.assert_allclose(LogSoftmax()(np.array([3.0, 3.0])), -np.log(2.0), rtol=1e-15)
+
+    @given(
+        x=float_arrays(np.float64, shape=(4, 6), min_value=-10, max_value=10),
+        g=float_arrays(np.float64, shape=(4, 6), min_value=-1, max_value=1),
+    )
+    def test_backward_is_g_minus_softmax_times_sum_g(
+        self, x: np.ndarray[Any, Any], g: np.ndarray[Any, Any]
+    ) -> None:
+        layer = LogSoftmax(axis=0)
+        layer.forward(x)
+        softmax = np.exp(x) / np.exp(x).sum(axis=0)
+        np.testing.assert_allclose(layer.backward(g), g - softmax * g.sum(axis=0), atol=1e-14)
+
+
+class TestGet:
+    @pytest.mark.parametrize("name", ["relu", "ReLU", "RELU", "swish", "leaky_relu", "LogSoftmax"])
+    def test_case_insensitive_with_aliases(self, name: str) -> None:
+        assert isinstance(get(name), Layer)
+
+    def test_passes_keyword_arguments(self) -> None:
+        assert get("elu", alpha=0.5).alpha == 0.5  # type: ignore[attr-defined]
+
+    def test_unknown_name_lists_the_valid_ones(self) -> None:
+        with pytest.raises(KeyError, match="unknown activation 'rleu'; valid names: elu, gelu"):
+            get("rleu")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,25 +12,49 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_act import Activation, gradcheck
+from tinygrad_act import (
+    ELU,
+    GELU,
+    LeakyReLU,
+    LogSoftmax,
+    Softmax,
+    Softplus,
+    gradcheck,
+)
 from tinygrad_act.activations import ACTIVATIONS
-from tinygrad_act.testing import float_arrays
+from tinygrad_act.base import Layer
+from tinygrad_act.testing import float_arrays, shapes
 
-FACTORIES = sorted(ACTIVATIONS.items())
-IDS = [name for name, _ in FACTORIES]
+#: Every built-in activation with its defaults, and some with other settings.
+CASES: dict[str, Callable[[], Layer]] = {
+    **{name: cls for name, cls in sorted(ACTIVATIONS.items())},
+    "leakyrelu(0.2)": lambda: LeakyReLU(negative_slope=0.2),
+    "elu(0.5)": lambda: ELU(alpha=0.5),
+    "softplus(2)": lambda: Softplus(beta=2.0),
+    "gelu(tanh)": lambda: GELU(approximate="tanh"),
+    "softmax(0)": lambda: Softmax(axis=0),
+    "logsoftmax(1)": lambda: LogSoftmax(axis=1),
+}
 
 
-@pytest.fixture(params=[cls for _, cls in FACTORIES], ids=IDS)
-def layer(request: pytest.FixtureRequest) -> Activation:
-    cls: type[Activation] = request.param
-    return cls()
+def needs_axis(layer: Layer) -> bool:
+    return isinstance(layer, Softmax | LogSoftmax)
+
+
+@pytest.fixture(params=list(CASES.values()), ids=list(CASES))
+def layer(request: pytest.FixtureRequest) -> Layer:
+    factory: Callable[[], Layer] = request.param
+    return factory()
 
 
 @pytest.mark.parametrize(
     "shape", [(), (0,), (7,), (7, 1), (1, 7), (2, 3, 4), (3, 0, 2), (2, 1, 3, 2)], ids=str
 )
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_shape_and_dtype_are_kept(layer: Activation, shape: tuple[int, ...], dtype: Any) -> None:
+def test_shape_and_dtype_are_kept(layer: Layer, shape: tuple[int, ...], dtype: Any) -> None:
+    axis = getattr(layer, "axis", 0)
+    if needs_axis(layer) and not -len(shape) <= axis < len(shape):
+        pytest.skip("the axis does not exist in this shape")
     x = np.random.default_rng(0).uniform(-3, 3, shape).astype(dtype)
     y = layer.forward(x)
     assert isinstance(y, np.ndarray)
@@ -38,8 +64,10 @@ def test_shape_and_dtype_are_kept(layer: Activation, shape: tuple[int, ...], dty
     assert (grad.shape, grad.dtype) == (shape, np.dtype(dtype))
 
 
-def test_large_arrays_match_small_ones(layer: Activation) -> None:
+def test_large_arrays_match_small_ones(layer: Layer) -> None:
     # Large inputs run in blocks; each element's result must not depend on it.
+    if needs_axis(layer):
+        pytest.skip("not elementwise")
     x = np.random.default_rng(1).uniform(-30, 30, 100_003)
     grad_output = np.random.default_rng(2).standard_normal(x.size)
     y, grad = layer.forward(x), layer.backward(grad_output)
@@ -53,18 +81,28 @@ def test_large_arrays_match_small_ones(layer: Activation) -> None:
     ("values", "dtype"),
     [([1, 2, 3], np.int64), ([True, False], np.bool_), (np.arange(3, dtype=np.uint8), np.uint8)],
 )
-def test_bool_and_integers_become_float64(layer: Activation, values: Any, dtype: Any) -> None:
-    x = np.asarray(values, dtype=dtype)
+def test_bool_and_integers_become_float64(layer: Layer, values: Any, dtype: Any) -> None:
+    x = np.atleast_2d(np.asarray(values, dtype=dtype))
     assert layer.forward(x).dtype == np.float64
     assert layer.backward(np.ones(x.shape, dtype=np.int64)).dtype == np.float64
 
 
-def test_array_likes_are_accepted(layer: Activation) -> None:
-    assert layer.forward([[0.5, -1.0]]).shape == (1, 2)
-    y = layer.forward(2.0)
-    assert y.shape == ()
-    assert y.dtype == np.float64
-    assert layer.backward(1.0).shape == ()
+def test_array_likes_are_accepted(layer: Layer) -> None:
+    assert layer.forward([[0.5, -1.0], [2.0, 3.0]]).shape == (2, 2)
+    assert layer.backward([[1, 1], [1, 1]]).dtype == np.float64
+    if not needs_axis(layer):
+        y = layer.forward(2.0)
+        assert y.shape == ()
+        assert y.dtype == np.float64
+        assert layer.backward(1.0).shape == ()
+
+
+@pytest.mark.parametrize("factory", [Softmax, LogSoftmax])
+def test_axis_layers_reject_an_input_without_the_axis(factory: Callable[..., Layer]) -> None:
+    with pytest.raises(ValueError, match=r"axis=2.*shape \(3, 4\)"):
+        factory(axis=2).forward(np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"shape \(\)"):
+        factory().forward(1.0)
 
 
 @pytest.mark.parametrize(
@@ -79,44 +117,48 @@ def test_array_likes_are_accepted(layer: Activation) -> None:
     ],
     ids=["complex", "object", "string", "datetime", "structured", "longdouble"],
 )
-def test_unsupported_dtypes_raise_type_error_naming_the_dtype(layer: Activation, x: Any) -> None:
+def test_unsupported_dtypes_raise_type_error_naming_the_dtype(layer: Layer, x: Any) -> None:
     with pytest.raises(TypeError, match=re.escape(str(x.dtype))):
         layer.forward(x)
 
 
-def test_grad_output_of_unsupported_dtype_raises(layer: Activation) -> None:
-    layer.forward(np.ones(2))
+def test_grad_output_of_unsupported_dtype_raises(layer: Layer) -> None:
+    layer.forward(np.ones((2, 2)))
     with pytest.raises(TypeError, match="complex128"):
-        layer.backward(np.ones(2, dtype=complex))
+        layer.backward(np.ones((2, 2), dtype=complex))
 
 
-def test_backward_before_forward_raises(layer: Activation) -> None:
+def test_backward_before_forward_raises(layer: Layer) -> None:
     with pytest.raises(RuntimeError, match=r"forward\(x\) first"):
         layer.backward(np.ones(3))
 
 
-def test_grad_output_shape_mismatch_names_both_shapes(layer: Activation) -> None:
+def test_grad_output_shape_mismatch_names_both_shapes(layer: Layer) -> None:
     layer.forward(np.ones((2, 3)))
     with pytest.raises(ValueError, match=r"\(3, 2\).*\(2, 3\)"):
         layer.backward(np.ones((3, 2)))
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
-def test_no_warning_on_extreme_values(layer: Activation, dtype: Any) -> None:
+def test_no_warning_on_extreme_values(layer: Layer, dtype: Any) -> None:
     # pytest turns every warning into an error (see pyproject.toml)
     info = np.finfo(dtype)
     x = np.array([-1000, 1000, -np.inf, np.inf, np.nan, info.max, -info.max, info.tiny, 0.0])
     x = x.astype(dtype)
+    if needs_axis(layer):
+        x = x[:, None]  # each row one element; along axis 0 and 1 alike
     y = layer.forward(x)
     grad = layer.backward(np.ones_like(y))
-    assert np.isnan(y[4])
-    assert np.isnan(grad[4])
-    assert not np.isnan(np.delete(y, 4)).any()
+    assert y.shape == grad.shape == x.shape
+    if not needs_axis(layer):
+        assert np.isnan(y[4])
+        assert np.isnan(grad[4])
+        assert not np.isnan(np.delete(y, 4)).any()
 
 
-def test_arguments_are_never_modified(layer: Activation) -> None:
-    x = np.linspace(-5, 5, 11)
-    grad_output = np.linspace(1, 2, 11)
+def test_arguments_are_never_modified(layer: Layer) -> None:
+    x = np.linspace(-5, 5, 12).reshape(3, 4)
+    grad_output = np.linspace(1, 2, 12).reshape(3, 4)
     x_before, grad_before = x.copy(), grad_output.copy()
     layer.forward(x)
     layer.backward(grad_output)
@@ -125,21 +167,26 @@ def test_arguments_are_never_modified(layer: Activation) -> None:
 
 
 @pytest.mark.parametrize("size", [11, 100_001], ids=["small", "blocked"])
-def test_layer_owns_its_cache(layer: Activation, size: int) -> None:
-    grad_output = np.linspace(1, 2, size)
-    fresh = type(layer)()
-    fresh.forward(np.linspace(-5, 5, size))
+def test_layer_owns_its_cache(layer: Layer, size: int) -> None:
+    grad_output = np.linspace(1, 2, size).reshape(-1, 1)
+    fresh = copy.deepcopy(layer)
+    fresh.forward(np.linspace(-5, 5, size).reshape(-1, 1))
     expected = fresh.backward(grad_output)
 
-    x = np.linspace(-5, 5, size)
+    x = np.linspace(-5, 5, size).reshape(-1, 1)
     y = layer.forward(x)
     x[:] = 123.0  # the caller reuses its buffers in place
     y[:] = -7.0
     np.testing.assert_array_equal(layer.backward(grad_output), expected)
 
 
-@pytest.mark.parametrize("cls", [cls for _, cls in FACTORIES], ids=IDS)
+@pytest.mark.parametrize("factory", list(CASES.values()), ids=list(CASES))
 @given(data=st.data())
-def test_gradcheck_passes_on_random_arrays(cls: type[Activation], data: st.DataObject) -> None:
-    x = data.draw(float_arrays(np.float64, min_value=-20, max_value=20, avoid=cls.kinks))
-    assert gradcheck(cls(), x, seed=0)
+def test_gradcheck_passes_on_random_arrays(
+    factory: Callable[[], Layer], data: st.DataObject
+) -> None:
+    layer = factory()
+    kinks = getattr(layer, "kinks", ())
+    shape = shapes(min_dims=2) if needs_axis(layer) else shapes()
+    x = data.draw(float_arrays(np.float64, shape=shape, min_value=-20, max_value=20, avoid=kinks))
+    assert gradcheck(layer, x, seed=0)

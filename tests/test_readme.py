@@ -20,7 +20,7 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
-    assert "[-0.26894142  0.          1.76159416]" in capsys.readouterr().out
+    assert "[-0.30340146  0.          1.94395896]" in capsys.readouterr().out
 
 
 def test_quickstart_is_two_commands_and_ci_runs_the_test_command() -> None:

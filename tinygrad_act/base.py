@@ -38,6 +38,40 @@ def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
     )
 
 
+def working_dtypes(
+    dtype: np.dtype[Any], *, float32_in_float64: bool
+) -> tuple[np.dtype[Any], np.dtype[Any], np.dtype[Any]]:
+    """The (compute, output, cache) dtypes for input of `dtype`."""
+    if dtype == np.float16:
+        # NOTE: NumPy's float16 ufuncs are slow and inexact; compute and cache in float32
+        # so that forward and backward both round once.
+        return np.dtype(np.float32), dtype, np.dtype(np.float32)
+    if dtype == np.float32 and float32_in_float64:
+        return np.dtype(np.float64), dtype, dtype
+    return dtype, dtype, dtype
+
+
+def check_grad_output(
+    owner: Layer, grad_output: npt.ArrayLike, output_shape: tuple[int, ...] | None
+) -> Array:
+    """Convert `grad_output` for ``owner.backward``, or raise a clear error.
+
+    `output_shape` is the shape of the last forward's output, None if forward
+    has not run: a `RuntimeError`. A `grad_output` of another shape is a
+    `ValueError` naming both shapes.
+    """
+    name = type(owner).__name__
+    if output_shape is None:
+        raise RuntimeError(f"{name}.backward called before forward: call forward(x) first")
+    grad = as_float_array(grad_output, f"{name}.backward")
+    if grad.shape != output_shape:
+        raise ValueError(
+            f"{name}.backward: grad_output has shape {grad.shape}, "
+            f"but the output of forward has shape {output_shape}"
+        )
+    return grad
+
+
 class Layer:
     """Base of everything composable: activations, `Linear`, `Sequential`.
 
@@ -122,9 +156,10 @@ class Activation(Layer):
     #: of over 2 ulp).
     float32_in_float64: ClassVar[bool] = False
 
-    _saved: Saved | None = None
-    _dtype: np.dtype[Any] | None = None
-    _shape: tuple[int, ...] = ()
+    # What the last forward left for backward; _shape is None until forward runs.
+    _saved: Saved = ()
+    _dtype: np.dtype[Any] = np.dtype(np.float64)
+    _shape: tuple[int, ...] | None = None
 
     def function(self, x: Array) -> Array:
         """Return f(x) elementwise."""
@@ -151,18 +186,10 @@ class Activation(Layer):
         return self.derivative(x, y)
 
     def _dtypes(self, dtype: np.dtype[Any]) -> tuple[np.dtype[Any], np.dtype[Any], np.dtype[Any]]:
-        """(compute, output, saved) dtypes for input of `dtype`."""
-        if dtype == np.float16:
-            # NOTE: NumPy's float16 ufuncs are slow and inexact; compute and cache in float32
-            # so that forward and backward both round once.
-            return np.dtype(np.float32), dtype, np.dtype(np.float32)
-        if dtype == np.float32 and self.float32_in_float64:
-            return np.dtype(np.float64), dtype, dtype
-        return dtype, dtype, dtype
+        return working_dtypes(dtype, float32_in_float64=self.float32_in_float64)
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        name = type(self).__name__
-        x = as_float_array(x, name)
+        x = as_float_array(x, type(self).__name__)
         y, saved = _engine.map_blocks(self.function_and_saved, x, (), self._dtypes(x.dtype))
         self._saved = saved
         self._dtype = x.dtype
@@ -170,15 +197,7 @@ class Activation(Layer):
         return y
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        name = type(self).__name__
-        if self._saved is None or self._dtype is None:
-            raise RuntimeError(f"{name}.backward called before forward: call forward(x) first")
-        grad = as_float_array(grad_output, f"{name}.backward")
-        if grad.shape != self._shape:
-            raise ValueError(
-                f"{name}.backward: grad_output has shape {grad.shape}, "
-                f"but the output of forward has shape {self._shape}"
-            )
+        grad = check_grad_output(self, grad_output, self._shape)
         return _engine.map_blocks(self._chain_rule, grad, self._saved, self._dtypes(self._dtype))[0]
 
     def _chain_rule(self, grad: Array, *saved: Any) -> tuple[Array, Saved]:
