@@ -27,16 +27,17 @@ def ulp_errors(
     The ulp is that of the exact value: 2**(e - p + 1) for 2**e <= |exact| < 2**(e + 1),
     with e clamped to the smallest normal exponent (so subnormals count in subnormal steps).
     """
-    bits, emin = _FORMAT[got.dtype]
-    errors = []
-    for g, v in zip(got.ravel().tolist(), x.ravel().tolist(), strict=True):
-        ref = exact(mpmath.mpf(v))
-        if mpmath.isnan(ref) or mpmath.isinf(ref):
-            errors.append(0.0 if g == float(ref) or (g != g and mpmath.isnan(ref)) else np.inf)
-            continue
-        exponent = emin if ref == 0 else max(int(mpmath.floor(mpmath.log(abs(ref), 2))), emin)
-        errors.append(float(abs(mpmath.mpf(g) - ref) / mpmath.ldexp(1, exponent - bits + 1)))
-    return np.array(errors, dtype=np.float64)
+    values = zip(got.ravel().tolist(), x.ravel().tolist(), strict=True)
+    return np.array([ulp_error(g, exact(mpmath.mpf(v)), got.dtype) for g, v in values])
+
+
+def ulp_error(got: float, exact: Any, dtype: Any) -> float:
+    """Distance of `got` from the mpmath value `exact`, in ulp of `exact` in `dtype`."""
+    bits, emin = _FORMAT[np.dtype(dtype)]
+    if mpmath.isnan(exact) or mpmath.isinf(exact):
+        return 0.0 if got == float(exact) or (got != got and mpmath.isnan(exact)) else np.inf
+    exponent = emin if exact == 0 else max(int(mpmath.floor(mpmath.log(abs(exact), 2))), emin)
+    return float(abs(mpmath.mpf(got) - exact) / mpmath.ldexp(1, exponent - bits + 1))
 
 
 def sweep(dtype: Any, limit: float, seed: int = 0) -> npt.NDArray[Any]:
