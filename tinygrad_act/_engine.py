@@ -36,11 +36,9 @@ def map_blocks(
     saved arrays are stored in. Returns the output and the saved arrays, in the
     shape of `x`.
     """
-    # NOTE: float16 results above 65504 round to inf; that is the honest value.
-    with np.errstate(over="ignore"):
-        if x.size <= BLOCK:
-            return _map_whole(kernel, x, extra, *dtypes)
-        return _map_in_blocks(kernel, x, extra, *dtypes)
+    if x.size <= BLOCK:
+        return _map_whole(kernel, x, extra, *dtypes)
+    return _map_in_blocks(kernel, x, extra, *dtypes)
 
 
 def _map_whole(
@@ -65,7 +63,8 @@ def _as(a: Array | None, dtype: np.dtype[Any]) -> Array | None:
 
 def _owned(a: Array, dtype: np.dtype[Any], shape: tuple[int, ...], others: Saved) -> Array:
     """`a` as an array of `dtype` and `shape` that shares memory with none of `others`."""
-    result = np.asarray(a, dtype=dtype)
+    with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
+        result = np.asarray(a, dtype=dtype)
     if any(o is not None and np.may_share_memory(result, o) for o in others):
         result = result.copy()
     return np.broadcast_to(result, shape).copy() if result.shape != shape else result
@@ -89,9 +88,10 @@ def _map_in_blocks(
         )
         if saved is None:
             saved = [None if s is None else np.empty(x.size, saved_dtype) for s in saved_block]
-        y[block] = y_block
-        for out, s in zip(saved, saved_block, strict=True):
-            if out is not None:
-                out[block] = s
+        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
+            y[block] = y_block
+            for out, s in zip(saved, saved_block, strict=True):
+                if out is not None:
+                    out[block] = s
     assert saved is not None
     return y.reshape(x.shape), tuple(None if s is None else s.reshape(x.shape) for s in saved)

@@ -110,7 +110,7 @@ class Tanh(Activation):
     float32_in_float64 = True
 
     def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        e = np.exp(-2 * np.abs(x))
+        e = np.exp(-2 * np.minimum(np.abs(x), 1000))  # NOTE: 2|x| would overflow at the max
         return np.tanh(x), (2 * e / (1 + e),)
 
     def derivative_from_saved(self, *saved: Array) -> Array:
@@ -270,7 +270,8 @@ class SELU(ELU):
         pass  # alpha and scale are fixed constants
 
     def function(self, x: Array) -> Array:
-        return self.scale * super().function(x)
+        with np.errstate(over="ignore"):  # beyond the largest float / scale, inf is right
+            return self.scale * super().function(x)
 
     def derivative(self, x: Array | None, y: Array | None) -> Array:
         return self.scale * super().derivative(x, y)
@@ -313,7 +314,8 @@ class Softplus(Activation):
         self.beta = beta
 
     def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        z = self.beta * x
+        with np.errstate(over="ignore"):  # beta * x beyond the largest float: inf is right
+            z = self.beta * x
         s, _ = _logistic(z)
         return (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / self.beta, (s,)
 
@@ -493,6 +495,10 @@ class _AlongAxis(Layer):
 
     def vjp(self, y: Array, g: Array) -> Array:
         raise NotImplementedError
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        return (None,) * (self.axis + 1 if self.axis >= 0 else -self.axis)
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)

@@ -95,6 +95,16 @@ class Layer:
         """Trainable parameters; activations have none."""
         return []
 
+    @property
+    def input_shape(self) -> tuple[int | None, ...] | None:
+        """The trailing input dimensions this layer needs: None if any shape will do.
+
+        Each entry is a required size, or None for any size: `Linear(3, 2)` needs
+        ``(3,)``, `Softmax(axis=-1)` at least one dimension, ``(None,)``. The testing
+        kit draws its inputs from this.
+        """
+        return None
+
     def __repr__(self) -> str:
         settings = ", ".join(
             f"{name}={value!r}" for name, value in vars(self).items() if not name.startswith("_")

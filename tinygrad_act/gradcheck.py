@@ -83,20 +83,28 @@ def gradcheck(
 
 
 def gradients(
-    layer: Layer, x: npt.ArrayLike, *, eps: float = 1e-6, seed: int | None = None
+    layer: Layer,
+    x: npt.ArrayLike,
+    *,
+    eps: float = 1e-6,
+    seed: int | None = None,
+    grad_output: npt.ArrayLike | None = None,
 ) -> list[tuple[str, Array, Array]]:
     """The ``(what, numerical, analytical)`` gradients that `gradcheck` compares.
 
-    ``what`` is ``"input"`` or names a parameter.
+    ``what`` is ``"input"`` or names a parameter. `grad_output` is random
+    (seeded by `seed`) unless given; ones make an elementwise layer's gradient
+    its derivative.
     """
     point = as_float_array(x, "gradcheck").astype(np.float64)
-    rng = np.random.default_rng(seed)
     params = list(layer.parameters())
     for p in params:
         p.grad[...] = 0
 
     y = np.asarray(layer.forward(point), dtype=np.float64)
-    grad_output = rng.standard_normal(y.shape)
+    if grad_output is None:
+        grad_output = np.random.default_rng(seed).standard_normal(y.shape)
+    grad_output = np.asarray(grad_output, dtype=np.float64)
     grad_input = np.asarray(layer.backward(grad_output), dtype=np.float64)
     if grad_input.shape != point.shape:
         raise GradcheckError(
