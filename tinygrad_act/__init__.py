@@ -14,19 +14,31 @@ from tinygrad_act.activations import (
     Tanh,
     get,
 )
-from tinygrad_act.base import Activation, Layer
+from tinygrad_act.base import Activation, Layer, Parameter
 from tinygrad_act.gradcheck import GradcheckError, gradcheck
+from tinygrad_act.layers import Linear, Sequential
+from tinygrad_act.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
+from tinygrad_act.optim import SGD, Adam
 
 __all__ = [
     "ELU",
     "GELU",
     "SELU",
+    "SGD",
     "Activation",
+    "Adam",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
     "GradcheckError",
     "Layer",
     "LeakyReLU",
+    "Linear",
     "LogSoftmax",
+    "MSELoss",
+    "Parameter",
     "ReLU",
+    "Sequential",
     "SiLU",
     "Sigmoid",
     "Softmax",

@@ -335,8 +335,9 @@ class SiLU(Activation):
     Notes
     -----
     :math:`\sigma(x)` and :math:`1 - \sigma(x)` are both computed from
-    :math:`e^{-|x|}`, so neither tail overflows or cancels. Caches the input and
-    recomputes :math:`\sigma` in backward, as PyTorch does. :math:`f'` has a zero
+    :math:`e^{-|x|}`, so neither tail overflows or cancels. forward computes
+    :math:`f'(x)` from the same :math:`\sigma(x)` and caches it: one array, and
+    backward is a single product. :math:`f'` has a zero
     at :math:`x \approx -1.2785`; close to it, the relative error of :math:`f'`
     in float64 grows (the absolute error stays about 1e-16).
 
@@ -349,17 +350,16 @@ class SiLU(Activation):
     array([-0.        ,  0.5       ,  1.09078425])
     """
 
-    needs_output = False
     float32_in_float64 = True
 
-    def function(self, x: Array) -> Array:
-        s, _ = _logistic(x)
-        return _no_inf_times_zero(x, upper=False) * s
-
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert x is not None
+    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
         s, s_complement = _logistic(x)
-        return s * (1 + _no_inf_times_zero(x) * s_complement)
+        y = _no_inf_times_zero(x, upper=False) * s
+        return y, (s * (1 + _no_inf_times_zero(x) * s_complement),)
+
+    def derivative_from_saved(self, *saved: Array) -> Array:
+        (dydx,) = saved
+        return dydx
 
 
 class GELU(Activation):
@@ -390,9 +390,10 @@ class GELU(Activation):
     :math:`x^2` carried exactly into the exponential: accurate in the left tail,
     where :math:`\tfrac12(1 + \operatorname{erf})` cancels and SciPy's ``erfc``
     loses hundreds of ulp. The tanh form
-    uses :math:`\tfrac12(1 + \tanh z) = \sigma(2z)` for the same reason. Caches the
-    input. :math:`f'` has a zero near :math:`x \approx -0.75`; close to it the
-    relative error of :math:`f'` grows in float64.
+    uses :math:`\tfrac12(1 + \tanh z) = \sigma(2z)` for the same reason. forward
+    computes :math:`f'(x)` from the same terms and caches it. :math:`f'` has a zero
+    near :math:`x \approx -0.75`; close to it the relative error of :math:`f'` grows
+    in float64.
 
     Examples
     --------
@@ -403,7 +404,6 @@ class GELU(Activation):
     array([-0.08296408,  0.5       ,  1.08296408])
     """
 
-    needs_output = False
     float32_in_float64 = True
 
     def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
@@ -413,18 +413,21 @@ class GELU(Activation):
             _erfcx()  # fail now, naming the extra to install, rather than in forward
         self.approximate = approximate
 
-    def function(self, x: Array) -> Array:
-        factor = _logistic(2 * _gelu_tanh_z(x))[0] if self.approximate == "tanh" else _normal_cdf(x)
-        return _no_inf_times_zero(x, upper=False) * factor
-
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert x is not None
+    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
         if self.approximate == "tanh":
             s, s_complement = _logistic(2 * _gelu_tanh_z(x))
-            # NOTE: x is clipped where z' is squared in: beyond |x| = 100, s * s_complement is 0
+            # NOTE: beyond |x| = 100, s * s_complement is 0; clipping keeps x^2 finite
             dz = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * np.square(np.clip(x, -100, 100)))
-            return s + 2 * _no_inf_times_zero(x) * s * s_complement * dz
-        return _normal_cdf(x) + _x_normal_pdf(x)
+            cdf, dydx = s, s + 2 * _no_inf_times_zero(x) * s * s_complement * dz
+        else:
+            gaussian = _gaussian(x)
+            cdf = _normal_cdf(x, gaussian)
+            dydx = cdf + np.clip(x, -40, 40) * gaussian / math.sqrt(2 * math.pi)
+        return _no_inf_times_zero(x, upper=False) * cdf, (dydx,)
+
+    def derivative_from_saved(self, *saved: Array) -> Array:
+        (dydx,) = saved
+        return dydx
 
 
 def _gelu_tanh_z(x: Array) -> Array:
@@ -461,21 +464,16 @@ def _gaussian(x: Array) -> Array:
     return np.exp(-0.5 * hi) * (1 - 0.5 * lo)
 
 
-def _normal_cdf(x: Array) -> Array:
-    """Phi(x) = 1/2 erfc(-x / sqrt 2), accurate in both tails.
+def _normal_cdf(x: Array, gaussian: Array) -> Array:
+    """Phi(x) = 1/2 erfc(-x / sqrt 2), accurate in both tails, given ``_gaussian(x)``.
 
     NOTE: SciPy's erfc and ndtr lose up to hundreds of ulp in the tail (they round
     x^2 inside exp). Instead Phi(-|x|) = 1/2 erfcx(|x| / sqrt 2) * exp(-x^2 / 2),
     with the scaled erfcx (smooth, insensitive to rounding its argument) and
     `_gaussian`; Phi(|x|) = 1 - Phi(-|x|).
     """
-    lower: Array = 0.5 * _erfcx()(np.abs(x) / math.sqrt(2)) * _gaussian(x)
+    lower: Array = 0.5 * _erfcx()(np.abs(x) / math.sqrt(2)) * gaussian
     return np.where(x < 0, lower, 1 - lower)
-
-
-def _x_normal_pdf(x: Array) -> Array:
-    """x * phi(x) with the density phi(x) = exp(-x^2 / 2) / sqrt(2 pi); 0 for |x| > 40."""
-    return np.clip(x, -40, 40) * _gaussian(x) / math.sqrt(2 * math.pi)
 
 
 class _AlongAxis(Layer):

@@ -7,6 +7,7 @@ its math, in `function` and `derivative`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,24 @@ def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
         f"{owner} expects real floating-point input (float16, float32 or float64; "
         f"bool and integers are converted to float64), got dtype {array.dtype}"
     )
+
+
+class Parameter:
+    """A trainable array: ``data``, and ``grad`` of the same shape and dtype.
+
+    Layers add to ``grad`` in backward; an optimizer reads it and updates ``data``.
+    """
+
+    def __init__(self, data: npt.ArrayLike) -> None:
+        self.data: Array = np.array(data, dtype=np.float64)
+        self.grad: Array = np.zeros_like(self.data)
+
+    def zero_grad(self) -> None:
+        """Set ``grad`` to zero, in place."""
+        self.grad[...] = 0
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
 
 
 def working_dtypes(
@@ -91,9 +110,46 @@ class Layer:
     def __call__(self, x: npt.ArrayLike) -> Array:
         return self.forward(x)
 
-    def parameters(self) -> list[Any]:
-        """Trainable parameters; activations have none."""
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        """``(name, parameter)`` pairs; none for activations. Layers with parameters override it."""
         return []
+
+    def parameters(self) -> list[Parameter]:
+        """The trainable parameters, for an optimizer."""
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Set every parameter's gradient to zero."""
+        for p in self.parameters():
+            p.zero_grad()
+
+    def state_dict(self) -> dict[str, Array]:
+        """A copy of every parameter by name: ``np.savez(path, **layer.state_dict())``."""
+        return {name: p.data.copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, npt.ArrayLike]) -> None:
+        """Load parameters saved by `state_dict`, bit for bit.
+
+        A missing key, an unexpected key or a shape mismatch raises `ValueError`
+        naming the parameter; the layer is then left unchanged.
+        """
+        name = type(self).__name__
+        params = dict(self.named_parameters())
+        missing = sorted(set(params) - set(state))
+        unexpected = sorted(set(state) - set(params))
+        if missing or unexpected:
+            raise ValueError(
+                f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
+            )
+        arrays = {key: np.asarray(value) for key, value in state.items()}
+        for key, value in arrays.items():
+            if value.shape != params[key].data.shape:
+                raise ValueError(
+                    f"{name}.load_state_dict: {key!r} has shape {value.shape}, "
+                    f"the parameter has shape {params[key].data.shape}"
+                )
+        for key, value in arrays.items():
+            params[key].data[...] = value
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | None:

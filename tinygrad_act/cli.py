@@ -11,6 +11,9 @@ import numpy as np
 
 from tinygrad_act.activations import ACTIVATIONS, ALIASES, get
 from tinygrad_act.base import Activation, Array, Layer
+from tinygrad_act.datasets import DATASETS
+from tinygrad_act.demo import DEFAULTS, train
+from tinygrad_act.demo import plot as plot_result
 from tinygrad_act.gradcheck import gradients, within_tolerance
 
 TUTORIAL_VALUES = [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -31,6 +34,32 @@ def _activation(name: str) -> str:
     return key
 
 
+def _elementwise(name: str) -> str:
+    key = _activation(name)
+    if not issubclass(ACTIVATIONS[key], Activation):
+        valid = ", ".join(
+            k for k, cls in sorted(ACTIVATIONS.items()) if issubclass(cls, Activation)
+        )
+        raise argparse.ArgumentTypeError(
+            f"{name!r} is not elementwise; the demo's hidden layers need one of: {valid}"
+        )
+    return key
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def _build_parser() -> _Parser:
     parser = _Parser(
         prog="tinygrad-act",
@@ -46,6 +75,15 @@ def _build_parser() -> _Parser:
 
     check = commands.add_parser("check", help="gradcheck every built-in activation")
     check.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    demo = commands.add_parser("demo", help="train a small MLP on a toy data set")
+    demo.add_argument("--dataset", choices=sorted(DATASETS), default="moons")
+    demo.add_argument("--activation", type=_elementwise, default="tanh", metavar="NAME")
+    demo.add_argument("--hidden", type=_positive_int, metavar="N", help="hidden units")
+    demo.add_argument("--epochs", type=_positive_int, metavar="N")
+    demo.add_argument("--lr", type=_positive_float, metavar="X", help="Adam learning rate")
+    demo.add_argument("--seed", type=int, default=0, metavar="N")
+    demo.add_argument("--plot", metavar="FILE.png", help="save boundary and loss curve")
 
     plot = commands.add_parser("plot", help="draw f and f' of activations to a PNG")
     plot.add_argument("names", type=_activation, nargs="+", metavar="NAME")
@@ -147,6 +185,47 @@ def _pair_output(layer: Layer, pairs: Array) -> tuple[Array, Array]:
     return y, layer.backward(unit)
 
 
+def _demo(args: argparse.Namespace) -> int:
+    if args.plot:
+        _require_matplotlib()
+    settings = {**DEFAULTS[args.dataset]}
+    for name in ("hidden", "epochs", "lr"):
+        if getattr(args, name) is not None:
+            settings[name] = getattr(args, name)
+    print(
+        f"training a 2-{int(settings['hidden'])}-{int(settings['hidden'])}-1 MLP "
+        f"({args.activation}) on {args.dataset} for {int(settings['epochs'])} epochs, "
+        f"Adam lr={settings['lr']:g}, seed {args.seed}"
+    )
+
+    def report(epoch: int, epochs: int, loss: float, accuracy: float) -> None:
+        print(
+            f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {loss:.4f}  accuracy {accuracy:6.1%}"
+        )
+
+    result = train(
+        args.dataset,
+        activation=args.activation,
+        hidden=int(settings["hidden"]),
+        epochs=int(settings["epochs"]),
+        lr=settings["lr"],
+        seed=args.seed,
+        progress=report,
+    )
+    print(f"final training accuracy {result.accuracy:.1%} in {result.seconds:.2f} s")
+    if args.plot:
+        plot_result(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+def _require_matplotlib() -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError('plots need matplotlib: pip install "tinygrad_act[plot]"') from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _build_parser().parse_args(argv)
@@ -155,8 +234,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _show(args.name, args.values)
         if args.command == "plot":
             return _plot(args.names, args.output)
+        if args.command == "demo":
+            return _demo(args)
         return _check(args.seed)
-    except (ImportError, OSError) as error:
+    except (ImportError, OSError, ValueError) as error:
         print(f"tinygrad-act: {error}", file=sys.stderr)
         return 1
 

@@ -36,9 +36,9 @@ def gradcheck(
         v \cdot \frac{f(x + \epsilon e_i) - f(x - \epsilon e_i)}{2 \epsilon}
 
     must match ``layer.backward(v)[i]`` within ``atol + rtol * |numerical|``.
-    Layers with parameters (objects with ``.data`` and ``.grad``) have the
-    gradient of every parameter checked the same way; their ``.grad`` is reset
-    to zero before the analytical pass.
+    Layers with parameters (`Linear`, a `Sequential` network) have the gradient
+    of every parameter checked the same way, perturbing its ``.data`` in place
+    and restoring it; their ``.grad`` is reset to zero first.
 
     Parameters
     ----------
@@ -97,9 +97,7 @@ def gradients(
     its derivative.
     """
     point = as_float_array(x, "gradcheck").astype(np.float64)
-    params = list(layer.parameters())
-    for p in params:
-        p.grad[...] = 0
+    layer.zero_grad()
 
     y = np.asarray(layer.forward(point), dtype=np.float64)
     if grad_output is None:
@@ -115,9 +113,9 @@ def gradients(
     def output() -> Array:
         return np.asarray(layer.forward(point), dtype=np.float64)
 
-    variables = [("input", point, grad_input)]
-    for i, p in enumerate(params):
-        variables.append((f"parameter {i}", p.data, np.array(p.grad, np.float64)))
+    variables: list[tuple[str, Array, Array]] = [("input", point, grad_input)]
+    for name, p in layer.named_parameters():
+        variables.append((f"parameter {name!r}", p.data, np.array(p.grad, np.float64)))
     return [
         (what, _numerical_gradient(output, variable, grad_output, eps), analytical)
         for what, variable, analytical in variables
