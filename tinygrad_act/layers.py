@@ -102,10 +102,11 @@ class Linear(Layer):
             )
         compute = np.float64 if x.dtype == np.float64 else np.float32
         self._x, self._dtype = x.astype(compute), x.dtype  # a copy: the cache is our own
-        y = self._x @ self.weight.data.astype(compute, copy=False)
-        if self.bias is not None:
-            y += self.bias.data.astype(compute, copy=False)
-        return y.astype(x.dtype, copy=False)
+        with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
+            y = self._x @ self.weight.data.astype(compute, copy=False)
+            if self.bias is not None:
+                y += self.bias.data.astype(compute, copy=False)
+            return y.astype(x.dtype, copy=False)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x = self._x
@@ -114,11 +115,12 @@ class Linear(Layer):
         assert x is not None
         g = grad.astype(x.dtype, copy=False)
         flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
-        self.weight.grad += flat_x.T.astype(np.float64) @ flat_g.astype(np.float64)
-        if self.bias is not None:
-            self.bias.grad += flat_g.sum(axis=0, dtype=np.float64)
-        grad_input: Array = g @ self.weight.data.T.astype(x.dtype, copy=False)
-        return grad_input.astype(self._dtype, copy=False)
+        with np.errstate(invalid="ignore", over="ignore"):
+            self.weight.grad += flat_x.T.astype(np.float64) @ flat_g.astype(np.float64)
+            if self.bias is not None:
+                self.bias.grad += flat_g.sum(axis=0, dtype=np.float64)
+            grad_input: Array = g @ self.weight.data.T.astype(x.dtype, copy=False)
+            return grad_input.astype(self._dtype, copy=False)
 
     def __repr__(self) -> str:
         return (

@@ -1,0 +1,201 @@
+"""Linear and Sequential: hand-computed values, gradients, parameters and state dicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinygrad_act import (
+    Linear,
+    Parameter,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    get,
+    gradcheck,
+)
+from tinygrad_act.activations import ACTIVATIONS
+from tinygrad_act.base import Activation, Layer
+from tinygrad_act.testing import float_arrays, parametrize_with_checks
+
+
+def with_bias(layer: Linear, seed: int) -> Linear:
+    """A nonzero bias keeps ReLU's kink away from the zero input that Hypothesis tries first."""
+    assert layer.bias is not None
+    layer.bias.data[...] = np.random.default_rng(seed).uniform(0.1, 1, layer.out_features)
+    return layer
+
+
+def small_linear() -> Linear:
+    layer = Linear(2, 3, rng=0)
+    layer.weight.data[...] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]
+    assert layer.bias is not None
+    layer.bias.data[...] = [0.5, -0.5, 1.0]
+    return layer
+
+
+@parametrize_with_checks(
+    [
+        Linear(3, 2, rng=0),
+        Linear(1, 4, bias=False, init="he", rng=1),
+        Sequential(Linear(3, 4, rng=0), Tanh(), Linear(4, 2, rng=1), Softmax()),
+        Sequential(with_bias(Linear(2, 5, rng=2), 0), ReLU(), Linear(5, 1, rng=3), Sigmoid()),
+    ]
+)
+def test_layers_pass_the_testing_kit(layer: Layer, check: Any) -> None:
+    check(layer)
+
+
+class TestLinear:
+    def test_forward_and_backward_by_hand(self) -> None:
+        layer = small_linear()
+        x = np.array([[1.0, 1.0], [2.0, 0.0]])
+        np.testing.assert_array_equal(layer.forward(x), [[5.5, 6.5, 10.0], [2.5, 3.5, 7.0]])
+        g = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+        # dL/dx = g W^T; dL/dW = x^T g; dL/db = column sums of g
+        np.testing.assert_array_equal(layer.backward(g), [[1.0, 4.0], [5.0, 11.0]])
+        np.testing.assert_array_equal(layer.weight.grad, [[1.0, 2.0, 2.0], [1.0, 0.0, 0.0]])
+        assert layer.bias is not None
+        np.testing.assert_array_equal(layer.bias.grad, [1.0, 1.0, 1.0])
+
+    def test_gradients_accumulate_until_zero_grad(self) -> None:
+        layer = small_linear()
+        x, g = np.ones((1, 2)), np.ones((1, 3))
+        for _ in range(3):
+            layer.forward(x)
+            layer.backward(g)
+        np.testing.assert_array_equal(layer.weight.grad, np.full((2, 3), 3.0))
+        layer.zero_grad()
+        assert not layer.weight.grad.any()
+
+    @given(x=float_arrays(np.float64, shape=st.sampled_from([(3,), (4, 3), (2, 2, 3)])))
+    def test_gradcheck_input_and_parameters(self, x: np.ndarray[Any, Any]) -> None:
+        assert gradcheck(Linear(3, 2, rng=0), x, seed=0)
+
+    def test_gradcheck_catches_a_wrong_weight_gradient(self) -> None:
+        class Forgets(Linear):
+            def backward(self, grad_output: Any) -> Any:
+                result = super().backward(grad_output)
+                self.weight.grad *= 2
+                return result
+
+        with pytest.raises(AssertionError, match="parameter 'weight'"):
+            gradcheck(Forgets(2, 2, rng=0), np.ones((3, 2)), seed=0)
+
+    def test_seeded_initialisation_is_reproducible(self) -> None:
+        a, b = Linear(5, 4, rng=7), Linear(5, 4, rng=7)
+        np.testing.assert_array_equal(a.weight.data, b.weight.data)
+        assert not np.array_equal(a.weight.data, Linear(5, 4, rng=8).weight.data)
+
+    def test_initialisation_scales(self) -> None:
+        xavier = Linear(300, 200, rng=0).weight.data
+        assert np.abs(xavier).max() <= np.sqrt(6 / 500)
+        assert xavier.std() == pytest.approx(np.sqrt(6 / 500) / np.sqrt(3), rel=0.02)
+        he = Linear(300, 200, init="he", rng=0).weight.data
+        assert he.std() == pytest.approx(np.sqrt(2 / 300), rel=0.02)
+
+    def test_shape_errors_name_the_shapes(self) -> None:
+        with pytest.raises(ValueError, match=r"shape \(4, 3\) does not end in in_features = 2"):
+            Linear(2, 1).forward(np.ones((4, 3)))
+        with pytest.raises(ValueError, match="must be positive"):
+            Linear(0, 1)
+        with pytest.raises(ValueError, match="'xavier' or 'he'"):
+            Linear(1, 1, init="glorot")  # type: ignore[arg-type]
+
+    def test_repr(self) -> None:
+        assert repr(Linear(2, 3, bias=False)) == "Linear(in_features=2, out_features=3, bias=False)"
+        assert repr(Parameter(np.zeros((2, 3)))) == "Parameter(shape=(2, 3), dtype=float64)"
+
+
+class TestSequential:
+    def test_chains_forward_and_runs_backward_in_reverse(self) -> None:
+        first, second = small_linear(), Linear(3, 1, rng=0)
+        model = Sequential(first, Tanh(), second)
+        x = np.array([[0.1, -0.2]])
+        hidden = np.tanh(x @ first.weight.data + first.bias.data)  # type: ignore[union-attr]
+        np.testing.assert_allclose(model(x), hidden @ second.weight.data, rtol=1e-15)
+        grad = model.backward(np.ones((1, 1)))
+        expected = ((1 - hidden**2) * second.weight.data.T) @ first.weight.data.T
+        np.testing.assert_allclose(grad, expected, rtol=1e-14)
+
+    def test_parameters_indexing_len_and_repr(self) -> None:
+        model = Sequential(Linear(2, 3), ReLU(), Linear(3, 1, bias=False))
+        assert len(model) == 3
+        assert isinstance(model[1], ReLU)
+        assert [type(layer).__name__ for layer in model] == ["Linear", "ReLU", "Linear"]
+        assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias", "2.weight"]
+        assert len(model.parameters()) == 3
+        assert repr(model).splitlines() == [
+            "Sequential(",
+            "  (0): Linear(in_features=2, out_features=3, bias=True)",
+            "  (1): ReLU()",
+            "  (2): Linear(in_features=3, out_features=1, bias=False)",
+            ")",
+        ]
+
+    def test_rejects_what_is_not_a_layer(self) -> None:
+        with pytest.raises(TypeError, match="item 1 is ufunc, not a Layer"):
+            Sequential(ReLU(), np.tanh)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        "name", sorted(n for n, cls in ACTIVATIONS.items() if issubclass(cls, Activation))
+    )
+    def test_a_whole_mlp_passes_gradcheck_with_each_activation(self, name: str) -> None:
+        model = Sequential(
+            with_bias(Linear(3, 5, rng=0), 0),
+            get(name),
+            with_bias(Linear(5, 2, rng=1), 1),
+            get(name),
+        )
+        x = np.random.default_rng(2).uniform(-2, 2, (4, 3))
+        assert gradcheck(model, x, seed=0)
+
+
+class TestStateDict:
+    def model(self, seed: int) -> Sequential:
+        return Sequential(Linear(2, 4, rng=seed), Tanh(), Linear(4, 1, rng=seed + 1))
+
+    def test_round_trip_through_npz_is_bit_exact(self, tmp_path: Path) -> None:
+        source, target = self.model(0), self.model(10)
+        state: dict[str, Any] = source.state_dict()
+        np.savez(tmp_path / "model.npz", **state)
+        with np.load(tmp_path / "model.npz") as saved:
+            target.load_state_dict(dict(saved))
+        for (name, a), (_, b) in zip(
+            source.named_parameters(), target.named_parameters(), strict=True
+        ):
+            assert a.data.tobytes() == b.data.tobytes(), name
+        x = np.random.default_rng(0).standard_normal((5, 2))
+        assert source(x).tobytes() == target(x).tobytes()
+
+    def test_state_dict_is_a_copy(self) -> None:
+        model = self.model(0)
+        state = model.state_dict()
+        state["0.weight"][...] = 0
+        assert model[0].weight.data.any()  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            (lambda d: d.pop("2.bias"), r"missing keys \['2.bias'\]"),
+            (lambda d: d.update(extra=np.ones(1)), r"unexpected keys \['extra'\]"),
+            (lambda d: d.update({"0.weight": np.ones((4, 2))}), r"'0.weight' has shape \(4, 2\)"),
+        ],
+        ids=["missing", "unexpected", "shape"],
+    )
+    def test_bad_dicts_raise_and_leave_the_model_unchanged(self, change: Any, message: str) -> None:
+        model = self.model(0)
+        before = model.state_dict()
+        state = self.model(5).state_dict()
+        change(state)
+        with pytest.raises(ValueError, match=message):
+            model.load_state_dict(state)
+        for name, value in model.state_dict().items():
+            np.testing.assert_array_equal(value, before[name])
