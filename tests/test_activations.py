@@ -128,7 +128,15 @@ def test_closed_form_values(
 
 @pytest.mark.parametrize(
     ("layer", "at_zero"),
-    [(ReLU(), 0.0), (LeakyReLU(0.01), 0.01), (LeakyReLU(0.3), 0.3), (ELU(), 1.0), (ELU(0.5), 0.5)],
+    [
+        (ReLU(), 0.0),
+        (LeakyReLU(0.01), 0.01),
+        (LeakyReLU(0.3), 0.3),
+        (LeakyReLU(1.5), 1.5),
+        (LeakyReLU(-0.5), -0.5),
+        (ELU(), 1.0),
+        (ELU(0.5), 0.5),
+    ],
     ids=repr,
 )
 def test_derivative_at_the_kink_follows_pytorch(layer: Layer, at_zero: float) -> None:

@@ -26,6 +26,7 @@ from tinygrad_act.testing import parametrize_with_checks
 CASES: dict[str, Callable[[], Layer]] = {
     **{name: cls for name, cls in sorted(ACTIVATIONS.items())},
     "leakyrelu(0.2)": lambda: LeakyReLU(negative_slope=0.2),
+    "leakyrelu(-0.5)": lambda: LeakyReLU(negative_slope=-0.5),
     "elu(0.5)": lambda: ELU(alpha=0.5),
     "softplus(2)": lambda: Softplus(beta=2.0),
     "gelu(tanh)": lambda: GELU(approximate="tanh"),

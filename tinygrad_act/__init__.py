@@ -1,5 +1,6 @@
 """Activation layers with explicit forward and backward, for networks built by hand in NumPy."""
 
+from tinygrad_act._engine import get_num_threads, set_num_threads
 from tinygrad_act.activations import (
     ELU,
     GELU,
@@ -45,6 +46,8 @@ __all__ = [
     "Softplus",
     "Tanh",
     "get",
+    "get_num_threads",
     "gradcheck",
+    "set_num_threads",
 ]
 __version__ = "0.1.0"

@@ -75,8 +75,10 @@ class Sigmoid(Activation):
 
     def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
         e = np.exp(-np.abs(x))
-        c = e / (1 + e)
-        return np.where(x >= 0, 1 / (1 + e), c), (c,)
+        r = 1 / (1 + e)  # sigma(|x|)
+        c = e * r  # sigma(-|x|), exact in the tail
+        # y is r for x >= 0, else c = r * e: r * max(e, [x >= 0]), cheaper than np.where
+        return r * np.maximum(e, x >= 0), (c,)
 
     def derivative_from_saved(self, *saved: Array) -> Array:
         (c,) = saved
@@ -148,7 +150,7 @@ class ReLU(Activation):
 
     def derivative(self, x: Array | None, y: Array | None) -> Array:
         assert y is not None
-        return np.heaviside(y, 0)  # 1 where y > 0, 0 where y == 0, NaN for NaN
+        return np.sign(y)  # y >= 0: 1 where y > 0, 0 where y == 0, NaN for NaN
 
 
 class LeakyReLU(Activation):
@@ -191,9 +193,11 @@ class LeakyReLU(Activation):
 
     def derivative(self, x: Array | None, y: Array | None) -> Array:
         assert x is not None
-        # heaviside(x, 0) is 1 for x > 0, else 0, and NaN for NaN; heaviside(-x, 1) is its
-        # complement with 1 at 0, so f'(0) = negative_slope.
-        return np.heaviside(x, 0) + self.negative_slope * np.heaviside(-x, 1)
+        slope = self.negative_slope
+        if 0 <= slope <= 1:  # sign(x) is 1, 0 or -1 (NaN for NaN): the max is 1 or the slope
+            return np.maximum(np.sign(x), slope)
+        # heaviside(x, 0) is 1 for x > 0, else 0; heaviside(-x, 1) is its complement
+        return np.heaviside(x, 0) + slope * np.heaviside(-x, 1)
 
 
 class ELU(Activation):

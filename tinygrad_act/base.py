@@ -256,7 +256,9 @@ class Activation(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)
-        y, saved = _engine.map_blocks(self.function_and_saved, x, (), self._dtypes(x.dtype))
+        # The cache is our own: a cache of the same size is overwritten, not reallocated.
+        reuse = self._saved if self._shape == x.shape and self._dtype == x.dtype else ()
+        y, saved = _engine.map_blocks(self.function_and_saved, x, (), self._dtypes(x.dtype), reuse)
         self._saved = saved
         self._dtype = x.dtype
         self._shape = x.shape

@@ -1,0 +1,303 @@
+"""Time every activation's forward + backward against its peers, interleaved, in one run.
+
+    python benchmarks/run.py [--sizes 1e3 1e5 1e7] [--dtypes float16 float32 float64]
+                             [--activations sigmoid tanh ...] [--repeats 7] [--json FILE]
+
+For each activation, size and dtype, one "step" is forward then backward with a
+grad_output of ones, as in training. The candidates are timed in turn, round after
+round (so a noisy neighbour hurts them all alike), and the table shows the median
+of the rounds in ns per element and each peer's time divided by ours (above 1: we
+are faster). Peers:
+
+- numpy: the textbook NumPy expressions, e.g. ``1/(1+np.exp(-x))`` and ``g*s*(1-s)``;
+- expit: ``scipy.special.expit`` plus the NumPy backward (sigmoid only);
+- torch: PyTorch's functional activation with autograd, on 1 thread and on all.
+
+tinygrad_act runs on 1 thread (compared with torch on 1) and on all threads
+(compared with torch on all, and with the single-threaded NumPy and SciPy peers).
+Peers that are not installed are skipped with a note (``pip install ".[bench]"``).
+The memory table reports tracemalloc's peak per call at the largest size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import tinygrad_act
+from tinygrad_act import get, set_num_threads
+from tinygrad_act.base import Activation
+
+Step = Callable[[], object]
+
+try:
+    import scipy.special as scipy_special
+except ImportError:  # pragma: no cover - depends on the machine
+    scipy_special = None
+try:
+    import torch
+except ImportError:  # pragma: no cover
+    torch = None
+
+ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _numpy_steps() -> dict[str, Callable[[Any, Any], Any]]:
+    """Textbook forward + backward in NumPy: what one writes without this library."""
+
+    def sigmoid(x: Any, g: Any) -> Any:
+        s = 1 / (1 + np.exp(-x))
+        return s, g * s * (1 - s)
+
+    def tanh(x: Any, g: Any) -> Any:
+        y = np.tanh(x)
+        return y, g * (1 - y * y)
+
+    def relu(x: Any, g: Any) -> Any:
+        return np.maximum(x, 0), g * (x > 0)
+
+    def leakyrelu(x: Any, g: Any) -> Any:
+        return np.where(x > 0, x, 0.01 * x), g * np.where(x > 0, 1, 0.01)
+
+    def elu(x: Any, g: Any) -> Any:
+        return np.where(x > 0, x, np.expm1(x)), g * np.where(x > 0, 1, np.exp(x))
+
+    def selu(x: Any, g: Any) -> Any:
+        a, s = 1.6732632423543772, 1.0507009873554805
+        y = s * np.where(x > 0, x, a * np.expm1(x))
+        return y, g * s * np.where(x > 0, 1, a * np.exp(x))
+
+    def softplus(x: Any, g: Any) -> Any:
+        return np.log1p(np.exp(x)), g / (1 + np.exp(-x))
+
+    def silu(x: Any, g: Any) -> Any:
+        s = 1 / (1 + np.exp(-x))
+        return x * s, g * s * (1 + x * (1 - s))
+
+    def gelu(x: Any, g: Any) -> Any:
+        cdf = 0.5 * (1 + scipy_special.erf(x / math.sqrt(2)))
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+        return x * cdf, g * (cdf + x * pdf)
+
+    def softmax(x: Any, g: Any) -> Any:
+        e = np.exp(x - x.max(axis=-1, keepdims=True))
+        y = e / e.sum(axis=-1, keepdims=True)
+        return y, y * (g - (g * y).sum(axis=-1, keepdims=True))
+
+    def logsoftmax(x: Any, g: Any) -> Any:
+        shifted = x - x.max(axis=-1, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+        return y, g - np.exp(y) * g.sum(axis=-1, keepdims=True)
+
+    steps = dict(locals())
+    if scipy_special is None:
+        del steps["gelu"]
+    return steps
+
+
+NUMPY = _numpy_steps()
+TORCH_NAMES = {
+    "sigmoid": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+    "leakyrelu": "leaky_relu",
+    "elu": "elu",
+    "selu": "selu",
+    "softplus": "softplus",
+    "silu": "silu",
+    "gelu": "gelu",
+    "softmax": "softmax",
+    "logsoftmax": "log_softmax",
+}
+
+
+def _shape(name: str, size: int) -> tuple[int, ...]:
+    """Rows of 1000 for the softmaxes, a flat array otherwise."""
+    if name in ("softmax", "logsoftmax") and size >= 1000:
+        return (size // 1000, 1000)
+    return (size,)
+
+
+def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
+    """Every available way to run one training step of activation `name` on `x`."""
+    g = np.ones_like(x)
+    layer = get(name)
+    steps: dict[str, Step] = {}
+
+    def ours(n: int) -> Step:
+        def step() -> object:
+            set_num_threads(n)
+            layer.forward(x)
+            return layer.backward(g)
+
+        return step
+
+    steps["ours 1t"] = ours(1)
+    if threads and ALL_THREADS and ALL_THREADS > 1:
+        steps[f"ours {ALL_THREADS}t"] = ours(ALL_THREADS)
+    if name in NUMPY and x.dtype != np.float16:  # NumPy's float16 ufuncs are no real peer
+        steps["numpy"] = lambda: NUMPY[name](x, g)
+    if name == "sigmoid" and scipy_special is not None:
+
+        def expit() -> object:
+            s = scipy_special.expit(x)
+            return s, g * s * (1 - s)
+
+        steps["expit"] = expit
+    if torch is not None:
+        tx = torch.from_numpy(x.copy()).requires_grad_(True)
+        tg = torch.from_numpy(g)
+        function = getattr(torch.nn.functional, TORCH_NAMES[name])
+        kwargs = {"dim": -1} if name in ("softmax", "logsoftmax") else {}
+
+        def torch_step(n: int) -> Step:
+            def step() -> object:
+                torch.set_num_threads(n)
+                y = function(tx, **kwargs)
+                y.backward(tg)
+                tx.grad = None
+                return y
+
+            return step
+
+        try:
+            torch_step(1)()
+            steps["torch 1t"] = torch_step(1)
+            if "ours 1t" in steps and ALL_THREADS and ALL_THREADS > 1 and threads:
+                steps[f"torch {ALL_THREADS}t"] = torch_step(ALL_THREADS)
+        except (RuntimeError, TypeError):  # e.g. an op without a float16 CPU kernel
+            pass
+    return steps
+
+
+def time_interleaved(steps: dict[str, Step], repeats: int, size: int) -> dict[str, float]:
+    """Median seconds per call of each step, timing them in turn each round."""
+    calls = max(1, 200_000 // max(size, 1))  # several calls per sample for tiny arrays
+    samples: dict[str, list[float]] = {name: [] for name in steps}
+    names = list(steps)
+    for step in steps.values():  # warm up: first-call costs, thread pools
+        step()
+    for round_ in range(repeats):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            start = time.perf_counter()
+            for _ in range(calls):
+                steps[name]()
+            samples[name].append((time.perf_counter() - start) / calls)
+    return {name: float(np.median(times)) for name, times in samples.items()}
+
+
+def peak_memory(name: str, x: Any) -> tuple[float, float]:
+    """tracemalloc's peak during one forward and one backward call, in bytes."""
+    layer, g = get(name), np.ones_like(x)
+    layer.forward(x)  # a warm cache, as in training
+    layer.backward(g)
+    peaks = []
+    calls: list[Callable[[], object]] = [lambda: layer.forward(x), lambda: layer.backward(g)]
+    for call in calls:
+        tracemalloc.start()
+        call()
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return peaks[0], peaks[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e5, 1e7])
+    parser.add_argument("--dtypes", nargs="+", default=["float16", "float32", "float64"])
+    parser.add_argument("--activations", nargs="+", default=list(TORCH_NAMES))
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    args = parser.parse_args(argv)
+
+    notes = []
+    if scipy_special is None:
+        notes.append("SciPy is not installed: expit and the NumPy GELU peer are skipped")
+    if torch is None:
+        notes.append('PyTorch is not installed: torch is skipped (pip install ".[bench]")')
+    machine = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": None if torch is None else torch.__version__,
+        "tinygrad_act": tinygrad_act.__version__,
+        "processor": platform.processor() or platform.machine(),
+        "cores": ALL_THREADS,
+    }
+    print("machine:", ", ".join(f"{k} {v}" for k, v in machine.items()))
+    for note in notes:
+        print("note:", note)
+
+    results = []
+    for name in args.activations:
+        if not isinstance(get(name), Activation) and name not in ("softmax", "logsoftmax"):
+            continue
+        for dtype in args.dtypes:
+            for size in (int(s) for s in args.sizes):
+                x = np.random.default_rng(0).standard_normal(_shape(name, size)).astype(dtype)
+                steps = candidates(name, x, threads=size >= 10**5)
+                medians = time_interleaved(steps, args.repeats, size)
+                results.append(
+                    {"activation": name, "dtype": dtype, "size": size, "seconds": medians}
+                )
+                _print_row(name, dtype, size, medians)
+    memory = []
+    largest = int(max(args.sizes))
+    for name in args.activations:
+        x = np.random.default_rng(0).standard_normal(_shape(name, largest))
+        forward, backward = peak_memory(name, x)
+        memory.append(
+            {"activation": name, "size": largest, "forward": forward, "backward": backward}
+        )
+    _print_memory(memory, largest)
+    set_num_threads(ALL_THREADS or 1)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(
+                {"machine": machine, "notes": notes, "results": results, "memory": memory},
+                file,
+                indent=1,
+            )
+    return 0
+
+
+_header_printed = False
+
+
+def _print_row(name: str, dtype: str, size: int, medians: dict[str, float]) -> None:
+    global _header_printed
+    if not _header_printed:
+        print(
+            "\nforward + backward, median ns per element; peer / ours in brackets (>1: ours faster)"
+        )
+        _header_printed = True
+    ours_1 = medians["ours 1t"]
+    ours_all = medians.get(f"ours {ALL_THREADS}t", ours_1)
+    cells = []
+    for peer, seconds in medians.items():
+        base = ours_1 if peer.endswith(" 1t") else ours_all
+        ratio = "" if peer.startswith("ours") else f" ({seconds / base:.2f}x)"
+        cells.append(f"{peer} {seconds / size * 1e9:.2f}{ratio}")
+    print(f"{name:<11}{dtype:<8}{size:>9}  " + "  ".join(cells))
+    sys.stdout.flush()
+
+
+def _print_memory(memory: list[dict[str, Any]], size: int) -> None:
+    mib = size * 8 / 2**20
+    print(f"\npeak traced allocation per call at {size} float64 elements ({mib:.1f} MiB an array)")
+    for row in memory:
+        f, b = row["forward"] / (size * 8), row["backward"] / (size * 8)
+        print(f"{row['activation']:<11} forward {f:.2f} arrays   backward {b:.2f} arrays")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

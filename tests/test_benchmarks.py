@@ -1,0 +1,34 @@
+"""A tiny run of the benchmark suite, so that it never rots. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_benchmark_smoke_run(tmp_path: Path) -> None:
+    output = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        *("--sizes", "1000", "--dtypes", "float32", "float16", "--repeats", "1"),
+        *("--activations", "sigmoid", "gelu", "softmax", "--json", str(output)),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the package, installed or not
+    run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert "forward + backward, median ns per element" in run.stdout
+    results = json.loads(output.read_text())
+    rows = {(r["activation"], r["dtype"]) for r in results["results"]}
+    assert rows == {(a, d) for a in ("sigmoid", "gelu", "softmax") for d in ("float32", "float16")}
+    for row in results["results"]:
+        assert row["seconds"]["ours 1t"] > 0
+    sigmoid32 = next(
+        r for r in results["results"] if r["activation"] == "sigmoid" and r["dtype"] == "float32"
+    )
+    assert {"numpy", "expit"} <= set(sigmoid32["seconds"])  # SciPy comes with the test extra
+    assert [m["activation"] for m in results["memory"]] == ["sigmoid", "gelu", "softmax"]
