@@ -127,11 +127,15 @@ def _blocks(inputs: list[Array | None], block: slice, dtype: np.dtype[Any]) -> l
 
 def _owned(a: Array, dtype: np.dtype[Any], shape: tuple[int, ...], others: Saved) -> Array:
     """`a` as an array of `dtype` and `shape` that shares memory with none of `others`."""
-    with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
-        result = np.asarray(a, dtype=dtype)
-    if any(o is not None and np.may_share_memory(result, o) for o in others):
-        result = result.copy()
-    return np.broadcast_to(result, shape).copy() if result.shape != shape else result
+    if not isinstance(a, np.ndarray) or a.dtype != dtype:  # a cast makes a fresh array
+        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
+            a = np.asarray(a, dtype=dtype)
+        fresh = True
+    else:  # a new ufunc result owns its memory; an input or a view of one does not
+        fresh = a.base is None and all(a is not o for o in others)
+    if a.shape != shape:
+        return np.broadcast_to(a, shape).copy()
+    return a if fresh else a.copy()
 
 
 def _map_in_blocks(
