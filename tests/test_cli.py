@@ -76,6 +76,10 @@ def test_plot_without_matplotlib_names_the_extra(
         (["train"], "invalid choice: 'train'"),
         (["plot", "relu"], "required: -o/--output"),
         (["plot", "nosuch", "-o", "x.png"], "unknown activation 'nosuch'"),
+        (["demo", "--dataset", "circles"], "invalid choice: 'circles'"),
+        (["demo", "--activation", "softmax"], "'softmax' is not elementwise"),
+        (["demo", "--epochs", "0"], "must be a positive integer, got 0"),
+        (["demo", "--lr", "-1"], "must be positive, got -1"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_code_2(

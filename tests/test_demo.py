@@ -55,21 +55,3 @@ def test_demo_command_line_at_tiny_size(tmp_path: Path, capsys: pytest.CaptureFi
     assert [line.split()[1] for line in lines[1:11]] == [f"{e}/10" for e in range(1, 11)]
     assert lines[-2].startswith("final training accuracy ")
     assert output.read_bytes()[:4] == b"\x89PNG"
-
-
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["demo", "--dataset", "circles"], "invalid choice: 'circles'"),
-        (["demo", "--activation", "softmax"], "'softmax' is not elementwise"),
-        (["demo", "--epochs", "0"], "must be a positive integer, got 0"),
-        (["demo", "--lr", "-1"], "must be positive, got -1"),
-    ],
-)
-def test_demo_bad_arguments(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
-    assert message in capsys.readouterr().err
