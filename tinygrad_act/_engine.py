@@ -134,7 +134,8 @@ def _owned(a: Array, dtype: np.dtype[Any], shape: tuple[int, ...], others: Saved
     else:  # a new ufunc result owns its memory; an input or a view of one does not
         fresh = a.base is None and all(a is not o for o in others)
     if a.shape != shape:
-        return np.broadcast_to(a, shape).copy()
+        broadcast: Array = np.broadcast_to(a, shape).copy()
+        return broadcast
     return a if fresh else a.copy()
 
 

@@ -24,6 +24,8 @@ from tinygrad_act.base import (
     working_dtypes,
 )
 
+_E_MINUS_64 = math.exp(-64)
+
 
 def _no_inf_times_zero(x: Array, *, upper: bool = True) -> Array:
     """`x` clipped to [-1000, 1000] (only below, if not `upper`).
@@ -339,7 +341,9 @@ class SiLU(Activation):
     Notes
     -----
     :math:`\sigma(x)` and :math:`1 - \sigma(x)` are both computed from
-    :math:`e^{-|x|}`, so neither tail overflows or cancels. forward computes
+    :math:`e^{-|x|}`, so neither tail overflows or cancels; below x = -708, where
+    :math:`\sigma(x)` is subnormal, :math:`e^x` is carried scaled by :math:`e^{64}`
+    into the product with x, so the result rounds once. forward computes
     :math:`f'(x)` from the same :math:`\sigma(x)` and caches it: one array, and
     backward is a single product. :math:`f'` has a zero
     at :math:`x \approx -1.2785`; close to it, the relative error of :math:`f'`
@@ -359,7 +363,17 @@ class SiLU(Activation):
     def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
         s, s_complement = _logistic(x)
         y = _no_inf_times_zero(x, upper=False) * s
-        return y, (s * (1 + _no_inf_times_zero(x) * s_complement),)
+        dydx = s * (1 + _no_inf_times_zero(x) * s_complement)
+        # NOTE: below x = -708, sigma(x) = e^x is subnormal, with fewer digits, before it is
+        # multiplied by x. There, e^x = e^(x + 64) e^-64 (x + 64 is exact) keeps the digits
+        # until the one final rounding; 1 - sigma(x) is exactly 1.
+        deep = x < -512
+        if deep.any():
+            tail = np.maximum(x[deep], -1000)  # -inf * 0 would be NaN; 0 is right
+            scaled = np.exp(tail + 64)
+            y[deep] = tail * scaled * _E_MINUS_64
+            dydx[deep] = (1 + tail) * scaled * _E_MINUS_64
+        return y, (dydx,)
 
     def derivative_from_saved(self, *saved: Array) -> Array:
         (dydx,) = saved
