@@ -109,12 +109,13 @@ def _map_whole(
     output_dtype: np.dtype[Any],
     saved_dtype: np.dtype[Any],
 ) -> tuple[Array, Saved]:
-    inputs = (x, *extra)
+    # Kernels see 1-d arrays: a 0-d input would turn their results into NumPy scalars.
+    flat = (x.size,)
+    inputs = tuple(None if a is None else a.reshape(flat) for a in (x, *extra))
     result, saved = kernel(*(_as(a, compute_dtype) for a in inputs))
-    y = _owned(result, output_dtype, x.shape, inputs)
-    return y, tuple(
-        None if s is None else _owned(s, saved_dtype, x.shape, (*inputs, y)) for s in saved
-    )
+    y = _owned(result, output_dtype, flat, inputs)
+    kept = (None if s is None else _owned(s, saved_dtype, flat, (*inputs, y)) for s in saved)
+    return y.reshape(x.shape), tuple(None if s is None else s.reshape(x.shape) for s in kept)
 
 
 def _as(a: Array | None, dtype: np.dtype[Any]) -> Array | None:

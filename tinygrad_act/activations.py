@@ -76,11 +76,14 @@ class Sigmoid(Activation):
     float32_in_float64 = True
 
     def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        e = np.exp(-np.abs(x))
-        r = 1 / (1 + e)  # sigma(|x|)
+        # (out= reuses each temporary: the exp dominates, and every pass saved counts)
+        e = np.abs(x)
+        np.exp(np.negative(e, out=e), out=e)  # e^-|x| <= 1
+        r = np.reciprocal(e + 1)  # sigma(|x|)
         c = e * r  # sigma(-|x|), exact in the tail
         # y is r for x >= 0, else c = r * e: r * max(e, [x >= 0]), cheaper than np.where
-        return r * np.maximum(e, x >= 0), (c,)
+        y = np.greater_equal(x, 0, out=np.empty_like(x))
+        return np.multiply(np.maximum(e, y, out=y), r, out=y), (c,)
 
     def derivative_from_saved(self, *saved: Array) -> Array:
         (c,) = saved
