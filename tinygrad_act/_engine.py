@@ -154,14 +154,17 @@ def _map_in_blocks(
     y = np.empty(n, output_dtype)
     outputs: list[Array | None] = [y]
 
+    def write(block: slice, results: Saved) -> None:
+        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
+            for out, value in zip(outputs, results, strict=True):
+                if out is not None:
+                    out[block] = value
+
     def run(start: int, stop: int) -> None:
         for begin in range(start, stop, BLOCK):
             block = slice(begin, min(begin + BLOCK, stop))
             y_block, saved_block = kernel(*_blocks(inputs, block, compute_dtype))
-            with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
-                for out, value in zip(outputs, (y_block, *saved_block), strict=True):
-                    if out is not None:
-                        out[block] = value
+            write(block, (y_block, *saved_block))
 
     # The first block shows which saved arrays the kernel returns.
     first = slice(0, BLOCK)
@@ -174,10 +177,7 @@ def _map_in_blocks(
             outputs.append(old.reshape(-1))
         else:
             outputs.append(np.empty(n, saved_dtype))
-    with np.errstate(over="ignore"):
-        for out, value in zip(outputs, (y_block, *saved_block), strict=True):
-            if out is not None:
-                out[first] = value
+    write(first, (y_block, *saved_block))
 
     threads = min(_threads, n // PARALLEL_MIN)
     if threads <= 1:
