@@ -19,9 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as error:  # pragma: no cover - depends on what is installed
+    raise ImportError(
+        'tinygrad_act.testing needs Hypothesis and pytest: pip install "tinygrad_act[test]"'
+    ) from error
 
 from tinygrad_act.base import Activation, Layer
 from tinygrad_act.gradcheck import gradients, within_tolerance
