@@ -140,13 +140,9 @@ def _check(seed: int) -> int:
 
 
 def _plot(names: list[str], output: str) -> int:
-    try:
-        import matplotlib
-    except ImportError:
-        print(
-            'tinygrad-act: plot needs matplotlib: pip install "tinygrad_act[plot]"', file=sys.stderr
-        )
-        return 1
+    _require_matplotlib()
+    import matplotlib
+
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
