@@ -15,7 +15,6 @@ as ``reuse`` to be overwritten instead of allocating anew.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import os
 import threading
@@ -184,10 +183,14 @@ def _map_in_blocks(
         run(BLOCK, n)
     else:
         bounds = np.linspace(BLOCK, n, threads + 1).astype(int)
-        # Each task runs in a copy of the caller's context, so np.errstate carries over.
+        caller = np.geterr()  # the caller's np.errstate, which worker threads do not inherit
+
+        def task(start: int, stop: int) -> None:
+            with np.errstate(**caller):
+                run(start, stop)
+
         futures = [
-            _executor(threads).submit(contextvars.copy_context().run, run, int(a), int(b))
-            for a, b in itertools.pairwise(bounds)
+            _executor(threads).submit(task, int(a), int(b)) for a, b in itertools.pairwise(bounds)
         ]
         for future in futures:
             future.result()
