@@ -693,8 +693,16 @@ def get(name: str, **kwargs: Any) -> Layer:
     >>> get("LeakyReLU", negative_slope=0.2)
     LeakyReLU(negative_slope=0.2)
     """
+    return ACTIVATIONS[resolve(name)](**kwargs)
+
+
+def resolve(name: str) -> str:
+    """The key in `ACTIVATIONS` for `name` (case-insensitive, aliases allowed).
+
+    Unknown names raise `KeyError` listing the valid ones.
+    """
     key = ALIASES.get(name.lower(), name.lower())
     if key not in ACTIVATIONS:
         valid = ", ".join(sorted([*ACTIVATIONS, *ALIASES]))
         raise KeyError(f"unknown activation {name!r}; valid names: {valid}")
-    return ACTIVATIONS[key](**kwargs)
+    return key

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from tinygrad_act.activations import ACTIVATIONS, ALIASES, get
+from tinygrad_act.activations import ACTIVATIONS, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
 from tinygrad_act.demo import DEFAULTS, train
@@ -27,11 +27,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _activation(name: str) -> str:
-    key = ALIASES.get(name.lower(), name.lower())
-    if key not in ACTIVATIONS:
-        valid = ", ".join(sorted([*ACTIVATIONS, *ALIASES]))
-        raise argparse.ArgumentTypeError(f"unknown activation {name!r}; valid names: {valid}")
-    return key
+    try:
+        return resolve(name)
+    except KeyError as error:
+        raise argparse.ArgumentTypeError(error.args[0]) from None
 
 
 def _elementwise(name: str) -> str:
