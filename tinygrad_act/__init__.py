@@ -1,6 +1,6 @@
 """Activation layers with explicit forward and backward, for networks built by hand in NumPy."""
 
-from tinygrad_act._engine import get_num_threads, set_num_threads
+from tinygrad_act._engine import engine, get_num_threads, set_num_threads
 from tinygrad_act.activations import (
     ELU,
     GELU,
@@ -15,7 +15,7 @@ from tinygrad_act.activations import (
     Tanh,
     get,
 )
-from tinygrad_act.base import Activation, Layer, Parameter
+from tinygrad_act.base import Activation, Layer, Parameter, is_grad_enabled, no_grad
 from tinygrad_act.gradcheck import GradcheckError, gradcheck
 from tinygrad_act.layers import Linear, Sequential
 from tinygrad_act.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
@@ -45,9 +45,12 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "engine",
     "get",
     "get_num_threads",
     "gradcheck",
+    "is_grad_enabled",
+    "no_grad",
     "set_num_threads",
 ]
 __version__ = "0.1.0"

@@ -1,57 +1,114 @@
-"""Run an elementwise kernel over an array in cache-sized blocks, on several threads.
+"""Engines: run an activation's kernel over every element of an array.
 
-A kernel is a function of NumPy arrays, ``kernel(x, *extra) -> (y, saved)``,
-written as ordinary NumPy expressions. `map_blocks` hands it the input in
-blocks small enough that the kernel's temporaries stay in cache, in the
-compute dtype, and writes each block's results into the output arrays in the
-storage dtype. NumPy's ufuncs release the GIL, so blocks run in parallel on a
-thread pool. Every element's result depends on that element alone, so results
-do not depend on the block size or the number of threads.
+A kernel is an activation's math, written once against a namespace ``xp`` of math
+functions: ``kernel(xp, x, *parameters) -> (f(x), f'(x))``. Two engines run it.
 
-Every result is a fresh array that shares no memory with the inputs, so a
-layer can keep it as its own cache; a layer may hand its previous cache back
-as ``reuse`` to be overwritten instead of allocating anew.
+- **numba** (the ``fast`` extra): ``xp`` is `tinygrad_act._numba_math`, scalar
+  functions that compile to SIMD; the kernel is compiled into one loop that reads
+  each element once and writes f and f' in the same pass. Loops compile lazily,
+  per kernel and dtype, and are cached on disk.
+- **numpy** (the fallback): ``xp`` is `tinygrad_act._numpy_math`, NumPy's ufuncs,
+  applied to cache-sized blocks of the array.
+
+The dtype rule, for both: every element is computed in float64 and rounded once to
+the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
+backward, too, rounds once). Large arrays run in chunks on a thread pool; each
+element's result depends on that element alone, so results do not depend on the
+number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
 from __future__ import annotations
 
-import itertools
+import hashlib
+import importlib.util
+import inspect
 import os
+import sys
 import threading
+import types
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-Array = npt.NDArray[Any]
-Saved = tuple[Any, ...]
-Kernel = Callable[..., tuple[Array, Saved]]
+from tinygrad_act import _numpy_math
 
-#: Elements per block: the kernel's few temporaries of this size fit in L2.
+Array = npt.NDArray[Any]
+Kernel = Callable[..., tuple[Any, Any]]
+
+#: Elements per block of the NumPy engine: a kernel's temporaries of this size fit in L2.
 BLOCK = 16384
 #: Below this many elements, threads cost more than they save.
 PARALLEL_MIN = 4 * BLOCK
-ENVIRONMENT_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
+ENGINE_VARIABLE = "TINYGRAD_ACT_ENGINE"
+THREADS_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
+ENGINES = ("numba", "numpy")
+
+
+def _choose_engine() -> str:
+    requested = os.environ.get(ENGINE_VARIABLE, "").strip().lower()
+    if requested not in ("", *ENGINES):
+        raise ValueError(
+            f"{ENGINE_VARIABLE} must be 'numba' or 'numpy' (or unset), got {requested!r}"
+        )
+    have_numba = importlib.util.find_spec("numba") is not None
+    if requested == "numba" and not have_numba:
+        raise ImportError(
+            f'{ENGINE_VARIABLE}=numba, but numba is not installed: pip install "tinygrad_act[fast]"'
+        )
+    return requested or ("numba" if have_numba else "numpy")
+
+
+_ENGINE = _choose_engine()
+
+
+def engine() -> str:
+    """The engine in use: ``"numba"`` (compiled loops) or ``"numpy"`` (the fallback).
+
+    numba is used when it can be imported (``pip install "tinygrad_act[fast]"``);
+    the environment variable ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
+    """
+    return _ENGINE
+
+
+# ---------------------------------------------------------------------------
+# dtypes
+
+
+def derivative_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
+    """The dtype f' is kept in for input of `dtype`: its own, float16's in float32."""
+    return _FLOAT32 if dtype == _FLOAT16 else dtype
+
+
+_FLOAT16, _FLOAT32, _FLOAT64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+
+
+# ---------------------------------------------------------------------------
+# Threads
 
 
 def _default_threads() -> int:
-    configured = os.environ.get(ENVIRONMENT_VARIABLE)
+    configured = os.environ.get(THREADS_VARIABLE)
     if configured:
         try:
-            return max(1, int(configured))
+            n = int(configured)
         except ValueError:
+            n = 0
+        if n < 1:
             raise ValueError(
-                f"{ENVIRONMENT_VARIABLE} must be a positive integer, got {configured!r}"
+                f"{THREADS_VARIABLE} must be a positive integer, got {configured!r}"
             ) from None
+        return n
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_lock = threading.Lock()
 _threads = _default_threads()
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
+_pool_lock = threading.Lock()
+# Pools are never shut down: another thread may be submitting to an older one.
+_pools: list[tuple[int, ThreadPoolExecutor]] = []
 
 
 def set_num_threads(n: int) -> None:
@@ -59,9 +116,9 @@ def set_num_threads(n: int) -> None:
     ``TINYGRAD_ACT_NUM_THREADS``, else every available core). Arrays below
     65,536 elements always run on the calling thread."""
     global _threads
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
-    _threads = n
+    _threads = int(n)
 
 
 def get_num_threads() -> int:
@@ -69,129 +126,189 @@ def get_num_threads() -> int:
     return _threads
 
 
-def _executor(threads: int) -> ThreadPoolExecutor:
-    """A pool of at least `threads` workers, kept for the life of the process."""
-    global _pool, _pool_size
-    with _lock:
-        if _pool is None or _pool_size < threads:
-            old, _pool = _pool, ThreadPoolExecutor(threads, thread_name_prefix="tinygrad_act")
-            _pool_size = threads
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool
+def _executor(workers: int) -> ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pools or _pools[-1][0] < workers:
+            _pools.append((workers, ThreadPoolExecutor(workers, thread_name_prefix="tinygrad_act")))
+        return _pools[-1][1]
 
 
-def map_blocks(
-    kernel: Kernel,
-    x: Array,
-    extra: Saved,
-    dtypes: tuple[np.dtype[Any], np.dtype[Any], np.dtype[Any]],
-    reuse: Saved = (),
-) -> tuple[Array, Saved]:
-    """Apply `kernel` to `x` (and `extra`, arrays of the same shape) blockwise.
+def run_chunks(n: int, task: Callable[[int, int], None]) -> None:
+    """Call ``task(start, stop)`` over [0, n) in block-aligned chunks, on several threads.
 
-    `dtypes` are those the kernel computes in, the output is stored in, and the
-    saved arrays are stored in. `reuse` may hold arrays of the saved arrays' shape
-    and dtype to overwrite. Returns the output and the saved arrays, in the shape
-    of `x`.
+    The calling thread runs the first chunk itself. Worker threads run under the
+    caller's `np.errstate`, which they do not inherit.
     """
-    if x.size <= BLOCK:
-        return _map_whole(kernel, x, extra, *dtypes)
-    return _map_in_blocks(kernel, x, extra, *dtypes, reuse)
-
-
-def _map_whole(
-    kernel: Kernel,
-    x: Array,
-    extra: Saved,
-    compute_dtype: np.dtype[Any],
-    output_dtype: np.dtype[Any],
-    saved_dtype: np.dtype[Any],
-) -> tuple[Array, Saved]:
-    # Kernels see 1-d arrays: a 0-d input would turn their results into NumPy scalars.
-    flat = (x.size,)
-    inputs = tuple(None if a is None else a.reshape(flat) for a in (x, *extra))
-    result, saved = kernel(*(_as(a, compute_dtype) for a in inputs))
-    y = _owned(result, output_dtype, flat, inputs)
-    kept = (None if s is None else _owned(s, saved_dtype, flat, (*inputs, y)) for s in saved)
-    return y.reshape(x.shape), tuple(None if s is None else s.reshape(x.shape) for s in kept)
-
-
-def _as(a: Array | None, dtype: np.dtype[Any]) -> Array | None:
-    return None if a is None else a.astype(dtype, copy=False)
-
-
-def _blocks(inputs: list[Array | None], block: slice, dtype: np.dtype[Any]) -> list[Array | None]:
-    return [None if a is None else a[block].astype(dtype, copy=False) for a in inputs]
-
-
-def _owned(a: Array, dtype: np.dtype[Any], shape: tuple[int, ...], others: Saved) -> Array:
-    """`a` as an array of `dtype` and `shape` that shares memory with none of `others`."""
-    if not isinstance(a, np.ndarray) or a.dtype != dtype:  # a cast makes a fresh array
-        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
-            a = np.asarray(a, dtype=dtype)
-        fresh = True
-    else:  # a new ufunc result owns its memory; an input or a view of one does not
-        fresh = a.base is None and all(a is not o for o in others)
-    if a.shape != shape:
-        broadcast: Array = np.broadcast_to(a, shape).copy()
-        return broadcast
-    return a if fresh else a.copy()
-
-
-def _map_in_blocks(
-    kernel: Kernel,
-    x: Array,
-    extra: Saved,
-    compute_dtype: np.dtype[Any],
-    output_dtype: np.dtype[Any],
-    saved_dtype: np.dtype[Any],
-    reuse: Saved,
-) -> tuple[Array, Saved]:
-    n = x.size
-    inputs = [None if a is None else a.reshape(-1) for a in (x, *extra)]
-    y = np.empty(n, output_dtype)
-    outputs: list[Array | None] = [y]
-
-    def write(block: slice, results: Saved) -> None:
-        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
-            for out, value in zip(outputs, results, strict=True):
-                if out is not None:
-                    out[block] = value
-
-    def run(start: int, stop: int) -> None:
-        for begin in range(start, stop, BLOCK):
-            block = slice(begin, min(begin + BLOCK, stop))
-            y_block, saved_block = kernel(*_blocks(inputs, block, compute_dtype))
-            write(block, (y_block, *saved_block))
-
-    # The first block shows which saved arrays the kernel returns.
-    first = slice(0, BLOCK)
-    y_block, saved_block = kernel(*_blocks(inputs, first, compute_dtype))
-    for i, s in enumerate(saved_block):
-        old = reuse[i] if i < len(reuse) else None
-        if s is None:
-            outputs.append(None)
-        elif old is not None and old.size == n and old.dtype == saved_dtype:
-            outputs.append(old.reshape(-1))
-        else:
-            outputs.append(np.empty(n, saved_dtype))
-    write(first, (y_block, *saved_block))
-
     threads = min(_threads, n // PARALLEL_MIN)
     if threads <= 1:
-        run(BLOCK, n)
-    else:
-        bounds = np.linspace(BLOCK, n, threads + 1).astype(int)
-        caller = np.geterr()  # the caller's np.errstate, which worker threads do not inherit
+        task(0, n)
+        return
+    step = -(-n // threads // BLOCK) * BLOCK
+    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+    caller = np.geterr()
 
-        def task(start: int, stop: int) -> None:
-            with np.errstate(**caller):
-                run(start, stop)
+    def run(start: int, stop: int) -> None:
+        with np.errstate(**caller):
+            task(start, stop)
 
-        futures = [
-            _executor(threads).submit(task, int(a), int(b)) for a, b in itertools.pairwise(bounds)
-        ]
+    pool = _executor(threads - 1)
+    futures = [pool.submit(run, start, stop) for start, stop in bounds[1:]]
+    try:
+        task(*bounds[0])
+    finally:
         for future in futures:
             future.result()
-    return y.reshape(x.shape), tuple(None if s is None else s.reshape(x.shape) for s in outputs[1:])
+
+
+# ---------------------------------------------------------------------------
+# Evaluation
+
+
+def evaluate(
+    kernel: Kernel,
+    parameters: tuple[float, ...],
+    x: Array,
+    *,
+    derivative: bool,
+    reuse: Array | None = None,
+    compiled: bool = True,
+) -> tuple[Array, Array | None]:
+    """f(x) and, if `derivative`, f'(x) of `kernel` for every element of `x`.
+
+    `x` is a float16, float32 or float64 array in native byte order. Returns fresh
+    arrays in the shape of `x`: f in its dtype, f' in `derivative_dtype`. `reuse`
+    may be an array of f's shape and dtype to overwrite instead of allocating.
+    `compiled=False` runs the NumPy engine whatever the engine in use.
+    """
+    n = x.size
+    flat = x.reshape(-1)  # a view when x is contiguous, else a C-ordered copy
+    if _ENGINE == "numba" and compiled:
+        loops = _compiled(kernel)
+        if loops is not None:
+            return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
+    dtype = derivative_dtype(x.dtype)
+    y = np.empty(n, x.dtype)
+    d = None
+    if derivative:
+        d = reuse.reshape(-1) if reuse is not None else np.empty(n, dtype)
+
+    def task(start: int, stop: int) -> None:
+        for begin in range(start, stop, BLOCK):
+            block = slice(begin, min(begin + BLOCK, stop))
+            result = kernel(_numpy_math, flat[block].astype(_FLOAT64), *parameters)
+            y[block] = result[0]
+            if d is not None:
+                d[block] = result[1]
+
+    with np.errstate(all="ignore"):  # the IEEE results (inf, 0, NaN), quietly
+        run_chunks(n, task)
+    return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
+
+
+def _evaluate_compiled(
+    loops: tuple[Any, Any],
+    parameters: tuple[float, ...],
+    x: Array,
+    flat: Array,
+    derivative: bool,
+    reuse: Array | None,
+) -> tuple[Array, Array | None]:
+    both, value_only = loops
+    half = x.dtype == _FLOAT16
+    if half:  # numba has no float16 arithmetic: widen (exactly), and round once at the end
+        flat = flat.astype(_FLOAT32)
+    y = np.empty(x.size, flat.dtype)
+    d = None
+    if derivative:
+        d = reuse.reshape(-1) if reuse is not None else np.empty(x.size, flat.dtype)
+
+        def task(start: int, stop: int) -> None:
+            both(flat[start:stop], y[start:stop], d[start:stop], parameters)
+
+    else:
+
+        def task(start: int, stop: int) -> None:
+            value_only(flat[start:stop], y[start:stop], parameters)
+
+    run_chunks(x.size, task)
+    if half:
+        with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
+            y = y.astype(_FLOAT16)
+    return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
+
+
+def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
+    """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
+    result = np.empty(derivative.shape, dtype)
+    with np.errstate(all="ignore"):  # inf * 0 is NaN, a huge product inf: quietly
+        if derivative.size < PARALLEL_MIN:
+            np.multiply(grad_output, derivative, out=result, casting="unsafe")
+        else:
+            g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+            run_chunks(
+                out.size,
+                lambda a, b: np.multiply(g[a:b], f[a:b], out=out[a:b], casting="unsafe"),
+            )
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Compiling kernels with numba
+
+_compile_lock = threading.Lock()
+_loops: dict[Kernel, tuple[Any, Any] | None] = {}
+
+
+def _compiled(kernel: Kernel) -> tuple[Any, Any] | None:
+    """The two compiled loops of `kernel` (f and f', f only); None if it cannot compile."""
+    loops = _loops.get(kernel)
+    if loops is None and kernel not in _loops:
+        with _compile_lock:
+            if kernel not in _loops:
+                _loops[kernel] = _make_loops(kernel)
+            loops = _loops[kernel]
+    return loops
+
+
+def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
+    import numba
+
+    from tinygrad_act import _numba_math
+
+    # numba caches a loop on disk under a key that includes the module objects it
+    # closes over, by name. The name carries a hash of the kernel's source file and
+    # of the math namespace, so that a changed kernel never loads a stale loop.
+    digest = hashlib.sha256()
+    for path in (inspect.getsourcefile(kernel), _numba_math.__file__):
+        digest.update(Path(path).read_bytes() if path else b"")
+    name = f"tinygrad_act._kernels.{kernel.__qualname__}_{digest.hexdigest()[:16]}"
+    holder = types.ModuleType(name)
+    holder.kernel = numba.njit(kernel)  # type: ignore[attr-defined]
+    holder.xp = _numba_math  # type: ignore[attr-defined]
+    sys.modules[name] = holder
+    both, value_only = _loop_pair(holder, numba)
+    try:  # compile for float64 now, so a kernel that numba cannot type falls back here
+        both(np.zeros(1), np.empty(1), np.empty(1), _sample_parameters(kernel))
+    except numba.core.errors.NumbaError:
+        return None
+    return both, value_only
+
+
+def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
+    return (1.0,) * (len(inspect.signature(kernel).parameters) - 2)
+
+
+def _loop_pair(holder: Any, numba: Any) -> tuple[Any, Any]:
+    @numba.njit(nogil=True, cache=True)
+    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
+        for i in range(x.size):
+            value, slope = holder.kernel(holder.xp, np.float64(x[i]), *parameters)
+            y[i] = value
+            d[i] = slope
+
+    @numba.njit(nogil=True, cache=True)
+    def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
+        for i in range(x.size):
+            y[i] = holder.kernel(holder.xp, np.float64(x[i]), *parameters)[0]
+
+    return both, value_only

@@ -9,40 +9,47 @@ Elementwise activations subclass `Activation` and give ``function`` and
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _numpy_math
+from tinygrad_act._engine import engine
 from tinygrad_act.base import (
     Activation,
     Array,
     Layer,
-    Saved,
     as_float_array,
     check_grad_output,
-    working_dtypes,
+    check_real,
+    is_grad_enabled,
 )
 
+# NOTE on kernels: each ``function_and_derivative`` runs on whole NumPy arrays and,
+# compiled, on one float64 scalar at a time. So it uses only ``xp``'s functions,
+# arithmetic and comparisons: no ``np.`` calls, no in-place updates, no indexing,
+# and ``xp.where`` to choose, with both branches safe to compute everywhere.
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_ONE_OVER_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+_ONE_OVER_SQRT_PI = 1 / math.sqrt(math.pi)
+# -1/sqrt(2) as a sum of two floats, for the argument of erfc in GELU
+_MINUS_SQRT_HALF = -0.7071067811865476
+_MINUS_SQRT_HALF_TAIL = 4.833646656726457e-17
+_VELTKAMP = 134217729.0  # 2^27 + 1: splits a float64 into two 26-bit halves
+_MINUS_SQRT_HALF_HI = _VELTKAMP * _MINUS_SQRT_HALF - (_VELTKAMP * _MINUS_SQRT_HALF - _MINUS_SQRT_HALF)
+_MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
-
-
-def _no_inf_times_zero(x: Array, *, upper: bool = True) -> Array:
-    """`x` clipped to [-1000, 1000] (only below, if not `upper`).
-
-    Where a factor such as sigma(x) is exactly 0 or 1 (|x| > 745 in float64), the
-    clipped x gives the same product, but -inf * 0 becomes 0 instead of NaN.
-    """
-    return np.clip(x, -1000, 1000 if upper else None)
+_GELU_CUBIC = 0.044715
 
 
 def _logistic(x: Array) -> tuple[Array, Array]:
-    """sigma(x) and 1 - sigma(x), both accurate in both tails and without overflow."""
-    # NOTE: e^-|x| <= 1 never overflows; 1 - sigma(x) is e/(1+e) for x >= 0, not 1 - s.
-    e = np.exp(-np.abs(x))
-    r = 1 / (1 + e)  # sigma(|x|); and sigma(-|x|) = r * e
-    step = np.greater_equal(x, 0, out=np.empty_like(x))  # 1.0 or 0.0, cheaper than np.where
-    return r * np.maximum(e, step), r * np.maximum(e, 1 - step)
+    """sigma(x) and 1 - sigma(x) of a NumPy array, both accurate in both tails."""
+    e = np.exp(-np.abs(x))  # NOTE: e^-|x| <= 1 never overflows
+    r = 1 / (1 + e)
+    return np.where(x >= 0, r, e * r), np.where(x >= 0, e * r, r)
 
 
 class Sigmoid(Activation):
@@ -55,13 +62,12 @@ class Sigmoid(Activation):
 
     Notes
     -----
-    Forward and backward use :math:`c = \sigma(-|x|) = e^{-|x|} / (1 + e^{-|x|})`:
-    :math:`e^{-|x|} \le 1` never overflows, and :math:`\sigma(x)` is :math:`1 - c`
-    for :math:`x \ge 0` and :math:`c` otherwise. The layer caches :math:`c`, not
-    the rounded output: :math:`1 - \sigma(x)` computed from a rounded
-    :math:`\sigma(x)` is 0 once :math:`\sigma(x)` rounds to 1 (x > 36.7 in float64),
-    while :math:`f'(x) = c\,(1 - c)` stays accurate to a few ulp in both tails.
-    float32 is computed in float64 and rounded once.
+    With :math:`e = e^{-|x|} \le 1`, which never overflows, :math:`r = 1/(1 + e) =
+    \sigma(|x|)` and :math:`c = e r = \sigma(-|x|)`: :math:`\sigma(x)` is :math:`r` for
+    :math:`x \ge 0` and :math:`c` otherwise, and :math:`f'(x) = r c`. forward rounds
+    :math:`f'(x)` once and caches it. ``s * (1 - s)`` from a rounded ``s`` is 0 once
+    ``s`` rounds to 1 (x > 36.7 in float64), while :math:`r c` stays accurate to an
+    ulp or two in both tails.
 
     Examples
     --------
@@ -73,21 +79,12 @@ class Sigmoid(Activation):
     array([4.24835426e-18, 2.50000000e-01, 4.24835426e-18])
     """
 
-    float32_in_float64 = True
-
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        # (out= reuses each temporary: the exp dominates, and every pass saved counts)
-        e = np.abs(x)
-        np.exp(np.negative(e, out=e), out=e)  # e^-|x| <= 1
-        r = np.reciprocal(e + 1)  # sigma(|x|)
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)  # sigma(|x|)
         c = e * r  # sigma(-|x|), exact in the tail
-        # y is r for x >= 0, else c = r * e: r * max(e, [x >= 0]), cheaper than np.where
-        y = np.greater_equal(x, 0, out=np.empty_like(x))
-        return np.multiply(np.maximum(e, y, out=y), r, out=y), (c,)
-
-    def derivative_from_saved(self, *saved: Array) -> Array:
-        (c,) = saved
-        return c * (1 - c)
+        return xp.where(x >= 0, r, c), r * c
 
 
 class Tanh(Activation):
@@ -100,10 +97,10 @@ class Tanh(Activation):
 
     Notes
     -----
-    :math:`1 - y^2` from a rounded :math:`y` cancels for large :math:`|x|` (it is 0
-    once :math:`y` rounds to ±1, x > 19.1 in float64). The layer caches
-    :math:`m = 1 - |y| = 2e/(1 + e)` with :math:`e = e^{-2|x|}`, accurate in the tail,
-    and returns :math:`1 - y^2 = m\,(2 - m)`. float32 is computed in float64.
+    :math:`1 - y^2` from a rounded :math:`y` is 0 once :math:`y` rounds to ±1
+    (x > 19.1 in float64). Instead, with :math:`e = e^{-2|x|}`,
+    :math:`m = 1 - |y| = 2e/(1 + e)` is accurate in the tail, and
+    :math:`1 - y^2 = m\,(2 - m)`.
 
     Examples
     --------
@@ -114,15 +111,11 @@ class Tanh(Activation):
     array([1.00000000e+00, 4.19974342e-01, 3.50260431e-26])
     """
 
-    float32_in_float64 = True
-
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        e = np.exp(-2 * np.minimum(np.abs(x), 1000))  # NOTE: 2|x| would overflow at the max
-        return np.tanh(x), (2 * e / (1 + e),)
-
-    def derivative_from_saved(self, *saved: Array) -> Array:
-        (m,) = saved
-        return m * (2 - m)
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        e = xp.exp(-2 * xp.abs(x))
+        m = 2 * e / (1 + e)  # 1 - |tanh x|
+        return xp.tanh(x), m * (2 - m)
 
 
 class ReLU(Activation):
@@ -135,8 +128,8 @@ class ReLU(Activation):
 
     Notes
     -----
-    At the kink, :math:`f'(0) = 0`, as in PyTorch. NaN propagates through
-    forward and backward. Caches only the output.
+    At the kink, :math:`f'(0) = 0`, and :math:`f(-0.0) = -0.0`, as in PyTorch. NaN
+    propagates through forward and backward.
 
     Examples
     --------
@@ -147,15 +140,16 @@ class ReLU(Activation):
     array([0., 0., 1.])
     """
 
-    needs_input = False
     kinks = (0.0,)
 
-    def function(self, x: Array) -> Array:
-        return np.maximum(x, 0)
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        return xp.where(x < 0, 0.0, x), _step(xp, x, 0.0)
 
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert y is not None
-        return np.sign(y)  # y >= 0: 1 where y > 0, 0 where y == 0, NaN for NaN
+
+def _step(xp: Any, x: Any, below: Any) -> Any:
+    """1 for x > 0, `below` for x <= 0, NaN for NaN."""
+    return xp.where(x > 0, 1.0, xp.where(x <= 0, below, x))
 
 
 class LeakyReLU(Activation):
@@ -171,12 +165,11 @@ class LeakyReLU(Activation):
     Parameters
     ----------
     negative_slope : float
-        Slope for :math:`x \le 0` (default 0.01), as in PyTorch.
+        Slope for :math:`x \le 0` (default 0.01), as in PyTorch; any finite number.
 
     Notes
     -----
     At the kink, :math:`f'(0)` = ``negative_slope``, as in PyTorch. NaN propagates.
-    Caches only the input.
 
     Examples
     --------
@@ -187,22 +180,14 @@ class LeakyReLU(Activation):
     array([0.1, 0.1, 1. ])
     """
 
-    needs_output = False
     kinks = (0.0,)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = negative_slope
+        self.negative_slope = check_real("LeakyReLU", "negative_slope", negative_slope)
 
-    def function(self, x: Array) -> Array:
-        return np.where(x > 0, x, self.negative_slope * x)
-
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert x is not None
-        slope = self.negative_slope
-        if 0 <= slope <= 1:  # sign(x) is 1, 0 or -1 (NaN for NaN): the max is 1 or the slope
-            return np.maximum(np.sign(x), slope)
-        # heaviside(x, 0) is 1 for x > 0, else 0; heaviside(-x, 1) is its complement
-        return np.heaviside(x, 0) + slope * np.heaviside(-x, 1)
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, negative_slope: float) -> tuple[Any, Any]:
+        return xp.where(x > 0, x, negative_slope * x), _step(xp, x, negative_slope)
 
 
 class ELU(Activation):
@@ -218,14 +203,14 @@ class ELU(Activation):
     Parameters
     ----------
     alpha : float
-        Scale of the negative part (default 1.0).
+        Scale of the negative part (default 1.0); any finite number.
 
     Notes
     -----
-    Uses ``expm1`` for :math:`e^x - 1`, accurate near 0. The derivative for
-    :math:`x \le 0` is :math:`\alpha e^x` from the cached input, not :math:`y + \alpha`,
-    which cancels for very negative :math:`x`. At the kink, :math:`f'(0) = \alpha`
-    (1 for the default), as in PyTorch.
+    Uses ``expm1`` for :math:`e^x - 1`, accurate near 0. :math:`f'` for
+    :math:`x \le 0` is :math:`\alpha e^x`, not :math:`y + \alpha`, which cancels for
+    very negative :math:`x`. At the kink, :math:`f'(0) = \alpha` (1 for the default),
+    and :math:`f(-0.0) = -0.0`, as in PyTorch.
 
     Examples
     --------
@@ -236,23 +221,21 @@ class ELU(Activation):
     array([1.92874985e-22, 1.00000000e+00, 1.00000000e+00])
     """
 
-    needs_output = False
     kinks = (0.0,)
-    alpha: float
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = alpha
+        self.alpha = check_real("ELU", "alpha", alpha)
 
-    def function(self, x: Array) -> Array:
-        # NOTE: min(x, 0) keeps exp from overflowing on the branch that np.where discards
-        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+        negative = xp.where(x > 0, 0.0, x)  # NOTE: keeps exp finite on the branch not taken
+        return (
+            xp.where(x > 0, x, alpha * xp.expm1(negative)),
+            xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
+        )
 
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert x is not None
-        return np.where(x > 0, 1, self.alpha * np.exp(np.minimum(x, 0)))
 
-
-class SELU(ELU):
+class SELU(Activation):
     r"""The scaled exponential linear unit: ``scale * ELU(alpha)`` with fixed constants.
 
     .. math::
@@ -272,18 +255,17 @@ class SELU(ELU):
     array([-1.11133074,  0.        ,  1.05070099])
     """
 
+    kinks = (0.0,)
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
 
-    def __init__(self) -> None:
-        pass  # alpha and scale are fixed constants
-
-    def function(self, x: Array) -> Array:
-        with np.errstate(over="ignore"):  # beyond the largest float / scale, inf is right
-            return self.scale * super().function(x)
-
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        return self.scale * super().derivative(x, y)
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, alpha: float, scale: float) -> tuple[Any, Any]:
+        negative = xp.where(x > 0, 0.0, x)
+        return (
+            scale * xp.where(x > 0, x, alpha * xp.expm1(negative)),
+            scale * xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
+        )
 
 
 class Softplus(Activation):
@@ -297,16 +279,16 @@ class Softplus(Activation):
     Parameters
     ----------
     beta : float
-        Sharpness (default 1.0); larger is closer to ReLU.
+        Sharpness (default 1.0), positive; larger is closer to ReLU.
 
     Notes
     -----
-    Computed as :math:`\max(z, 0) + \log(1 + e^{-|z|})`, :math:`z = \beta x`, with
-    ``log1p``: no overflow at x = 1000, full relative accuracy at x = -1000. Unlike
-    PyTorch, there is no ``threshold`` above which the result switches to ``x``:
-    the exact form costs nothing here. Caches :math:`\sigma(\beta x)`, the derivative
-    itself. For :math:`\beta \ne 1` the rounding of :math:`\beta x` adds an error of
-    about :math:`|\beta x|` ulp in the far left tail.
+    Computed as :math:`\max(x, 0) + \log(1 + e^{-|z|}) / \beta`, :math:`z = \beta x`,
+    with ``log1p``: no overflow at x = 1000, full relative accuracy at x = -1000.
+    Unlike PyTorch, there is no ``threshold`` above which the result switches to
+    ``x``: the exact form costs nothing here. For :math:`\beta \ne 1` the rounding
+    of :math:`\beta x` adds an error of about :math:`|\beta x|` ulp in the far left
+    tail.
 
     Examples
     --------
@@ -317,20 +299,15 @@ class Softplus(Activation):
     array([0. , 0.5, 1. ])
     """
 
-    float32_in_float64 = True
-
     def __init__(self, beta: float = 1.0) -> None:
-        self.beta = beta
+        self.beta = check_real("Softplus", "beta", beta, positive=True)
 
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        with np.errstate(over="ignore"):  # beta * x beyond the largest float: inf is right
-            z = self.beta * x
-        s, _ = _logistic(z)
-        return (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))) / self.beta, (s,)
-
-    def derivative_from_saved(self, *saved: Array) -> Array:
-        (s,) = saved
-        return s
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
+        z = beta * x
+        e = xp.exp(-xp.abs(z))
+        r = 1 / (1 + e)
+        return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
 
 
 class SiLU(Activation):
@@ -344,12 +321,11 @@ class SiLU(Activation):
     Notes
     -----
     :math:`\sigma(x)` and :math:`1 - \sigma(x)` are both computed from
-    :math:`e^{-|x|}`, so neither tail overflows or cancels; below x = -708, where
-    :math:`\sigma(x)` is subnormal, :math:`e^x` is carried scaled by :math:`e^{64}`
-    into the product with x, so the result rounds once. forward computes
-    :math:`f'(x)` from the same :math:`\sigma(x)` and caches it: one array, and
-    backward is a single product. :math:`f'` has a zero
-    at :math:`x \approx -1.2785`; close to it, the relative error of :math:`f'`
+    :math:`e^{-|x|}`, so neither tail overflows or cancels. Below x = -512, where
+    :math:`\sigma(x) \approx e^x` would become subnormal before it is multiplied by
+    x, :math:`e^{x + 64}` is carried instead (x + 64 is exact there) and the product
+    is scaled by :math:`e^{-64}` last, so the result rounds once. :math:`f'` has a
+    zero at :math:`x \approx -1.2785`; close to it, the relative error of :math:`f'`
     in float64 grows (the absolute error stays about 1e-16).
 
     Examples
@@ -361,26 +337,18 @@ class SiLU(Activation):
     array([-0.        ,  0.5       ,  1.09078425])
     """
 
-    float32_in_float64 = True
-
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        s, s_complement = _logistic(x)
-        y = _no_inf_times_zero(x, upper=False) * s
-        dydx = s * (1 + _no_inf_times_zero(x) * s_complement)
-        # NOTE: below x = -708, sigma(x) = e^x is subnormal, with fewer digits, before it is
-        # multiplied by x. There, e^x = e^(x + 64) e^-64 (x + 64 is exact) keeps the digits
-        # until the one final rounding; 1 - sigma(x) is exactly 1.
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         deep = x < -512
-        if deep.any():
-            tail = np.maximum(x[deep], -1000)  # -inf * 0 would be NaN; 0 is right
-            scaled = np.exp(tail + 64)
-            y[deep] = tail * scaled * _E_MINUS_64
-            dydx[deep] = (1 + tail) * scaled * _E_MINUS_64
-        return y, (dydx,)
-
-    def derivative_from_saved(self, *saved: Array) -> Array:
-        (dydx,) = saved
-        return dydx
+        e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
+        r = 1 / (1 + e)
+        s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^64 where deep
+        complement = xp.where(x >= 0, e * r, r)  # 1 - sigma(x)
+        scale = xp.where(deep, _E_MINUS_64, 1.0)
+        # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
+        clipped = xp.clip(x, -1000.0, 1000.0)
+        y = xp.maximum(x, -1000.0) * s * scale
+        return y, s * (1 + clipped * complement) * scale
 
 
 class GELU(Activation):
@@ -402,19 +370,19 @@ class GELU(Activation):
     Parameters
     ----------
     approximate : {"none", "tanh"}
-        "none" (the default, as in PyTorch) is exact and needs SciPy for
-        :math:`\Phi` (``pip install "tinygrad_act[gelu]"``); "tanh" needs nothing.
+        "none" (the default, as in PyTorch) is exact; on the NumPy engine it needs
+        SciPy for ``erfc`` (``pip install "tinygrad_act[gelu]"``). "tanh" needs nothing.
 
     Notes
     -----
-    :math:`\Phi(-|x|) = \tfrac12 \operatorname{erfcx}(|x|/\sqrt2)\, e^{-x^2/2}`, with
-    :math:`x^2` carried exactly into the exponential: accurate in the left tail,
-    where :math:`\tfrac12(1 + \operatorname{erf})` cancels and SciPy's ``erfc``
-    loses hundreds of ulp. The tanh form
-    uses :math:`\tfrac12(1 + \tanh z) = \sigma(2z)` for the same reason. forward
-    computes :math:`f'(x)` from the same terms and caches it. :math:`f'` has a zero
-    near :math:`x \approx -0.75`; close to it the relative error of :math:`f'` grows
-    in float64.
+    :math:`\Phi(x) = \tfrac12 \operatorname{erfc}(t)` with :math:`t = -x/\sqrt2`. The
+    rounding of :math:`t` alone would cost :math:`2t^2` ulp in the left tail (hundreds),
+    so :math:`t = t_{hi} + t_{lo}` is carried exactly (Dekker's product) and
+    :math:`\operatorname{erfc}(t_{hi} + t_{lo}) = \operatorname{erfc}(t_{hi})
+    - \tfrac{2}{\sqrt\pi} e^{-t_{hi}^2} t_{lo}`. Likewise :math:`\varphi(x)` uses
+    :math:`x^2` split exactly. The tanh form uses :math:`\tfrac12(1 + \tanh z) =
+    \sigma(2z)`, accurate in the left tail. :math:`f'` has a zero near
+    :math:`x \approx -0.75`; close to it the relative error of :math:`f'` grows in float64.
 
     Examples
     --------
@@ -425,89 +393,74 @@ class GELU(Activation):
     array([-0.08296408,  0.5       ,  1.08296408])
     """
 
-    float32_in_float64 = True
-
     def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
-        if approximate == "none":
-            _erfcx()  # fail now, naming the extra to install, rather than in forward
+        if approximate == "none" and engine() == "numpy":
+            _numpy_math.erfc(0.0)  # fail now, naming the extra to install, rather than in forward
         self.approximate = approximate
 
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
+    def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         if self.approximate == "tanh":
-            s, s_complement = _logistic(2 * _gelu_tanh_z(x))
-            # NOTE: beyond |x| = 100, s * s_complement is 0; clipping keeps x^2 finite
-            dz = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * np.square(np.clip(x, -100, 100)))
-            cdf, dydx = s, s + 2 * _no_inf_times_zero(x) * s * s_complement * dz
-        else:
-            gaussian = _gaussian(x)
-            cdf = _normal_cdf(x, gaussian)
-            dydx = cdf + np.clip(x, -40, 40) * gaussian / math.sqrt(2 * math.pi)
-        return _no_inf_times_zero(x, upper=False) * cdf, (dydx,)
+            return _gelu_tanh, (), True
+        return _gelu, (), True
 
-    def derivative_from_saved(self, *saved: Array) -> Array:
-        (dydx,) = saved
-        return dydx
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        return _gelu(xp, x)
 
 
-def _gelu_tanh_z(x: Array) -> Array:
-    # NOTE: |x| <= 100 keeps x^3 finite; beyond it sigma(2z) is exactly 0 or 1 anyway.
-    x = np.clip(x, -100, 100)
-    return math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
+def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
+    """Exact GELU: x Phi(x) and Phi(x) + x phi(x)."""
+    a = xp.clip(x, -40.0, 40.0)  # beyond, Phi is 0 or 1 and phi is 0 in float64
+    # t = -a / sqrt(2) = t_hi + t_lo, by Dekker's exact product with a two-part constant
+    t_hi = a * _MINUS_SQRT_HALF
+    split = _VELTKAMP * a
+    a_hi = split - (split - a)
+    a_lo = a - a_hi
+    c_hi, c_lo = _MINUS_SQRT_HALF_HI, _MINUS_SQRT_HALF_LO
+    t_lo = (((a_hi * c_hi - t_hi) + a_hi * c_lo + a_lo * c_hi) + a_lo * c_lo) + (
+        a * _MINUS_SQRT_HALF_TAIL
+    )
+    cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * xp.exp(-t_hi * t_hi) * t_lo
+    # phi(a) = exp(-a^2 / 2) / sqrt(2 pi), with a^2 = hi + lo exactly
+    hi = a * a
+    lo = ((a_hi * a_hi - hi) + 2 * a_hi * a_lo) + a_lo * a_lo
+    density = xp.exp(-0.5 * hi) * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
+    return xp.maximum(x, -1000.0) * cdf, cdf + a * density
 
 
-def _erfcx() -> Any:
-    try:
-        from scipy.special import erfcx
-    except ImportError:
-        raise ImportError(
-            'GELU(approximate="none") needs SciPy: pip install "tinygrad_act[gelu]", '
-            'or use GELU(approximate="tanh")'
-        ) from None
-    return erfcx
-
-
-def _gaussian(x: Array) -> Array:
-    """exp(-x^2 / 2), accurate to an ulp or two even where x^2 is large.
-
-    NOTE: rounding x^2 to float64 changes exp(-x^2/2) by a relative x^2/2 * 2^-53
-    (500 ulp at x = -32). Dekker's exact product gives x^2 = hi + lo, and
-    exp(-(hi + lo)/2) = exp(-hi/2) * (1 - lo/2) to well below an ulp. For |x| > 40
-    the result is 0 in float64; clipping keeps the split from overflowing.
-    """
-    x = np.clip(x, -40, 40)
-    t = 134217729.0 * x  # 2^27 + 1: Veltkamp's split of x into two 26-bit halves
-    x_hi = t - (t - x)
-    x_lo = x - x_hi
-    hi = x * x
-    lo = ((x_hi * x_hi - hi) + 2 * x_hi * x_lo) + x_lo * x_lo
-    return np.exp(-0.5 * hi) * (1 - 0.5 * lo)
-
-
-def _normal_cdf(x: Array, gaussian: Array) -> Array:
-    """Phi(x) = 1/2 erfc(-x / sqrt 2), accurate in both tails, given ``_gaussian(x)``.
-
-    NOTE: SciPy's erfc and ndtr lose up to hundreds of ulp in the tail (they round
-    x^2 inside exp). Instead Phi(-|x|) = 1/2 erfcx(|x| / sqrt 2) * exp(-x^2 / 2),
-    with the scaled erfcx (smooth, insensitive to rounding its argument) and
-    `_gaussian`; Phi(|x|) = 1 - Phi(-|x|).
-    """
-    lower: Array = 0.5 * _erfcx()(np.abs(x) / math.sqrt(2)) * gaussian
-    return np.where(x < 0, lower, 1 - lower)
+def _gelu_tanh(xp: Any, x: Any) -> tuple[Any, Any]:
+    """GELU's tanh approximation: x sigma(2z) and its derivative."""
+    a = xp.clip(x, -100.0, 100.0)  # NOTE: keeps a^3 finite; beyond, sigma(2z) is 0 or 1
+    z2 = 2 * _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a)
+    e = xp.exp(-xp.abs(z2))
+    r = 1 / (1 + e)
+    s = xp.where(z2 >= 0, r, e * r)  # sigma(2z)
+    s_complement = xp.where(z2 >= 0, e * r, r)
+    dz = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
+    return xp.maximum(x, -1000.0) * s, s + 2 * a * s * s_complement * dz
 
 
 class _AlongAxis(Layer):
-    """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes and the cache.
+    """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes, layout and the cache.
 
-    A subclass gives ``function(x)``, normalising along ``self.axis``, and
-    ``vjp(y, g)``, the vector-Jacobian product from the output ``y``.
+    A subclass gives ``function(x)`` and ``vjp(y, g)``, the vector-Jacobian product
+    from the output ``y``, both along the last axis of a C-ordered float64 array.
+    The layer moves `axis` last and makes the rows contiguous first, so every
+    layout and every axis computes each row the same way: the results are
+    bit-identical whatever the memory layout.
     """
 
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-        self._y: Array | None = None
-        self._dtype: np.dtype[Any] = np.dtype(np.float64)
+    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+        name = type(self).__name__
+        if dim is not None:  # PyTorch's name for it
+            if axis != -1:
+                raise TypeError(f"{name}: give axis or dim (its PyTorch name), not both")
+            axis = dim
+        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
+        self.axis = int(axis)
 
     def function(self, x: Array) -> Array:
         raise NotImplementedError
@@ -519,24 +472,42 @@ class _AlongAxis(Layer):
     def input_shape(self) -> tuple[int | None, ...]:
         return (None,) * (self.axis + 1 if self.axis >= 0 else -self.axis)
 
+    def _rows(self, a: Array) -> Array:
+        """`a` in float64 with `axis` last, C-ordered."""
+        return np.ascontiguousarray(np.moveaxis(a, self.axis, -1), dtype=np.float64)
+
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
-        compute, output, cache = working_dtypes(x.dtype, float32_in_float64=True)
+        self.__dict__.pop("_cache", None)
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            y = self.function(x.astype(compute, copy=False))
-        self._y, self._dtype = y.astype(cache), x.dtype  # a copy: the cache is our own
-        return y.astype(output, copy=False)
+        with np.errstate(all="ignore"):
+            y = self.function(self._rows(x))
+        if is_grad_enabled():  # y (float64, axis last) is a fresh array: our own
+            self._cache = (y, x.dtype, threading.get_ident())
+        with np.errstate(all="ignore"):
+            return np.moveaxis(y, -1, self.axis).astype(x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        y = self._y
-        grad = check_grad_output(self, grad_output, None if y is None else y.shape)
-        assert y is not None
-        compute, output, _ = working_dtypes(self._dtype, float32_in_float64=True)
-        with np.errstate(invalid="ignore", over="ignore"):
-            result = self.vjp(y.astype(compute, copy=False), grad.astype(compute, copy=False))
-        return result.astype(output, copy=False)
+        name = type(self).__name__
+        cache = self.__dict__.get("_cache")
+        if cache is None:
+            raise RuntimeError(
+                f"{name}.backward called without a forward to go with it: call forward(x) "
+                "first (outside no_grad)"
+            )
+        y, dtype, thread = cache
+        if thread != threading.get_ident():
+            raise RuntimeError(
+                f"{name}.backward: the last forward of this layer ran in another thread; "
+                "use one layer instance per thread"
+            )
+        shape = list(y.shape[:-1])
+        shape.insert(self.axis % y.ndim, y.shape[-1])
+        grad = check_grad_output(self, grad_output, tuple(shape))
+        with np.errstate(all="ignore"):
+            result = self.vjp(y, self._rows(grad))
+            return np.moveaxis(result, -1, self.axis).astype(dtype)
 
 
 class Softmax(_AlongAxis):
@@ -580,11 +551,11 @@ class Softmax(_AlongAxis):
     """
 
     def function(self, x: Array) -> Array:
-        _, e = _exp_minus_max(x, self.axis)
-        return e / np.sum(e, axis=self.axis, keepdims=True)  # type: ignore[no-any-return]
+        _, e = _exp_minus_max(x)
+        return e / np.sum(e, axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
     def vjp(self, y: Array, g: Array) -> Array:
-        return y * (g - np.sum(g * y, axis=self.axis, keepdims=True))  # type: ignore[no-any-return]
+        return y * (g - np.sum(g * y, axis=-1, keepdims=True))  # type: ignore[no-any-return]
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         r"""The explicit Jacobian :math:`\operatorname{diag}(y) - y y^\top` of each row.
@@ -595,8 +566,8 @@ class Softmax(_AlongAxis):
         """
         x = as_float_array(x, "Softmax.jacobian")
         _check_axis(self, x, self.axis)
-        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            y = np.moveaxis(self.function(x.astype(np.float64)), self.axis, -1)
+        with np.errstate(all="ignore"):
+            y = self.function(self._rows(x))
         column, row = y[..., :, None], y[..., None, :]
         return (column * np.eye(y.shape[-1]) - column * row).astype(x.dtype)
 
@@ -632,25 +603,26 @@ class LogSoftmax(_AlongAxis):
     """
 
     def function(self, x: Array) -> Array:
-        shifted, e = _exp_minus_max(x, self.axis)
+        shifted, e = _exp_minus_max(x)
         is_max = shifted == 0
         # the sum of e^(x_j - m) without one maximal entry's 1 (other maxima count 1 each)
-        rest = np.sum(np.where(is_max, 0, e), axis=self.axis, keepdims=True)
-        rest += np.sum(is_max, axis=self.axis, keepdims=True) - 1
+        rest = np.sum(np.where(is_max, 0, e), axis=-1, keepdims=True)
+        rest += np.sum(is_max, axis=-1, keepdims=True) - 1
         return shifted - np.log1p(rest)  # type: ignore[no-any-return]
 
     def vjp(self, y: Array, g: Array) -> Array:
-        return g - np.exp(y) * np.sum(g, axis=self.axis, keepdims=True)  # type: ignore[no-any-return]
+        return g - np.exp(y) * np.sum(g, axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
-def _exp_minus_max(x: Array, axis: int) -> tuple[Array, Array]:
-    """``x - m`` and ``exp(x - m)``, with ``m`` the maximum along `axis` (0 if not finite).
+def _exp_minus_max(x: Array) -> tuple[Array, Array]:
+    """``x - m`` and ``exp(x - m)``, with ``m`` the maximum along the last axis (0 if not
+    finite).
 
     NOTE: ``x - m`` rounds by up to half its ulp (1e-13 at 1000), and ``exp`` turns that
     absolute error into a relative one of hundreds of ulp. Knuth's TwoSum gives the
     exact remainder ``lo`` of the subtraction, and ``exp(hi + lo) = exp(hi) (1 + lo)``.
     """
-    m = np.max(x, axis=axis, keepdims=True) if x.size else x
+    m = np.max(x, axis=-1, keepdims=True) if x.size else x
     minus_m = -np.where(np.isfinite(m), m, 0)
     hi = x + minus_m
     b = hi - x
@@ -701,6 +673,8 @@ def resolve(name: str) -> str:
 
     Unknown names raise `KeyError` listing the valid ones.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"activation name must be a str, got {type(name).__name__}: {name!r}")
     key = ALIASES.get(name.lower(), name.lower())
     if key not in ACTIVATIONS:
         valid = ", ".join(sorted([*ACTIVATIONS, *ALIASES]))

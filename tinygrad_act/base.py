@@ -2,13 +2,19 @@
 
 `Activation` holds everything elementwise activations share: input conversion
 and validation, dtype rules, caching, and the chain rule. A subclass only says
-its math, in `function` and `derivative`.
+its math: ``function_and_derivative(xp, x, ...)``, written once and compiled, or
+the plain NumPy pair ``function(x)`` and ``derivative(x, y)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+import contextlib
+import contextvars
+import inspect
+import math
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -17,25 +23,68 @@ from tinygrad_act import _engine
 
 #: A floating-point array; what activations receive and return.
 Array = npt.NDArray[np.floating[Any]]
-#: What forward saves for backward: a tuple of arrays the shape of the input (or None).
-Saved = tuple[Any, ...]
+
+_grad_enabled = contextvars.ContextVar("tinygrad_act_grad_enabled", default=True)
+
+
+@contextlib.contextmanager
+def no_grad() -> Iterator[None]:
+    """Inference without a cache: inside ``with no_grad():`` forward computes the
+    output only and keeps nothing for backward, which then raises `RuntimeError`.
+
+    As in PyTorch, it holds for the current thread (and context) only.
+
+    >>> from tinygrad_act import Sigmoid
+    >>> with no_grad():
+    ...     Sigmoid()(np.zeros(2))
+    array([0.5, 0.5])
+    """
+    token = _grad_enabled.set(False)
+    try:
+        yield
+    finally:
+        _grad_enabled.reset(token)
+
+
+def is_grad_enabled() -> bool:
+    """False inside `no_grad`."""
+    return _grad_enabled.get()
+
+
+def check_real(owner: str, name: str, value: Any, *, positive: bool = False) -> float:
+    """`value` as a float, or a clear error naming the argument: finite, and > 0 if `positive`."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or (positive and number <= 0):
+        need = "a positive finite number" if positive else "finite"
+        raise ValueError(f"{owner}: {name} must be {need}, got {value!r}")
+    return number
 
 
 def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
-    """Return `x` as a float16/32/64 array; bool and integers become float64.
+    """Return `x` as a float16/32/64 array in native byte order; bool and integers
+    become float64.
 
     Raises `TypeError` naming the dtype for anything else (complex, object,
-    strings, datetimes, structured arrays, long double).
+    strings, datetimes, structured arrays, long double), and for masked arrays,
+    whose mask would be silently dropped.
     """
+    if isinstance(x, np.ma.MaskedArray):
+        raise TypeError(
+            f"{owner} does not take masked arrays: the mask would be ignored. "
+            "Pass x.filled(value) or x.compressed() instead"
+        )
     array = np.asarray(x)
-    kind = array.dtype.kind
-    if kind in "biu":
+    dtype = array.dtype
+    if dtype.kind == "f" and dtype.itemsize <= 8:
+        # NOTE: byte order never changes a result: non-native input is converted exactly
+        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
+    if dtype.kind in "biu":
         return array.astype(np.float64)
-    if kind == "f" and array.dtype.itemsize <= 8:
-        return array
     raise TypeError(
         f"{owner} expects real floating-point input (float16, float32 or float64; "
-        f"bool and integers are converted to float64), got dtype {array.dtype}"
+        f"bool and integers are converted to float64), got dtype {dtype}"
     )
 
 
@@ -55,19 +104,6 @@ class Parameter:
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
-
-
-def working_dtypes(
-    dtype: np.dtype[Any], *, float32_in_float64: bool
-) -> tuple[np.dtype[Any], np.dtype[Any], np.dtype[Any]]:
-    """The (compute, output, cache) dtypes for input of `dtype`."""
-    if dtype == np.float16:
-        # NOTE: NumPy's float16 ufuncs are slow and inexact; compute and cache in float32
-        # so that forward and backward both round once.
-        return np.dtype(np.float32), dtype, np.dtype(np.float32)
-    if dtype == np.float32 and float32_in_float64:
-        return np.dtype(np.float64), dtype, dtype
-    return dtype, dtype, dtype
 
 
 def check_grad_output(
@@ -130,26 +166,40 @@ class Layer:
     def load_state_dict(self, state: Mapping[str, npt.ArrayLike]) -> None:
         """Load parameters saved by `state_dict`, bit for bit.
 
-        A missing key, an unexpected key or a shape mismatch raises `ValueError`
-        naming the parameter; the layer is then left unchanged.
+        Everything is checked before anything is written: a missing or unexpected
+        key, a shape mismatch, or a value that is not real numbers (complex,
+        strings, objects, datetimes) raises `ValueError` or `TypeError` naming the
+        entry, and the layer is left unchanged.
         """
         name = type(self).__name__
         params = dict(self.named_parameters())
+        if not isinstance(state, Mapping):
+            raise TypeError(
+                f"{name}.load_state_dict expects a mapping of name to array, "
+                f"got {type(state).__name__}"
+            )
         missing = sorted(set(params) - set(state))
-        unexpected = sorted(set(state) - set(params))
+        unexpected = sorted(set(state) - set(params), key=str)
         if missing or unexpected:
             raise ValueError(
                 f"{name}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}"
             )
-        arrays = {key: np.asarray(value) for key, value in state.items()}
-        for key, value in arrays.items():
-            if value.shape != params[key].data.shape:
+        arrays = {}
+        for key, value in state.items():
+            array = np.asarray(value)
+            if array.dtype.kind not in "fiu" or array.dtype.itemsize > 8:
+                raise TypeError(
+                    f"{name}.load_state_dict: {key!r} has dtype {array.dtype}; "
+                    "expected real floating-point or integer values"
+                )
+            if array.shape != params[key].data.shape:
                 raise ValueError(
-                    f"{name}.load_state_dict: {key!r} has shape {value.shape}, "
+                    f"{name}.load_state_dict: {key!r} has shape {array.shape}, "
                     f"the parameter has shape {params[key].data.shape}"
                 )
-        for key, value in arrays.items():
-            params[key].data[...] = value
+            arrays[key] = array
+        for key, array in arrays.items():
+            params[key].data[...] = array
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | None:
@@ -168,32 +218,41 @@ class Layer:
         return f"{type(self).__name__}({settings})"
 
 
+
+
+class _Cache(NamedTuple):
+    """What an activation's forward keeps for backward: f'(x), and whose it is."""
+
+    derivative: Array  # f'(x), in `_engine.derivative_dtype(dtype)`
+    dtype: np.dtype[Any]  # the input's dtype, which backward returns
+    thread: int  # the thread that ran forward
+
+
 class Activation(Layer):
     r"""Base class for elementwise activations :math:`y = f(x)`.
 
-    A subclass implements two methods:
+    A subclass says its math in one of two ways.
 
-    - ``function(x)`` returns :math:`f(x)`;
-    - ``derivative(x, y)`` returns :math:`f'(x)` elementwise, given the input
-      ``x`` and the output ``y = f(x)``.
+    - ``function_and_derivative(xp, x, *parameters)``, a static method returning
+      :math:`f(x)` and :math:`f'(x)`, written with the math functions of the
+      namespace ``xp`` (``xp.exp``, ``xp.where``, ... the array API's names) and
+      arithmetic. The same source runs on NumPy arrays and, with numba installed,
+      compiled into one SIMD loop over scalars. Names after ``x`` are read from
+      the layer's attributes of the same name (``alpha`` is ``self.alpha``). All
+      built-ins are written this way.
+    - ``function(x)`` and ``derivative(x, y)``, plain NumPy expressions: simpler,
+      and always run on the NumPy engine.
 
-    Class attributes say what backward needs, so the layer caches no more:
-    set ``needs_input = False`` when :math:`f'` is a function of ``y`` alone
-    (``derivative`` then receives ``x=None``), and ``needs_output = False``
-    when it is a function of ``x`` alone (``y=None``).
+    forward computes :math:`f(x)` and :math:`f'(x)` together, rounds both once and
+    keeps :math:`f'(x)`; backward is ``grad_output * f'(x)``, one pass. The base
+    class does the rest: converts the input (float16, float32 and float64 keep
+    their dtype, bool and integers become float64, anything else is a `TypeError`);
+    computes in float64 and rounds once; keeps its own copy of what it caches, so
+    changing the input or output in place after forward does not change backward.
 
-    Extension point: an activation whose accurate derivative needs something
-    other than ``x`` or ``y`` (for example :math:`1 - y` without cancellation)
-    overrides the pair ``function_and_saved(x) -> (y, saved)`` and
-    ``derivative_from_saved(*saved)`` instead; ``saved`` is a tuple of arrays
-    the size of ``x``. `Sigmoid` and `Tanh` are built this way.
-
-    The base class does the rest: converts the input (float16, float32 and
-    float64 keep their dtype, bool and integers become float64, anything else
-    is a `TypeError`); computes float16 in float32 and rounds once; keeps its
-    own copy of what it caches, so changing the input or output in place after
-    forward does not change backward; and applies the chain rule,
-    ``grad_input = grad_output * f'(x)``.
+    A layer keeps the cache of its last forward, for the thread that ran it: use
+    one instance per thread. backward in a thread whose forward was not the last
+    one is a `RuntimeError`, never a gradient that belongs to another input.
 
     Examples
     --------
@@ -201,11 +260,10 @@ class Activation(Layer):
 
     >>> import numpy as np
     >>> class Softsign(Activation):
-    ...     def function(self, x):
-    ...         return x / (1 + np.abs(x))
-    ...     def derivative(self, x, y):
-    ...         return 1 / (1 + np.abs(x)) ** 2
-    ...     needs_output = False
+    ...     @staticmethod
+    ...     def function_and_derivative(xp, x):
+    ...         d = 1 / (1 + xp.abs(x))
+    ...         return x * d, d * d
     >>> layer = Softsign()
     >>> layer(np.array([-1.0, 0.0, 3.0]))
     array([-0.5 ,  0.  ,  0.75])
@@ -213,60 +271,100 @@ class Activation(Layer):
     array([0.25  , 1.    , 0.0625])
     """
 
-    needs_input: ClassVar[bool] = True
-    needs_output: ClassVar[bool] = True
     #: Points where f' jumps (ReLU's 0); gradient checks keep away from them.
     kinks: ClassVar[tuple[float, ...]] = ()
-    #: Compute float32 input in float64 and round once. Set it when the
-    #: float32 formula is not accurate enough (NumPy's float32 exp has errors
-    #: of over 2 ulp).
-    float32_in_float64: ClassVar[bool] = False
 
-    # What the last forward left for backward; _shape is None until forward runs.
-    _saved: Saved = ()
-    _dtype: np.dtype[Any] = np.dtype(np.float64)
-    _shape: tuple[int, ...] | None = None
+    _cache: _Cache | None = None
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, *parameters: float) -> tuple[Any, Any]:
+        """Return f(x) and f'(x), elementwise, computed with the namespace `xp`."""
+        raise NotImplementedError
 
     def function(self, x: Array) -> Array:
-        """Return f(x) elementwise."""
+        """Return f(x) elementwise (NumPy)."""
         raise NotImplementedError(
-            f"{type(self).__name__} must implement function(x), "
-            "or function_and_saved(x) with derivative_from_saved(*saved)"
+            f"{type(self).__name__} must implement function_and_derivative(xp, x), "
+            "or function(x) and derivative(x, y)"
         )
 
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        """Return f'(x) elementwise, given x and y = f(x)."""
+    def derivative(self, x: Array, y: Array) -> Array:
+        """Return f'(x) elementwise (NumPy), given x and y = f(x)."""
         raise NotImplementedError(
-            f"{type(self).__name__} must implement derivative(x, y), "
-            "or function_and_saved(x) with derivative_from_saved(*saved)"
+            f"{type(self).__name__} must implement function_and_derivative(xp, x), "
+            "or function(x) and derivative(x, y)"
         )
 
-    def function_and_saved(self, x: Array) -> tuple[Array, Saved]:
-        """Return f(x) and the arrays backward needs (by default x and y)."""
-        y = self.function(x)
-        return y, (x if self.needs_input else None, y if self.needs_output else None)
+    def _kernel(self, derivative: bool) -> tuple[_engine.Kernel, tuple[float, ...], bool]:
+        """The kernel, its parameters, and whether it may be compiled."""
+        cls = type(self)
+        kernel = cls.function_and_derivative
+        if kernel is not Activation.function_and_derivative:
+            names = _parameter_names(kernel)
+            return kernel, tuple(getattr(self, name) for name in names), True
 
-    def derivative_from_saved(self, *saved: Any) -> Array:
-        """Return f'(x) from what `function_and_saved` saved."""
-        x, y = saved
-        return self.derivative(x, y)
+        def pair(xp: Any, x: Array) -> tuple[Array, Array | None]:
+            y = self.function(x)
+            return y, self.derivative(x, y) if derivative else None
 
-    def _dtypes(self, dtype: np.dtype[Any]) -> tuple[np.dtype[Any], np.dtype[Any], np.dtype[Any]]:
-        return working_dtypes(dtype, float32_in_float64=self.float32_in_float64)
+        return pair, (), False
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)
-        # The cache is our own: a cache of the same size is overwritten, not reallocated.
-        reuse = self._saved if self._shape == x.shape and self._dtype == x.dtype else ()
-        y, saved = _engine.map_blocks(self.function_and_saved, x, (), self._dtypes(x.dtype), reuse)
-        self._saved = saved
-        self._dtype = x.dtype
-        self._shape = x.shape
+        # Take the cache out first: a forward that fails leaves none, never a half-written one.
+        old = self.__dict__.pop("_cache", None)
+        thread = threading.get_ident()
+        grad = _grad_enabled.get()
+        reuse = None
+        if (  # overwrite our own cache only: never one another thread may be reading
+            grad
+            and old is not None
+            and old.thread == thread
+            and old.derivative.shape == x.shape
+            and old.dtype == x.dtype
+        ):
+            reuse = old.derivative
+        kernel, parameters, compiled = self._kernel(grad)
+        y, derivative = _engine.evaluate(
+            kernel, parameters, x, derivative=grad, reuse=reuse, compiled=compiled
+        )
+        if derivative is not None:
+            self._cache = _Cache(derivative, x.dtype, thread)
         return y
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        grad = check_grad_output(self, grad_output, self._shape)
-        return _engine.map_blocks(self._chain_rule, grad, self._saved, self._dtypes(self._dtype))[0]
+        cache = self._cache
+        name = type(self).__name__
+        if cache is None:
+            raise RuntimeError(
+                f"{name}.backward called without a forward to go with it: call forward(x) "
+                "first (outside no_grad)"
+            )
+        if cache.thread != threading.get_ident():
+            raise RuntimeError(
+                f"{name}.backward: the last forward of this layer ran in another thread; "
+                "use one layer instance per thread"
+            )
+        grad = check_grad_output(self, grad_output, cache.derivative.shape)
+        return _engine.chain_rule(grad, cache.derivative, cache.dtype)
 
-    def _chain_rule(self, grad: Array, *saved: Any) -> tuple[Array, Saved]:
-        return grad * self.derivative_from_saved(*saved), ()
+    def __copy__(self) -> Activation:
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        if self._cache is not None:  # the copy's forward must not overwrite our cache
+            copied._cache = self._cache._replace(derivative=self._cache.derivative.copy())
+        return copied
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_cache"}
+
+
+_PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
+
+
+def _parameter_names(kernel: Any) -> tuple[str, ...]:
+    names = _PARAMETER_NAMES.get(kernel)
+    if names is None:
+        names = tuple(inspect.signature(kernel).parameters)[2:]
+        _PARAMETER_NAMES[kernel] = names
+    return names
