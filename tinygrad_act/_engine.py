@@ -19,14 +19,16 @@ number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import inspect
+import marshal
 import os
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -72,6 +74,29 @@ def engine() -> str:
     the environment variable ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
     """
     return _ENGINE
+
+
+@contextlib.contextmanager
+def using(name: str) -> Iterator[None]:
+    """Run the block on engine `name` ("numba" or "numpy"), for tests and benchmarks.
+
+    Not thread-safe: it changes the engine for the whole process.
+    """
+    global _ENGINE
+    if name not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {name!r}")
+    if name == "numba" and importlib.util.find_spec("numba") is None:
+        raise ImportError('numba is not installed: pip install "tinygrad_act[fast]"')
+    previous, _ENGINE = _ENGINE, name
+    try:
+        yield
+    finally:
+        _ENGINE = previous
+
+
+def available_engines() -> tuple[str, ...]:
+    """The engines that can run here: numpy always, numba when it is installed."""
+    return ENGINES if importlib.util.find_spec("numba") is not None else ("numpy",)
 
 
 # ---------------------------------------------------------------------------
@@ -278,10 +303,10 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     # numba caches a loop on disk under a key that includes the module objects it
     # closes over, by name. The name carries a hash of the kernel's source file and
     # of the math namespace, so that a changed kernel never loads a stale loop.
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(marshal.dumps(kernel.__code__))
     for path in (inspect.getsourcefile(kernel), _numba_math.__file__):
         digest.update(Path(path).read_bytes() if path else b"")
-    name = f"tinygrad_act._kernels.{kernel.__qualname__}_{digest.hexdigest()[:16]}"
+    name = f"tinygrad_act._kernels.{kernel.__module__}.{kernel.__qualname__}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
     holder.kernel = numba.njit(kernel)  # type: ignore[attr-defined]
     holder.xp = _numba_math  # type: ignore[attr-defined]

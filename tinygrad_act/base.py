@@ -281,6 +281,10 @@ class Activation(Layer):
         """Return f(x) and f'(x), elementwise, computed with the namespace `xp`."""
         raise NotImplementedError
 
+    #: Optional, a static method like `function_and_derivative`:
+    #: ``derivatives(xp, x, *parameters) -> (f'(x), f''(x))``. See `second_derivative`.
+    derivatives: ClassVar[Any] = None
+
     def function(self, x: Array) -> Array:
         """Return f(x) elementwise (NumPy)."""
         raise NotImplementedError(
@@ -308,6 +312,30 @@ class Activation(Layer):
             return y, self.derivative(x, y) if derivative else None
 
         return pair, (), False
+
+    def _evaluate(self, x: npt.ArrayLike, *, derivative: bool) -> tuple[Array, Array | None]:
+        """f(x) and, if `derivative`, f'(x) (in its cache dtype), without touching the cache."""
+        x = as_float_array(x, type(self).__name__)
+        kernel, parameters, compiled = self._kernel(derivative)
+        return _engine.evaluate(kernel, parameters, x, derivative=derivative, compiled=compiled)
+
+    def second_derivative(self, x: npt.ArrayLike) -> Array:
+        """f''(x) elementwise, in the dtype of `x`, from the class's `derivatives`.
+
+        Raises `NotImplementedError` for an activation that does not provide it.
+        Does not touch the cache.
+        """
+        kernel = type(self).derivatives
+        if kernel is None:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not provide f'': define the static method "
+                "derivatives(xp, x, ...) returning (f'(x), f''(x))"
+            )
+        x = as_float_array(x, type(self).__name__)
+        parameters = tuple(getattr(self, name) for name in _parameter_names(kernel))
+        _, second = _engine.evaluate(kernel, parameters, x, derivative=True)
+        assert second is not None
+        return second.astype(x.dtype, copy=False)
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)

@@ -1,10 +1,20 @@
-"""Command line: ``python -m tinygrad_act`` or ``tinygrad-act``."""
+"""Command line: ``python -m tinygrad_act`` or ``tinygrad-act``.
+
+Exit status: 0 on success; 1 when the work fails (a gradient check, a missing
+optional package, a file that cannot be written, training that diverges, no
+memory left); 2 for bad arguments, which are refused before any work starts,
+output paths first; 130 when interrupted (Ctrl-C). Every error is one line on
+stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
@@ -16,7 +26,32 @@ from tinygrad_act.demo import DEFAULTS, train
 from tinygrad_act.demo import plot as plot_result
 from tinygrad_act.gradcheck import gradients, within_tolerance
 
+PROG = "tinygrad-act"
 TUTORIAL_VALUES = [0.1, 0.2, 0.3, 0.4, 0.5]
+#: The demo's network is a toy: wider layers than this only cost minutes and memory.
+MAX_HIDDEN = 1024
+MAX_EPOCHS = 1_000_000
+#: Options that take a value, so that ``--lr -inf`` reads as ``--lr=-inf``.
+VALUE_OPTIONS = frozenset(
+    ["--dataset", "--activation", "--hidden", "--epochs", "--lr", "--batch-size", "--seed"]
+    + ["--plot", "-o", "--output"]
+)
+EXIT_STATUS = (
+    "exit status: 0 success; 1 the work failed (a check, a missing package, a file "
+    "that cannot be written, training that diverged); 2 bad arguments; 130 interrupted"
+)
+
+
+def version() -> str:
+    """The installed package's version, from its metadata."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("tinygrad_act")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        import tinygrad_act
+
+        return str(tinygrad_act.__version__)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -24,6 +59,18 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults shown after each option's help; descriptions kept as written."""
+
+
+def _names(elementwise_only: bool = False) -> list[str]:
+    return [
+        name
+        for name, cls in sorted(ACTIVATIONS.items())
+        if not elementwise_only or issubclass(cls, Activation)
+    ]
 
 
 def _activation(name: str) -> str:
@@ -36,58 +83,182 @@ def _activation(name: str) -> str:
 def _elementwise(name: str) -> str:
     key = _activation(name)
     if not issubclass(ACTIVATIONS[key], Activation):
-        valid = ", ".join(
-            k for k, cls in sorted(ACTIVATIONS.items()) if issubclass(cls, Activation)
-        )
         raise argparse.ArgumentTypeError(
-            f"{name!r} is not elementwise; the demo's hidden layers need one of: {valid}"
+            f"{name!r} is not elementwise; the demo's hidden layers need one of: "
+            f"{', '.join(_names(elementwise_only=True))}"
         )
     return key
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+def _integer(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: an integer in [low, high], with a message naming the value."""
+
+    def parse(text: str) -> int:
+        wanted = f"an integer >= {low}" if high is None else f"an integer from {low} to {high:,}"
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
+def _png(text: str) -> Path:
+    """An output path: a .png name in an existing, writable folder, not a folder itself."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file name ending in .png")
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must be a file name ending in .png, got {text!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {str(folder)!r} of {text!r} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    return path
 
 
 def _build_parser() -> _Parser:
     parser = _Parser(
-        prog="tinygrad-act",
+        prog=PROG,
         description="Activation layers with explicit forward and backward.",
+        epilog=EXIT_STATUS,
     )
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"{PROG} {version()}")
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=_Parser, required=True
+    )
+    names = ", ".join(_names())
 
-    show = commands.add_parser("show", help="print x, f(x) and f'(x) for an activation")
-    show.add_argument("name", type=_activation, help="activation name, e.g. sigmoid")
+    show = commands.add_parser(
+        "show",
+        help="print x, f(x) and f'(x) for an activation",
+        description="Print x, f(x) and f'(x) at the given points.\n"
+        "Negative and special values work as they are: show sigmoid -1e5 -inf nan",
+        formatter_class=_Formatter,
+        epilog=EXIT_STATUS,
+    )
+    show.add_argument("name", type=_activation, metavar="NAME", help=f"one of: {names}")
     show.add_argument(
-        "values", type=float, nargs="*", help="points x (default: 0.1 0.2 0.3 0.4 0.5)"
+        "values",
+        type=float,
+        nargs="*",
+        metavar="X",
+        help="points x (default: the tutorial's 0.1 0.2 0.3 0.4 0.5)",
     )
 
-    check = commands.add_parser("check", help="gradcheck every built-in activation")
-    check.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    check = commands.add_parser(
+        "check",
+        help="gradcheck every built-in activation",
+        description="Check every built-in activation's backward against finite differences.",
+        formatter_class=_Formatter,
+        epilog=EXIT_STATUS,
+    )
+    check.add_argument("--seed", type=_integer(0), default=0, metavar="N", help="random seed")
 
-    demo = commands.add_parser("demo", help="train a small MLP on a toy data set")
-    demo.add_argument("--dataset", choices=sorted(DATASETS), default="moons")
-    demo.add_argument("--activation", type=_elementwise, default="tanh", metavar="NAME")
-    demo.add_argument("--hidden", type=_positive_int, metavar="N", help="hidden units")
-    demo.add_argument("--epochs", type=_positive_int, metavar="N")
-    demo.add_argument("--lr", type=_positive_float, metavar="X", help="Adam learning rate")
-    demo.add_argument("--seed", type=int, default=0, metavar="N")
-    demo.add_argument("--plot", metavar="FILE.png", help="save boundary and loss curve")
+    demo = commands.add_parser(
+        "demo",
+        help="train a small MLP on a toy data set",
+        description="Train a 2-N-N-1 MLP with Adam and print its progress.",
+        formatter_class=_Formatter,
+        epilog=EXIT_STATUS,
+    )
 
-    plot = commands.add_parser("plot", help="draw f and f' of activations to a PNG")
-    plot.add_argument("names", type=_activation, nargs="+", metavar="NAME")
-    plot.add_argument("-o", "--output", required=True, metavar="FILE.png")
+    def per_dataset(key: str) -> str:
+        return ", ".join(f"{d} {DEFAULTS[d][key]:g}" for d in sorted(DEFAULTS))
+
+    demo.add_argument("--dataset", choices=sorted(DATASETS), default="moons", help="data set")
+    demo.add_argument(
+        "--activation",
+        type=_elementwise,
+        default="tanh",
+        metavar="NAME",
+        help=f"hidden activation, one of: {', '.join(_names(elementwise_only=True))}",
+    )
+    demo.add_argument(
+        "--hidden",
+        type=_integer(1, MAX_HIDDEN),
+        metavar="N",
+        help=f"hidden units per layer (default per data set: {per_dataset('hidden')})",
+    )
+    demo.add_argument(
+        "--epochs",
+        type=_integer(1, MAX_EPOCHS),
+        metavar="N",
+        help=f"passes over the data (default per data set: {per_dataset('epochs')})",
+    )
+    demo.add_argument(
+        "--lr",
+        type=_learning_rate,
+        metavar="X",
+        help="Adam's initial learning rate, decayed to 0 on a cosine "
+        f"(default per data set: {per_dataset('lr')})",
+    )
+    demo.add_argument(
+        "--batch-size",
+        type=_integer(1),
+        metavar="N",
+        help="points per Adam step, in a new seeded order each epoch "
+        "(default: all points, full-batch)",
+    )
+    demo.add_argument(
+        "--seed", type=_integer(0), default=0, metavar="N", help="seed of the data and weights"
+    )
+    demo.add_argument(
+        "--plot", type=_png, metavar="FILE.png", help="save the decision boundary and loss curve"
+    )
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw f and f' of activations to a PNG",
+        description="Draw f and f' of each activation, one panel each, to a PNG file.",
+        formatter_class=_Formatter,
+        epilog=EXIT_STATUS,
+    )
+    plot.add_argument("names", type=_activation, nargs="+", metavar="NAME", help=f"one of: {names}")
+    plot.add_argument(
+        "-o", "--output", type=_png, required=True, metavar="FILE.png", help="the file to write"
+    )
     return parser
+
+
+def _looks_negative(token: str) -> bool:
+    if not token.startswith("-"):
+        return False
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _numbers_as_values(argv: list[str]) -> list[str]:
+    """Let negative and special numbers through argparse, which takes ``-1e5`` for an option.
+
+    ``--lr -inf`` becomes ``--lr=-inf``; ``show NAME -1e5`` becomes ``show NAME -- -1e5``.
+    """
+    tokens: list[str] = []
+    for token in argv:
+        if "--" in tokens or not _looks_negative(token):
+            tokens.append(token)
+        elif tokens and tokens[-1] in VALUE_OPTIONS:
+            tokens[-1] = f"{tokens[-1]}={token}"
+        else:
+            tokens += ["--", token]
+    return tokens
 
 
 def _diagonal(layer: Layer, y: Array) -> Array:
@@ -138,8 +309,7 @@ def _check(seed: int) -> int:
     return 1 if failures else 0
 
 
-def _plot(names: list[str], output: str) -> int:
-    _require_matplotlib()
+def _plot(names: list[str], output: Path) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,11 +333,12 @@ def _plot(names: list[str], output: str) -> int:
         panel.plot(x, dydx, label="f'(x)", linestyle="--")
         panel.axhline(0, color="grey", linewidth=0.5)
         panel.axvline(0, color="grey", linewidth=0.5)
+        panel.set_xlabel("x")
         panel.legend()
     for panel in list(axes.flat)[len(names) :]:
         panel.set_visible(False)
     figure.tight_layout()
-    figure.savefig(output, dpi=100)
+    figure.savefig(output, dpi=100, format="png")
     plt.close(figure)
     print(f"wrote {output}")
     return 0
@@ -181,16 +352,15 @@ def _pair_output(layer: Layer, pairs: Array) -> tuple[Array, Array]:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    if args.plot:
-        _require_matplotlib()
     settings = {**DEFAULTS[args.dataset]}
     for name in ("hidden", "epochs", "lr"):
         if getattr(args, name) is not None:
             settings[name] = getattr(args, name)
+    hidden, epochs = int(settings["hidden"]), int(settings["epochs"])
+    batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
     print(
-        f"training a 2-{int(settings['hidden'])}-{int(settings['hidden'])}-1 MLP "
-        f"({args.activation}) on {args.dataset} for {int(settings['epochs'])} epochs, "
-        f"Adam lr={settings['lr']:g}, seed {args.seed}"
+        f"training a 2-{hidden}-{hidden}-1 MLP ({args.activation}) on {args.dataset} for "
+        f"{epochs} epochs, Adam lr={settings['lr']:g}, {batch}, seed {args.seed}"
     )
 
     def report(epoch: int, epochs: int, loss: float, accuracy: float) -> None:
@@ -201,9 +371,10 @@ def _demo(args: argparse.Namespace) -> int:
     result = train(
         args.dataset,
         activation=args.activation,
-        hidden=int(settings["hidden"]),
-        epochs=int(settings["epochs"]),
+        hidden=hidden,
+        epochs=epochs,
         lr=settings["lr"],
+        batch_size=args.batch_size,
         seed=args.seed,
         progress=report,
     )
@@ -214,26 +385,54 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _require_matplotlib() -> None:
+def _require_matplotlib(option: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ImportError('plots need matplotlib: pip install "tinygrad_act[plot]"') from None
+        raise ImportError(f'{option} needs matplotlib: pip install "tinygrad_act[plot]"') from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "show":
+        return _show(args.name, args.values)
+    if args.command == "plot":
+        _require_matplotlib("plot")
+        return _plot(args.names, args.output)
+    if args.command == "demo":
+        if args.plot:
+            _require_matplotlib("--plot")
+        return _demo(args)
+    return _check(args.seed)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code."""
-    args = _build_parser().parse_args(argv)
+    """Run the command line with `argv` (default ``sys.argv[1:]``); returns the exit status.
+
+    Without arguments, prints the usage and returns 2.
+    """
+    tokens = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args.command == "show":
-            return _show(args.name, args.values)
-        if args.command == "plot":
-            return _plot(args.names, args.output)
-        if args.command == "demo":
-            return _demo(args)
-        return _check(args.seed)
-    except (ImportError, OSError, ValueError) as error:
-        print(f"tinygrad-act: {error}", file=sys.stderr)
+        parser = _build_parser()
+        if not tokens:
+            parser.print_help(sys.stderr)
+            return 2
+        try:
+            args = parser.parse_args(_numbers_as_values(tokens))
+        except SystemExit as exit_:  # --help, --version and bad arguments
+            return exit_.code if isinstance(exit_.code, int) else 2
+        return _run(args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print(f"{PROG}: out of memory; try smaller settings", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # the reader went away, as in `tinygrad-act check | head -1`
+        # NOTE: point stdout at /dev/null, or Python's final flush reports the pipe again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (ImportError, OSError, ValueError, FloatingPointError) as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 1
 
 

@@ -1,8 +1,12 @@
-"""Toy two-class data sets in the plane, made with NumPy alone and seeded."""
+"""Toy two-class data sets in the plane, made with NumPy alone and seeded, and `batches`."""
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterator
+
 import numpy as np
+import numpy.typing as npt
 
 from tinygrad_act.base import Array
 
@@ -42,3 +46,45 @@ def spirals(
 
 
 DATASETS = {"xor": xor, "moons": moons, "spirals": spirals}
+
+
+def batches(
+    x: npt.ArrayLike,
+    y: npt.ArrayLike,
+    batch_size: int,
+    *,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = 0,
+    drop_last: bool = False,
+) -> Iterator[tuple[Array, Array]]:
+    """Mini-batches ``(xb, yb)`` of matching rows of `x` and `y`: one pass over the data.
+
+    Like a PyTorch ``DataLoader`` over ``(x, y)``: with ``shuffle=True`` the rows
+    come in a random order drawn from `seed` (an int or a Generator: pass the
+    same Generator every epoch for a new order each epoch, reproducibly);
+    otherwise in order. The last batch is smaller when `batch_size` does not
+    divide the number of rows, unless ``drop_last=True`` leaves it out.
+
+    Examples
+    --------
+    >>> x, y = np.arange(10.0).reshape(5, 2), np.arange(5.0)
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, shuffle=False)]
+    [[0.0, 1.0], [2.0, 3.0], [4.0]]
+    >>> [yb.tolist() for _, yb in batches(x, y, 2, shuffle=False, drop_last=True)]
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    xs, ys = np.asarray(x), np.asarray(y)
+    if xs.ndim == 0 or ys.ndim == 0 or len(xs) != len(ys):
+        raise ValueError(
+            f"batches: x and y need the same number of rows, got shapes {xs.shape} and {ys.shape}"
+        )
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"batches: batch_size must be an int, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+    n = len(xs)
+    order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
+    stop = n - n % batch_size if drop_last else n
+    # NOTE: a generator expression, so that bad arguments raise here, not at the first next()
+    starts = range(0, stop, batch_size)
+    return ((xs[order[i : i + batch_size]], ys[order[i : i + batch_size]]) for i in starts)

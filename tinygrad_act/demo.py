@@ -1,31 +1,37 @@
 """The training demo: an MLP built from these layers learns a toy data set.
 
 This is the whole training loop of a hand-built network: forward, loss,
-backward, optimizer step.
+backward, optimizer step; full-batch or in seeded mini-batches, with the
+learning rate decayed to 0 on a cosine.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from tinygrad_act.activations import get
 from tinygrad_act.base import Activation, Array
-from tinygrad_act.datasets import DATASETS
+from tinygrad_act.datasets import DATASETS, batches
 from tinygrad_act.layers import Linear, Sequential
 from tinygrad_act.losses import BCEWithLogitsLoss
 from tinygrad_act.optim import Adam
 
-#: Settings that reach the README's accuracy on each data set, in well under 10 s.
+#: Settings that reach 100% training accuracy on each data set, smoothly (checked on
+#: seeds 0 to 9: accuracy never falls by more than 3 points once past 90%), in about 1 s.
 DEFAULTS: dict[str, dict[str, float]] = {
     "xor": {"hidden": 8, "epochs": 300, "lr": 0.05},
-    "moons": {"hidden": 16, "epochs": 1000, "lr": 0.02},
-    "spirals": {"hidden": 32, "epochs": 2000, "lr": 0.03},
+    "moons": {"hidden": 16, "epochs": 500, "lr": 0.02},
+    "spirals": {"hidden": 32, "epochs": 1000, "lr": 0.01},
 }
+#: The first layer's initial weights are this many times Xavier's (see `mlp`).
+INPUT_SCALE = 5.0
 
 
 @dataclass
@@ -35,21 +41,34 @@ class Result:
     model: Sequential
     x: Array
     y: Array
+    dataset: str = ""
+    activation: str = ""
+    hidden: int = 0
     losses: list[float] = field(default_factory=list)
     accuracy: float = 0.0
     seconds: float = 0.0
 
 
 def mlp(activation: str, hidden: int, seed: int) -> Sequential:
-    """2 -> hidden -> hidden -> 1, the given activation between the linear layers."""
+    """2 -> hidden -> hidden -> 1, the given activation between the linear layers.
+
+    The first layer's weights start `INPUT_SCALE` times larger than its init
+    gives. NOTE: the data vary on a scale of about 0.3 (the gap between a
+    spiral's arms) over a range of about 2; with Xavier's weights each first-layer
+    unit is nearly linear over that range, and full-batch Adam on spirals then
+    stalls in poor minima or recovers through a collapse. Wider weights start the
+    units with the resolution the data need.
+    """
     rng = np.random.default_rng(seed)
     act = get(activation)
     if not isinstance(act, Activation):
         raise ValueError(f"the demo needs an elementwise activation, not {act!r}")
     relu_like = activation.lower() in ("relu", "leakyrelu", "leaky_relu", "elu", "selu")
     init: Literal["xavier", "he"] = "he" if relu_like else "xavier"
+    first = Linear(2, hidden, init=init, rng=rng)
+    first.weight.data *= INPUT_SCALE
     return Sequential(
-        Linear(2, hidden, init=init, rng=rng),
+        first,
         act,
         Linear(hidden, hidden, init=init, rng=rng),
         get(activation),
@@ -69,14 +88,23 @@ def train(
     hidden: int | None = None,
     epochs: int | None = None,
     lr: float | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int, float, float], None] | None = None,
     reports: int = 10,
 ) -> Result:
-    """Train an MLP on `dataset` with full-batch Adam and `BCEWithLogitsLoss`.
+    """Train an MLP on `dataset` with Adam and `BCEWithLogitsLoss`.
 
-    `hidden`, `epochs` and `lr` default to `DEFAULTS` for the data set.
-    `progress(epoch, epochs, loss, accuracy)` is called `reports` times.
+    `hidden`, `epochs` and `lr` default to `DEFAULTS` for the data set. The
+    learning rate falls from `lr` to 0 on a cosine over the epochs (PyTorch's
+    ``CosineAnnealingLR``), so that training ends calmly. `batch_size` None
+    trains full-batch; otherwise each epoch takes `datasets.batches` in a new
+    order drawn from `seed`. `seed` also draws the data and the weights.
+    ``progress(epoch, epochs, loss, accuracy)`` is called `reports` times;
+    ``Result.losses`` has the loss over all the data at the start of each epoch.
+
+    Raises `FloatingPointError` as soon as the loss is not finite (the
+    learning rate is too large).
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
@@ -89,14 +117,22 @@ def train(
     model = mlp(activation, hidden, seed)
     loss_fn = BCEWithLogitsLoss()
     optimizer = Adam(model.parameters(), lr=lr)
-    result = Result(model, x, y)
+    order = np.random.default_rng(seed)
+    result = Result(model, x, y, dataset, activation, hidden)
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
-        optimizer.zero_grad()
-        logits = model.forward(x)
-        result.losses.append(loss_fn(logits[:, 0], y))
-        model.backward(loss_fn.backward()[:, None])
-        optimizer.step()
+        optimizer.lr = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
+        if batch_size is None:  # the loss of this epoch's step is the loss over all data
+            result.losses.append(_step(model, loss_fn, optimizer, x, y))
+        else:
+            result.losses.append(loss_fn(model.forward(x)[:, 0], y))
+            for xb, yb in batches(x, y, batch_size, seed=order):
+                _step(model, loss_fn, optimizer, xb, yb)
+        if not math.isfinite(result.losses[-1]):
+            raise FloatingPointError(
+                f"training diverged: the loss is {result.losses[-1]} at epoch {epoch}; "
+                f"try a smaller learning rate than {lr:g}"
+            )
         if progress is not None and (epoch % max(epochs // reports, 1) == 0 or epoch == epochs):
             progress(epoch, epochs, result.losses[-1], accuracy(model, x, y))
     result.seconds = time.perf_counter() - start
@@ -104,27 +140,53 @@ def train(
     return result
 
 
-def plot(result: Result, path: str) -> None:
-    """Save the decision boundary with the data, and the loss curve, as a PNG."""
+def _step(
+    model: Sequential, loss_fn: BCEWithLogitsLoss, optimizer: Adam, x: Array, y: Array
+) -> float:
+    """One Adam step on the batch ``(x, y)``; returns the loss before it."""
+    optimizer.zero_grad()
+    loss = loss_fn(model.forward(x)[:, 0], y)
+    model.backward(loss_fn.backward()[:, None])
+    optimizer.step()
+    return loss
+
+
+def plot(result: Result, path: str | Path) -> None:
+    """Save the decision boundary with the data, and the loss curve, as a PNG at `path`."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4))
     low, high = result.x.min(axis=0) - 0.3, result.x.max(axis=0) + 0.3
     gx, gy = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
     logits = result.model.forward(grid)[:, 0].reshape(gx.shape)
     left.contourf(gx, gy, logits > 0, levels=1, colors=["#c6dbef", "#fdd0a2"])
     left.contour(gx, gy, logits, levels=[0], colors="black", linewidths=1)
-    left.scatter(*result.x.T, c=result.y, cmap="coolwarm", s=10, edgecolors="none")
+    for label, color in ((0, "#2166ac"), (1, "#d6604d")):
+        points = result.x[result.y == label]
+        left.scatter(*points.T, color=color, s=10, edgecolors="none", label=f"class {label}")
+    left.legend(loc="upper right")
+    left.set_xlabel("x1")
+    left.set_ylabel("x2")
     left.set_title(f"decision boundary, training accuracy {result.accuracy:.1%}")
     right.plot(np.arange(1, len(result.losses) + 1), result.losses)
     right.set_yscale("log")
     right.set_xlabel("epoch")
     right.set_ylabel("loss")
     right.set_title("training loss")
+    figure.suptitle(title(result))
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, format="png")
     plt.close(figure)
+
+
+def title(result: Result) -> str:
+    """The picture's title: data set, network, activation and final accuracy."""
+    hidden = result.hidden
+    return (
+        f"{result.dataset}: 2-{hidden}-{hidden}-1 MLP with {result.activation}, "
+        f"training accuracy {result.accuracy:.1%}"
+    )

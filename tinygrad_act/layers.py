@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any, Literal
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -65,11 +66,12 @@ class Linear(Layer):
         init: Literal["xavier", "he"] = "xavier",
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        if in_features < 1 or out_features < 1:
-            raise ValueError(
-                f"Linear: in_features and out_features must be positive, "
-                f"got {in_features} and {out_features}"
-            )
+        for name, size in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral):
+                raise TypeError(f"Linear: {name} must be an int, got {size!r}")
+            if size < 1:
+                raise ValueError(f"Linear: {name} must be positive, got {size}")
+        in_features, out_features = int(in_features), int(out_features)
         generator = np.random.default_rng(rng)
         shape = (in_features, out_features)
         if init == "xavier":
@@ -100,13 +102,15 @@ class Linear(Layer):
                 f"Linear: input of shape {x.shape} does not end in in_features = "
                 f"{self.in_features}; expected (..., {self.in_features})"
             )
-        compute = np.float64 if x.dtype == np.float64 else np.float32
-        self._x, self._dtype = x.astype(compute), x.dtype  # a copy: the cache is our own
+        # NOTE: kind and itemsize, not dtype equality: a big-endian float64 is still float64.
+        # The output and the cache are in native byte order.
+        compute = np.float64 if x.dtype.itemsize == 8 else np.float32
+        self._x, self._dtype = x.astype(compute), x.dtype.newbyteorder("=")  # a copy: our own
         with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
             y = self._x @ self.weight.data.astype(compute, copy=False)
             if self.bias is not None:
                 y += self.bias.data.astype(compute, copy=False)
-            return y.astype(x.dtype, copy=False)
+            return y.astype(self._dtype, copy=False)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x = self._x
@@ -132,9 +136,17 @@ class Linear(Layer):
 class Sequential(Layer):
     """Layers applied in order; backward runs through them in reverse.
 
-    Supports ``len``, indexing and iteration; ``parameters()``, ``zero_grad()``,
-    ``state_dict()`` and ``load_state_dict()`` cover every layer, with names such
-    as ``"0.weight"``.
+    Supports ``len``, indexing, slicing (a slice is a `Sequential` of the same
+    layer objects, as in PyTorch), iteration and `append`; ``parameters()``,
+    ``zero_grad()``, ``state_dict()`` and ``load_state_dict()`` cover every layer,
+    with names such as ``"0.weight"``.
+
+    Each place in the network needs its own layer object: a layer keeps the cache
+    of its last forward, so one instance at two places (``act = Tanh()`` used
+    twice, or one `Linear` meant as tied weights) would give the wrong gradient
+    for the first. That is a `ValueError` when the `Sequential` is built (or on
+    `append`) naming the layer and its positions, nested `Sequential` included.
+    Write ``Tanh()`` at each place instead.
 
     Examples
     --------
@@ -150,13 +162,27 @@ class Sequential(Layer):
     (4, 1)
     >>> sorted(model.state_dict())
     ['0.bias', '0.weight', '2.bias', '2.weight']
+    >>> model[:2]
+    Sequential(
+      (0): Linear(in_features=2, out_features=3, bias=True)
+      (1): Tanh()
+    )
     """
 
     def __init__(self, *layers: Layer) -> None:
         for i, layer in enumerate(layers):
             if not isinstance(layer, Layer):
                 raise TypeError(f"Sequential: item {i} is {type(layer).__name__}, not a Layer")
+        _check_distinct(self, layers)
         self.layers = list(layers)
+
+    def append(self, layer: Layer) -> Sequential:
+        """Add `layer` at the end; returns this `Sequential`, as in PyTorch."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.append: got {type(layer).__name__}, not a Layer")
+        _check_distinct(self, [*self.layers, layer])
+        self.layers.append(layer)
+        return self
 
     @property
     def input_shape(self) -> tuple[int | None, ...] | None:
@@ -184,7 +210,15 @@ class Sequential(Layer):
     def __len__(self) -> int:
         return len(self.layers)
 
-    def __getitem__(self, index: int) -> Layer:
+    @overload
+    def __getitem__(self, index: int) -> Layer: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequential: ...
+
+    def __getitem__(self, index: int | slice) -> Layer | Sequential:
+        if isinstance(index, slice):
+            return Sequential(*self.layers[index])
         return self.layers[index]
 
     def __iter__(self) -> Iterator[Layer]:
@@ -193,3 +227,30 @@ class Sequential(Layer):
     def __repr__(self) -> str:
         lines = [f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)" if lines else "Sequential()"
+
+
+def _check_distinct(root: Sequential, layers: Sequence[Layer]) -> None:
+    """Raise `ValueError` if one layer object is at two places of the tree under `root`."""
+    places: dict[int, list[str]] = {}
+    found: dict[int, Layer] = {}
+
+    def visit(children: Sequence[Layer], prefix: str) -> None:
+        for i, layer in enumerate(children):
+            if layer is root:
+                raise ValueError(f"Sequential: cannot contain itself (at position {prefix}{i})")
+            seen = id(layer) in places
+            places.setdefault(id(layer), []).append(f"{prefix}{i}")
+            found[id(layer)] = layer
+            if isinstance(layer, Sequential) and not seen:
+                visit(layer.layers, f"{prefix}{i}.")
+
+    visit(layers, "")
+    for key, where in places.items():
+        if len(where) > 1:
+            layer = found[key]
+            name = type(layer).__name__ if isinstance(layer, Sequential) else repr(layer)
+            raise ValueError(
+                f"Sequential: the same {name} instance is at positions "
+                f"{', '.join(where[:-1])} and {where[-1]}; a layer keeps the cache of its last "
+                f"forward, so each place needs its own instance: use separate instances"
+            )

@@ -16,14 +16,28 @@ class Loss:
     def __init__(self) -> None:
         self._grad: Array | None = None
 
+    #: Clip the gradient to the prediction dtype's finite range (BCELoss in float16).
+    finite_gradient = False
+
     def __call__(self, prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
         name = type(self).__name__
         p = as_float_array(prediction, name)
         t = self._target(p, target)
-        with np.errstate(over="ignore", under="ignore"):
-            value, grad = self.compute(p.astype(np.float64), t)
-        self._grad = (grad / max(p.size, 1)).astype(p.dtype)  # mean reduction
+        p64 = p.astype(np.float64)
+        self.check(p64, t)
+        dtype = p.dtype.newbyteorder("=")  # NOTE: the gradient is in native byte order
+        # NOTE: inf and NaN give their IEEE results (inf, NaN) quietly, never a warning.
+        with np.errstate(all="ignore"):
+            value, grad = self.compute(p64, t)
+            grad = grad / max(p.size, 1)  # mean reduction
+            if self.finite_gradient:
+                limit = float(np.finfo(dtype).max)
+                grad = np.clip(grad, -limit, limit)
+            self._grad = grad.astype(dtype)
         return float(value)
+
+    def check(self, p: Array, t: Array) -> None:
+        """Raise `ValueError` for inputs the loss has no meaning for (none by default)."""
 
     def _target(self, p: Array, target: npt.ArrayLike) -> Array:
         t = as_float_array(target, f"{type(self).__name__} target").astype(np.float64)
@@ -77,16 +91,24 @@ class BCELoss(Loss):
         L = -\frac1N \sum_i \bigl(t_i \log p_i + (1 - t_i) \log(1 - p_i)\bigr), \qquad
         \frac{\partial L}{\partial p_i} = \frac1N \frac{p_i - t_i}{p_i (1 - p_i)}
 
-    Probabilities are clipped to ``[eps, 1 - eps]`` (``eps = 1e-12``) first, so
-    ``log(0)`` never happens and the gradient stays finite; a prediction of exactly
-    0 or 1 costs at most :math:`-\log(10^{-12}) \approx 27.6`. For outputs of a
-    final linear layer, `BCEWithLogitsLoss` is exact and stable: prefer it.
+    Predictions and targets must be in [0, 1]: anything else (NaN included) is a
+    `ValueError` naming the first bad value. Probabilities are clipped to
+    ``[eps, 1 - eps]`` (``eps = 1e-12``) first, so ``log(0)`` never happens and the
+    gradient stays finite; a prediction of exactly 0 or 1 costs at most
+    :math:`-\log(10^{-12}) \approx 27.6`. In float16 the gradient is clipped to
+    float16's finite range. For outputs of a final linear layer,
+    `BCEWithLogitsLoss` is exact and stable: prefer it.
 
     >>> BCELoss()(np.array([0.5, 0.5]), np.array([0.0, 1.0]))
     0.6931471805599453
     """
 
     eps = 1e-12
+    finite_gradient = True
+
+    def check(self, p: Array, t: Array) -> None:
+        _check_unit_interval("BCELoss", "prediction", p, " (for logits use BCEWithLogitsLoss)")
+        _check_unit_interval("BCELoss", "target", t)
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
         q = np.clip(p, self.eps, 1 - self.eps)
@@ -101,11 +123,15 @@ class BCEWithLogitsLoss(Loss):
         L = \frac1N \sum_i \bigl(\max(z_i, 0) - z_i t_i + \log(1 + e^{-|z_i|})\bigr), \qquad
         \frac{\partial L}{\partial z_i} = \frac1N (\sigma(z_i) - t_i)
 
-    Stable for logits of ±1000 (and ±inf), without warnings.
+    Stable for logits of ±1000 (and ±inf), without warnings. Targets must be in
+    [0, 1]; anything else is a `ValueError`.
 
     >>> BCEWithLogitsLoss()(np.array([1000.0, -1000.0]), np.array([1.0, 0.0]))
     0.0
     """
+
+    def check(self, p: Array, t: Array) -> None:
+        _check_unit_interval("BCEWithLogitsLoss", "target", t)
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
         z = np.clip(p, -1e300, 1e300)  # NOTE: z * t would be inf - inf at z = +-inf
@@ -151,7 +177,18 @@ class CrossEntropyLoss(Loss):
         index = labels[..., None].astype(np.intp)
         log_p = LogSoftmax().forward(logits.astype(np.float64))
         n = max(labels.size, 1)
-        grad = np.exp(log_p)  # softmax, minus 1 at each label
-        np.put_along_axis(grad, index, np.take_along_axis(grad, index, axis=-1) - 1, axis=-1)
-        self._grad = (grad / n).astype(logits.dtype)
-        return float(-np.take_along_axis(log_p, index, axis=-1).sum() / n)
+        with np.errstate(all="ignore"):  # NOTE: inf and NaN logits give NaN quietly
+            grad = np.exp(log_p)  # softmax, minus 1 at each label
+            np.put_along_axis(grad, index, np.take_along_axis(grad, index, axis=-1) - 1, axis=-1)
+            self._grad = (grad / n).astype(logits.dtype.newbyteorder("="))
+            return float(-np.take_along_axis(log_p, index, axis=-1).sum() / n)
+
+
+def _check_unit_interval(owner: str, what: str, values: Array, hint: str = "") -> None:
+    """Raise `ValueError` naming the first value outside [0, 1] (NaN included)."""
+    bad = ~((values >= 0) & (values <= 1))
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{owner}: {what} must be in [0, 1], got {float(values[index])} at index {index}{hint}"
+        )
