@@ -306,7 +306,8 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
     for path in (inspect.getsourcefile(kernel), _numba_math.__file__):
         digest.update(Path(path).read_bytes() if path else b"")
-    name = f"tinygrad_act._kernels.{kernel.__module__}.{kernel.__qualname__}.{digest.hexdigest()[:16]}"
+    where = f"{kernel.__module__}.{kernel.__qualname__}"
+    name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
     holder.kernel = numba.njit(kernel)  # type: ignore[attr-defined]
     holder.xp = _numba_math  # type: ignore[attr-defined]

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-abs = np.abs  # noqa: A001 - the array API's name
+abs = np.abs
 clip = np.clip
 copysign = np.copysign
 exp = np.exp
