@@ -31,7 +31,7 @@ import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,7 @@ from tinygrad_act import _numpy_math
 
 Array = npt.NDArray[Any]
 Kernel = Callable[..., tuple[Any, Any]]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Elements per block of the NumPy engine: a kernel's temporaries of this size fit in L2.
 BLOCK = 16384
@@ -99,13 +100,22 @@ def available_engines() -> tuple[str, ...]:
     return ENGINES if importlib.util.find_spec("numba") is not None else ("numpy",)
 
 
+def kernel_helper(function: _F) -> _F:
+    """Mark a function that kernels call, so that numba compiles it into them too."""
+    if importlib.util.find_spec("numba") is None:
+        return function
+    from numba.extending import register_jitable
+
+    return register_jitable(function)  # type: ignore[no-any-return]
+
+
 # ---------------------------------------------------------------------------
 # dtypes
 
 
 def derivative_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype f' is kept in for input of `dtype`: its own, float16's in float32."""
-    return _FLOAT32 if dtype == _FLOAT16 else dtype
+    return _FLOAT32 if dtype.itemsize == 2 else dtype
 
 
 _FLOAT16, _FLOAT32, _FLOAT64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
@@ -206,7 +216,7 @@ def evaluate(
     `compiled=False` runs the NumPy engine whatever the engine in use.
     """
     n = x.size
-    flat = x.reshape(-1)  # a view when x is contiguous, else a C-ordered copy
+    flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
     if _ENGINE == "numba" and compiled:
         loops = _compiled(kernel)
         if loops is not None:
@@ -239,32 +249,39 @@ def _evaluate_compiled(
     reuse: Array | None,
 ) -> tuple[Array, Array | None]:
     both, value_only = loops
-    half = x.dtype == _FLOAT16
+    half = x.itemsize == 2  # float16
     if half:  # numba has no float16 arithmetic: widen (exactly), and round once at the end
         flat = flat.astype(_FLOAT32)
-    y = np.empty(x.size, flat.dtype)
+    n = x.size
+    y = np.empty(n, flat.dtype)
     d = None
     if derivative:
-        d = reuse.reshape(-1) if reuse is not None else np.empty(x.size, flat.dtype)
-
-        def task(start: int, stop: int) -> None:
-            both(flat[start:stop], y[start:stop], d[start:stop], parameters)
-
+        d = np.empty(n, flat.dtype) if reuse is None else reuse.reshape(-1)
+        if n < PARALLEL_MIN:
+            both(flat, y, d, parameters)
+        else:
+            run_chunks(n, lambda a, b: both(flat[a:b], y[a:b], d[a:b], parameters))
+    elif n < PARALLEL_MIN:
+        value_only(flat, y, parameters)
     else:
-
-        def task(start: int, stop: int) -> None:
-            value_only(flat[start:stop], y[start:stop], parameters)
-
-    run_chunks(x.size, task)
+        run_chunks(n, lambda a, b: value_only(flat[a:b], y[a:b], parameters))
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
+    if x.ndim == 1:
+        return y, d
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
 
 
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     result = np.empty(derivative.shape, dtype)
+    if _ENGINE == "numba" and result.size < PARALLEL_MIN:  # skips np.errstate's cost
+        if result.ndim == 1:
+            _product()(grad_output, derivative, result)
+        else:
+            _product()(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+        return result
     with np.errstate(all="ignore"):  # inf * 0 is NaN, a huge product inf: quietly
         if derivative.size < PARALLEL_MIN:
             np.multiply(grad_output, derivative, out=result, casting="unsafe")
@@ -275,6 +292,24 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
                 lambda a, b: np.multiply(g[a:b], f[a:b], out=out[a:b], casting="unsafe"),
             )
     return result
+
+
+_product_loop: Any = None
+
+
+def _product() -> Any:
+    """A compiled ``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f."""
+    global _product_loop
+    if _product_loop is None:
+        import numba
+
+        @numba.njit(nogil=True, cache=True)
+        def product(g: Array, f: Array, out: Array) -> None:
+            for i in range(out.size):
+                out[i] = g[i] * f[i]
+
+        _product_loop = product
+    return _product_loop
 
 
 # ---------------------------------------------------------------------------
@@ -313,9 +348,14 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     holder.xp = _numba_math  # type: ignore[attr-defined]
     sys.modules[name] = holder
     both, value_only = _loop_pair(holder, numba)
-    try:  # compile for float64 now, so a kernel that numba cannot type falls back here
+    try:  # compile for float64 now, so that a kernel numba cannot type is found here
         both(np.zeros(1), np.empty(1), np.empty(1), _sample_parameters(kernel))
-    except numba.core.errors.NumbaError:
+    except numba.core.errors.NumbaError as error:
+        if kernel.__module__.startswith("tinygrad_act."):
+            raise
+        # NOTE: a user's kernel that numba cannot compile (it calls np.* directly, say)
+        # still runs, on the NumPy engine: slower, never wrong.
+        del error
         return None
     return both, value_only
 

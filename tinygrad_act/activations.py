@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _numpy_math
-from tinygrad_act._engine import engine
+from tinygrad_act._engine import engine, kernel_helper
 from tinygrad_act.base import (
     Activation,
     Array,
@@ -147,6 +147,7 @@ class ReLU(Activation):
         return xp.where(x < 0, 0.0, x), _step(xp, x, 0.0)
 
 
+@kernel_helper
 def _step(xp: Any, x: Any, below: Any) -> Any:
     """1 for x > 0, `below` for x <= 0, NaN for NaN."""
     return xp.where(x > 0, 1.0, xp.where(x <= 0, below, x))

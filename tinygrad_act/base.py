@@ -70,6 +70,10 @@ def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
     strings, datetimes, structured arrays, long double), and for masked arrays,
     whose mask would be silently dropped.
     """
+    if type(x) is np.ndarray:  # the common case, first
+        dtype = x.dtype
+        if dtype.kind == "f" and dtype.itemsize <= 8 and dtype.isnative:
+            return x
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{owner} does not take masked arrays: the mask would be ignored. "
@@ -118,7 +122,7 @@ def check_grad_output(
     name = type(owner).__name__
     if output_shape is None:
         raise RuntimeError(f"{name}.backward called before forward: call forward(x) first")
-    grad = as_float_array(grad_output, f"{name}.backward")
+    grad = as_float_array(grad_output, name + ".backward")
     if grad.shape != output_shape:
         raise ValueError(
             f"{name}.backward: grad_output has shape {grad.shape}, "
@@ -218,8 +222,6 @@ class Layer:
         return f"{type(self).__name__}({settings})"
 
 
-
-
 class _Cache(NamedTuple):
     """What an activation's forward keeps for backward: f'(x), and whose it is."""
 
@@ -301,11 +303,10 @@ class Activation(Layer):
 
     def _kernel(self, derivative: bool) -> tuple[_engine.Kernel, tuple[float, ...], bool]:
         """The kernel, its parameters, and whether it may be compiled."""
-        cls = type(self)
-        kernel = cls.function_and_derivative
-        if kernel is not Activation.function_and_derivative:
+        kernel = type(self).function_and_derivative
+        if kernel is not _NO_KERNEL:
             names = _parameter_names(kernel)
-            return kernel, tuple(getattr(self, name) for name in names), True
+            return kernel, tuple([getattr(self, name) for name in names]) if names else (), True
 
         def pair(xp: Any, x: Array) -> tuple[Array, Array | None]:
             y = self.function(x)
@@ -387,6 +388,7 @@ class Activation(Layer):
         return {key: value for key, value in self.__dict__.items() if key != "_cache"}
 
 
+_NO_KERNEL = Activation.function_and_derivative
 _PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
 
 
