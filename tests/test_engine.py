@@ -1,10 +1,12 @@
-"""Blocks and threads: the same results on any number of threads, caches reused, memory lean."""
+"""Engines, blocks and threads: the same results everywhere, caches owned, memory lean."""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
+import threading
 import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,10 +14,22 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tinygrad_act import GELU, Activation, Sigmoid, SiLU, Tanh, get_num_threads, set_num_threads
+from tinygrad_act import (
+    GELU,
+    Activation,
+    Sigmoid,
+    SiLU,
+    Tanh,
+    _engine,
+    engine,
+    get_num_threads,
+    no_grad,
+    set_num_threads,
+)
 from tinygrad_act.base import Array
 
-LARGE = 300_001  # several blocks on each of several threads
+LARGE = 300_001  # several chunks, on each of several threads
+ENGINES = _engine.available_engines()
 
 
 @pytest.fixture
@@ -25,10 +39,16 @@ def threads() -> Iterator[None]:
     set_num_threads(before)
 
 
+@pytest.fixture(params=ENGINES)
+def each_engine(request: pytest.FixtureRequest) -> Iterator[str]:
+    with _engine.using(request.param):
+        yield request.param
+
+
 @pytest.mark.parametrize("factory", [Sigmoid, Tanh, SiLU, GELU], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_results_do_not_depend_on_the_number_of_threads(
-    factory: type[Activation], dtype: Any, threads: None
+    factory: type[Activation], dtype: Any, threads: None, each_engine: str
 ) -> None:
     x = np.random.default_rng(0).uniform(-20, 20, LARGE).astype(dtype)
     g = np.random.default_rng(1).standard_normal(LARGE).astype(dtype)
@@ -42,6 +62,20 @@ def test_results_do_not_depend_on_the_number_of_threads(
         np.testing.assert_array_equal(grad, results[0][1])
 
 
+def test_the_engines_agree_to_an_ulp() -> None:
+    if len(ENGINES) < 2:
+        pytest.skip("numba is not installed: only the NumPy engine can run")
+    x = np.random.default_rng(0).uniform(-30, 30, 10_000)
+    outputs = []
+    for name in ENGINES:
+        with _engine.using(name):
+            layer = SiLU()
+            outputs.append((layer.forward(x), layer.backward(np.ones_like(x))))
+    (y1, d1), (y2, d2) = outputs
+    assert np.all(np.abs(y1 - y2) <= 2 * np.spacing(np.abs(y1)))
+    assert np.all(np.abs(d1 - d2) <= 2 * np.spacing(np.abs(d1)))
+
+
 def test_set_num_threads_rejects_nonsense(threads: None) -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="positive integer"):
@@ -50,46 +84,46 @@ def test_set_num_threads_rejects_nonsense(threads: None) -> None:
     assert get_num_threads() == 3
 
 
-def test_environment_variable_sets_the_default() -> None:
-    code = "import tinygrad_act; print(tinygrad_act.get_num_threads())"
-    env = {**os.environ, "TINYGRAD_ACT_NUM_THREADS": "5"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+def _run(code: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **variables}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_environment_variables_set_the_threads_and_the_engine() -> None:
+    out = _run(
+        "import tinygrad_act; print(tinygrad_act.get_num_threads())",
+        **{"TINYGRAD_ACT_NUM_THREADS": "5"},
+    )
     assert out.stdout.strip() == "5"
-    env["TINYGRAD_ACT_NUM_THREADS"] = "many"
-    bad = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    bad = _run("import tinygrad_act", TINYGRAD_ACT_NUM_THREADS="many")
     assert "TINYGRAD_ACT_NUM_THREADS must be a positive integer, got 'many'" in bad.stderr
+    forced = _run("import tinygrad_act; print(tinygrad_act.engine())", TINYGRAD_ACT_ENGINE="numpy")
+    assert forced.stdout.strip() == "numpy"
+    wrong = _run("import tinygrad_act", TINYGRAD_ACT_ENGINE="cuda")
+    assert "TINYGRAD_ACT_ENGINE must be 'numba' or 'numpy' (or unset), got 'cuda'" in wrong.stderr
 
 
-class Overflows(Activation):
-    """exp(x) overflows for x > 709; the caller silences it with np.errstate."""
+def test_engine_names_the_one_in_use() -> None:
+    assert engine() in ENGINES
+    with _engine.using("numpy"):
+        assert engine() == "numpy"
+    with pytest.raises(ValueError, match="engine must be one of"), _engine.using("gpu"):
+        pass
 
-    needs_input = False
+
+class Fails(Activation):
+    """An activation written with NumPy that refuses negative input, block by block."""
 
     def function(self, x: Array) -> Array:
-        y: Array = np.exp(x)
-        return y
+        if (x < 0).any():
+            raise ArithmeticError("block with negative input")
+        return x
 
-    def derivative(self, x: Array | None, y: Array | None) -> Array:
-        assert y is not None
-        return y
-
-
-def test_errstate_of_the_caller_reaches_the_worker_threads(threads: None) -> None:
-    set_num_threads(2)
-    x = np.full(LARGE, 1000.0)
-    with np.errstate(over="ignore"):
-        assert np.isinf(Overflows().forward(x)).all()
-    with pytest.raises(RuntimeWarning, match="overflow"):
-        Overflows().forward(x)  # warnings are errors in the test suite
+    def derivative(self, x: Array, y: Array) -> Array:
+        return np.ones_like(x)
 
 
 def test_an_exception_in_a_worker_thread_reaches_the_caller(threads: None) -> None:
-    class Fails(Overflows):
-        def function(self, x: Array) -> Array:
-            if (x < 0).any():
-                raise ArithmeticError("block with negative input")
-            return x
-
     set_num_threads(2)
     x = np.ones(LARGE)
     x[-1000:] = -1  # only the last block, on another thread
@@ -97,23 +131,58 @@ def test_an_exception_in_a_worker_thread_reaches_the_caller(threads: None) -> No
         Fails().forward(x)
 
 
-def test_cache_is_reused_for_the_same_shape_and_stays_correct() -> None:
+def test_a_failed_forward_leaves_no_cache_to_misuse() -> None:
+    layer = Fails()
+    layer.forward(np.ones(LARGE))
+    x = np.ones(LARGE)
+    x[-1000:] = -1
+    with pytest.raises(ArithmeticError):
+        layer.forward(x)
+    with pytest.raises(RuntimeError, match="without a forward"):
+        layer.backward(np.ones(LARGE))
+
+
+def test_a_kernel_numba_cannot_compile_still_runs() -> None:
+    class Square(Activation):
+        @staticmethod
+        def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+            return np.square(x), 2 * np.asarray(x)  # np.* on a scalar: not for numba
+
+    layer = Square()
+    np.testing.assert_array_equal(layer.forward(np.array([1.0, -3.0])), [1.0, 9.0])
+    np.testing.assert_array_equal(layer.backward(np.ones(2)), [2.0, -6.0])
+
+
+def test_cache_is_reused_for_the_same_shape_and_stays_correct(each_engine: str) -> None:
     layer = Sigmoid()
     x1 = np.random.default_rng(0).standard_normal(LARGE)
     x2 = np.random.default_rng(1).standard_normal(LARGE)
     layer.forward(x1)
-    (cache,) = layer._saved
+    assert layer._cache is not None
+    cache = layer._cache.derivative
     layer.forward(x2)
-    assert np.shares_memory(layer._saved[0], cache)  # overwritten in place, not reallocated
+    assert np.shares_memory(layer._cache.derivative, cache)  # overwritten, not reallocated
     grad = layer.backward(np.ones(LARGE))
     s = 1 / (1 + np.exp(-x2))
     np.testing.assert_allclose(grad, s * (1 - s), rtol=1e-14)
     layer.forward(x2[:-1])
-    assert not np.shares_memory(layer._saved[0], cache)
+    assert not np.shares_memory(layer._cache.derivative, cache)
+
+
+def test_copies_are_independent() -> None:
+    x1, x2 = np.linspace(-3, 3, 7), np.linspace(5, 9, 7)
+    layer = Sigmoid()
+    layer.forward(x1)
+    expected = layer.backward(np.ones(7))
+    for copied in (copy.copy(layer), copy.deepcopy(layer)):
+        copied.forward(x2)
+        np.testing.assert_array_equal(layer.backward(np.ones(7)), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_forward_allocates_its_output_and_backward_its_result_only(dtype: Any) -> None:
+def test_forward_allocates_its_output_and_backward_its_result_only(
+    dtype: Any, each_engine: str
+) -> None:
     n = 2_000_000
     x = np.random.default_rng(0).standard_normal(n).astype(dtype)
     g = np.ones(n, dtype)
@@ -128,3 +197,55 @@ def test_forward_allocates_its_output_and_backward_its_result_only(dtype: Any) -
         tracemalloc.stop()
         # one array, plus a few block-sized temporaries per thread
         assert peak < array + 64 * 16384 * 8
+
+
+def test_no_grad_computes_the_output_and_keeps_nothing(each_engine: str) -> None:
+    x = np.linspace(-5, 5, 11)
+    layer = Tanh()
+    layer.forward(x)
+    with no_grad():
+        y = layer.forward(x)
+    np.testing.assert_allclose(y, np.tanh(x), rtol=1e-15)
+    assert layer._cache is None
+    with pytest.raises(RuntimeError, match="outside no_grad"):
+        layer.backward(np.ones_like(x))
+
+
+def test_separate_layers_in_many_threads_always_work(threads: None) -> None:
+    x = np.random.default_rng(0).standard_normal(LARGE)
+    expected = Sigmoid().forward(x)
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(1, 5):
+                set_num_threads(1 + (i + n) % 4)  # the pool grows while others submit
+                layer = Sigmoid()
+                np.testing.assert_array_equal(layer.forward(x), expected)
+                layer.backward(np.ones_like(x))
+        except BaseException as error:
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert errors == []
+
+
+def test_one_instance_in_two_threads_is_an_error_never_a_wrong_gradient() -> None:
+    layer = Sigmoid()
+    layer.forward(np.zeros(3))
+    done = threading.Event()
+
+    def other() -> None:
+        layer.forward(np.full(3, 10.0))
+        done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    assert done.is_set()
+    with pytest.raises(RuntimeError, match="ran in another thread"):
+        layer.backward(np.ones(3))
