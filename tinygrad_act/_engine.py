@@ -303,7 +303,7 @@ def _product() -> Any:
     if _product_loop is None:
         import numba
 
-        @numba.njit(nogil=True, cache=True)
+        @numba.njit(nogil=True, cache=True, error_model="numpy")
         def product(g: Array, f: Array, out: Array) -> None:
             for i in range(out.size):
                 out[i] = g[i] * f[i]
@@ -344,7 +344,7 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     where = f"{kernel.__module__}.{kernel.__qualname__}"
     name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
-    holder.kernel = numba.njit(kernel)  # type: ignore[attr-defined]
+    holder.kernel = numba.njit(kernel, error_model="numpy")  # type: ignore[attr-defined]
     holder.xp = _numba_math  # type: ignore[attr-defined]
     sys.modules[name] = holder
     both, value_only = _loop_pair(holder, numba)
@@ -365,14 +365,14 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 
 
 def _loop_pair(holder: Any, numba: Any) -> tuple[Any, Any]:
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             value, slope = holder.kernel(holder.xp, np.float64(x[i]), *parameters)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(nogil=True, cache=True)
+    @numba.njit(nogil=True, cache=True, error_model="numpy")
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             y[i] = holder.kernel(holder.xp, np.float64(x[i]), *parameters)[0]

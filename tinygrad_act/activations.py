@@ -483,7 +483,7 @@ class _AlongAxis(Layer):
         self.__dict__.pop("_cache", None)
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
         with np.errstate(all="ignore"):
-            y = self.function(self._rows(x))
+            y = self._compiled("forward", self._rows(x))
         if is_grad_enabled():  # y (float64, axis last) is a fresh array: our own
             self._cache = (y, x.dtype, threading.get_ident())
         with np.errstate(all="ignore"):
@@ -507,8 +507,21 @@ class _AlongAxis(Layer):
         shape.insert(self.axis % y.ndim, y.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
         with np.errstate(all="ignore"):
-            result = self.vjp(y, self._rows(grad))
+            result = self._compiled("backward", y, self._rows(grad))
             return np.moveaxis(result, -1, self.axis).astype(dtype)
+
+    def _compiled(self, which: str, *rows: Array) -> Array:
+        """`function` or `vjp` of rows, by the compiled row kernels when the engine is numba."""
+        shape = rows[0].shape
+        if engine() != "numba" or rows[0].size == 0:
+            return self.function(*rows) if which == "forward" else self.vjp(*rows)
+        from tinygrad_act import _rows
+
+        flat = [r.reshape(-1, shape[-1]) for r in rows]
+        log = isinstance(self, LogSoftmax)
+        if which == "forward":
+            return _rows.forward(flat[0], log=log).reshape(shape)
+        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)
 
 
 class Softmax(_AlongAxis):

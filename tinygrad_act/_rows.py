@@ -1,0 +1,101 @@
+"""Softmax and LogSoftmax compiled row by row, for the numba engine.
+
+Each row is read twice in forward, its maximum and then its exponentials, whose
+sum is kept with its rounding error (Neumaier's compensated sum). The formulas are
+those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
+them; here they are written as loops over one row, which NumPy's whole-array form
+cannot express. Rows are independent, so they run in chunks on the thread pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from tinygrad_act import _engine
+from tinygrad_act import _numba_math as xp
+
+Array = Any
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _forward(x: Array, y: Array, log: bool) -> None:
+    n = x.shape[1]
+    for i in range(x.shape[0]):
+        m = -np.inf
+        for j in range(n):
+            v = x[i, j]
+            m = v if (v > m or v != v) else m
+        shift = -m if xp.isfinite(m) else 0.0
+        total, compensation = 0.0, 0.0
+        for j in range(n):
+            v = x[i, j]
+            # e^(v - m), with the rounding error of v - m carried into exp (TwoSum)
+            hi = v + shift
+            b = hi - v
+            lo = (v - (hi - b)) + (shift - b)
+            e = xp.exp(hi) * (1.0 + (lo if xp.isfinite(hi) else 0.0))
+            y[i, j] = hi if log else e
+            t = total + e
+            if xp.abs(total) >= xp.abs(e):
+                compensation += (total - t) + e
+            else:
+                compensation += (e - t) + total
+            total = t
+        compensation = compensation if xp.isfinite(compensation) else 0.0
+        if log:
+            # log sum = log(1 + rest), rest the sum without one maximal entry's 1
+            correction = xp.log1p((total - 1.0) + compensation)
+            for j in range(n):
+                y[i, j] = y[i, j] - correction
+        else:
+            total = total + compensation
+            for j in range(n):
+                y[i, j] = y[i, j] / total
+
+
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def _backward(y: Array, g: Array, out: Array, log: bool) -> None:
+    n = y.shape[1]
+    for i in range(y.shape[0]):
+        total, compensation = 0.0, 0.0
+        for j in range(n):
+            term = g[i, j] if log else g[i, j] * y[i, j]
+            t = total + term
+            if xp.abs(total) >= xp.abs(term):
+                compensation += (total - t) + term
+            else:
+                compensation += (term - t) + total
+            total = t
+        total = total + (compensation if xp.isfinite(compensation) else 0.0)
+        for j in range(n):
+            if log:
+                out[i, j] = g[i, j] - xp.exp(y[i, j]) * total
+            else:
+                out[i, j] = y[i, j] * (g[i, j] - total)
+
+
+def forward(rows: Array, *, log: bool) -> Array:
+    """Softmax (or LogSoftmax) of each row of a C-ordered float64 2-d array."""
+    y = np.empty_like(rows)
+    _in_chunks(rows.shape, lambda a, b: _forward(rows[a:b], y[a:b], log))
+    return y
+
+
+def backward(y: Array, g: Array, *, log: bool) -> Array:
+    """The vector-Jacobian product of each row, from the output `y`."""
+    out = np.empty_like(y)
+    _in_chunks(y.shape, lambda a, b: _backward(y[a:b], g[a:b], out[a:b], log))
+    return out
+
+
+def _in_chunks(shape: tuple[int, ...], task: Any) -> None:
+    rows, n = shape
+    if rows * n < _engine.PARALLEL_MIN or rows < 2:
+        task(0, rows)
+        return
+    # run_chunks splits elements; convert its element bounds to whole rows
+    per_row = max(n, 1)
+    _engine.run_chunks(rows * per_row, lambda a, b: task(-(-a // per_row), -(-b // per_row)))
