@@ -1,15 +1,35 @@
-"""The command line: output, exit codes, one-line errors."""
+"""The command line, through its entry points: output, exit codes, one-line errors."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tinygrad_act import cli
 from tinygrad_act.activations import ACTIVATIONS
+from tinygrad_act.base import Layer
 from tinygrad_act.cli import main
+
+
+def run_module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m tinygrad_act ARGS``, the way a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "tinygrad_act", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def table(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines()[1:]]
 
 
 def test_show_prints_the_tutorial_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -22,25 +42,19 @@ def test_show_prints_the_tutorial_table(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_show_takes_values_and_names_case_insensitively(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["show", "Sigmoid", "0", "40"]) == 0
-    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
-    assert rows == [["0", "0.5", "0.25"], ["40", "1", "4.2483543e-18"]]
+    assert table(capsys.readouterr().out) == [["0", "0.5", "0.25"], ["40", "1", "4.2483543e-18"]]
 
 
-def test_check_passes_every_activation(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["check"]) == 0
-    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]]
-    assert rows == [[name, "pass"] for name in sorted(ACTIVATIONS)]
-
-
-def test_check_skips_exact_gelu_without_scipy(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "scipy", None)
-    monkeypatch.setitem(sys.modules, "scipy.special", None)
-    assert main(["check"]) == 0
-    gelu = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("gelu"))
-    assert "skip" in gelu
-    assert "tinygrad_act[gelu]" in gelu
+def test_show_takes_negative_and_special_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "sigmoid", "-inf", "-1e5", "-1", "nan", "inf", "-2.5"]) == 0
+    assert table(capsys.readouterr().out) == [
+        ["-inf", "0", "0"],
+        ["-100000", "0", "0"],
+        ["-1", "0.26894142", "0.19661193"],
+        ["nan", "nan", "nan"],
+        ["inf", "1", "0"],
+        ["-2.5", "0.07585818", "0.070103717"],
+    ]
 
 
 def test_show_softmax_prints_the_jacobian_diagonal(capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,11 +64,38 @@ def test_show_softmax_prints_the_jacobian_diagonal(capsys: pytest.CaptureFixture
     assert lines[1].split() == ["0", "0.5", "0.25"]
 
 
-def test_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    output = tmp_path / "activations.png"
+def test_check_passes_every_activation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]]
+    assert rows == [[name, "pass"] for name in sorted(ACTIVATIONS)]
+
+
+def test_check_skips_an_activation_whose_extra_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_get = cli.get
+
+    def get(name: str) -> Layer:
+        if name == "gelu":
+            raise ImportError('GELU needs SciPy: pip install "tinygrad_act[gelu]"')
+        return real_get(name)
+
+    monkeypatch.setattr(cli, "get", get)
+    assert main(["check"]) == 0
+    gelu = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("gelu"))
+    assert "skip" in gelu
+    assert "tinygrad_act[gelu]" in gelu
+
+
+@pytest.mark.parametrize("name", ["activations.png", "UPPER.PNG"])
+def test_plot_writes_the_png_it_names(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / name
     assert main(["plot", "sigmoid", "relu", "softmax", "-o", str(output)]) == 0
     assert output.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert str(output) in capsys.readouterr().out
+    assert capsys.readouterr().out == f"wrote {output}\n"
+    assert os.listdir(tmp_path) == [name]  # nothing else written
 
 
 def test_plot_without_matplotlib_names_the_extra(
@@ -67,37 +108,205 @@ def test_plot_without_matplotlib_names_the_extra(
     assert "tinygrad_act[plot]" in err
 
 
-@pytest.mark.parametrize(
-    ("argv", "message"),
-    [
-        (["show", "nosuch"], "unknown activation 'nosuch'; valid names: "),
-        (["show", "sigmoid", "abc"], "invalid float value: 'abc'"),
-        ([], "required: command"),
-        (["train"], "invalid choice: 'train'"),
-        (["plot", "relu"], "required: -o/--output"),
-        (["plot", "nosuch", "-o", "x.png"], "unknown activation 'nosuch'"),
-        (["demo", "--dataset", "circles"], "invalid choice: 'circles'"),
-        (["demo", "--activation", "softmax"], "'softmax' is not elementwise"),
-        (["demo", "--epochs", "0"], "must be a positive integer, got 0"),
-        (["demo", "--lr", "-1"], "must be positive, got -1"),
-    ],
-)
-def test_bad_arguments_give_one_line_and_exit_code_2(
-    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+def test_demo_plot_without_matplotlib_fails_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(SystemExit) as info:
-        main(argv)
-    assert info.value.code == 2
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["demo", "--plot", str(tmp_path / "x.png")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert (
+        captured.err == 'tinygrad-act: --plot needs matplotlib: pip install "tinygrad_act[plot]"\n'
+    )
+
+
+# Each case: arguments ({tmp} is a fresh folder), then what the one line of stderr says.
+BAD_ARGUMENTS = [
+    (["show"], "the following arguments are required: NAME"),
+    (["show", "nosuch"], "argument NAME: unknown activation 'nosuch'; valid names: "),
+    (["show", "sigmoid", "abc"], "argument X: invalid float value: 'abc'"),
+    (["show", "sigmoid", "1", "--bogus"], "unrecognized arguments: --bogus"),
+    (["train"], "argument COMMAND: invalid choice: 'train'"),
+    (["check", "--seed", "x"], "argument --seed: must be an integer >= 0, got 'x'"),
+    (["check", "--seed", "-1"], "argument --seed: must be an integer >= 0, got '-1'"),
+    (["plot", "relu"], "the following arguments are required: -o/--output"),
+    (["plot", "nosuch", "-o", "{tmp}/x.png"], "argument NAME: unknown activation 'nosuch'"),
+    (["plot", "relu", "-o", "{tmp}"], "argument -o/--output: '{tmp}' is a folder"),
+    (
+        ["plot", "relu", "-o", "{tmp}/x.jpg"],
+        "must be a file name ending in .png, got '{tmp}/x.jpg'",
+    ),
+    (["plot", "relu", "-o", "{tmp}/x"], "must be a file name ending in .png, got '{tmp}/x'"),
+    (["plot", "relu", "-o", "{tmp}/no/x.png"], "folder '{tmp}/no' of '{tmp}/no/x.png' does not"),
+    (["demo", "--plot", "{tmp}/no/x.png"], "argument --plot: folder '{tmp}/no' of '{tmp}/no/x."),
+    (["demo", "--plot", "{tmp}/x.svg"], "argument --plot: must be a file name ending in .png"),
+    (["demo", "--plot", "{tmp}"], "argument --plot: '{tmp}' is a folder"),
+    (["demo", "--dataset", "circles"], "argument --dataset: invalid choice: 'circles'"),
+    (["demo", "--activation", "softmax"], "argument --activation: 'softmax' is not elementwise"),
+    (["demo", "--activation", "nosuch"], "argument --activation: unknown activation 'nosuch'"),
+    (
+        ["demo", "--epochs", "0"],
+        "argument --epochs: must be an integer from 1 to 1,000,000, got '0'",
+    ),
+    (["demo", "--epochs", "1.5"], "argument --epochs: must be an integer from 1 to 1,000,000, got"),
+    (["demo", "--epochs", "-3"], "argument --epochs: must be an integer from 1 to 1,000,000, got"),
+    (["demo", "--hidden", "100000"], "argument --hidden: must be an integer from 1 to 1,024, got"),
+    (
+        ["demo", "--hidden", "ten"],
+        "argument --hidden: must be an integer from 1 to 1,024, got 'ten'",
+    ),
+    (["demo", "--batch-size", "0"], "argument --batch-size: must be an integer >= 1, got '0'"),
+    (["demo", "--seed", "-1"], "argument --seed: must be an integer >= 0, got '-1'"),
+    (["demo", "--lr", "inf"], "argument --lr: must be a finite number > 0, got 'inf'"),
+    (["demo", "--lr", "-inf"], "argument --lr: must be a finite number > 0, got '-inf'"),
+    (["demo", "--lr", "nan"], "argument --lr: must be a finite number > 0, got 'nan'"),
+    (["demo", "--lr", "0"], "argument --lr: must be a finite number > 0, got '0'"),
+    (["demo", "--lr", "-1"], "argument --lr: must be a finite number > 0, got '-1'"),
+    (["demo", "--lr", "fast"], "argument --lr: must be a finite number > 0, got 'fast'"),
+    (["demo", "--lr"], "argument --lr: expected one argument"),
+    (["demo", "extra"], "unrecognized arguments: extra"),
+]
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_ARGUMENTS)
+def test_bad_arguments_give_one_line_and_exit_code_2_before_any_work(
+    argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp = str(tmp_path)
+    assert main([arg.replace("{tmp}", tmp) for arg in argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""  # nothing started
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("tinygrad-act")
+    assert message.replace("{tmp}", tmp) in captured.err
+    assert "_integer" not in captured.err  # no private names
+    assert "parse" not in captured.err
+    assert os.listdir(tmp_path) == []
+
+
+def test_bare_invocation_prints_the_usage_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("usage: tinygrad-act [-h] [--version] COMMAND ...")
+    for command in ("show", "check", "demo", "plot"):
+        assert f"    {command} " in captured.err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out == f"tinygrad-act {importlib.metadata.version('tinygrad_act')}\n"
+
+
+@pytest.mark.parametrize("command", ["show", "plot"])
+def test_help_lists_every_activation(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([command, "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert f"one of: {', '.join(sorted(ACTIVATIONS))}" in help_text
+
+
+def test_demo_help_lists_names_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "{moons,spirals,xor}" in help_text
+    assert "data set (default: moons)" in help_text
+    assert "(default: tanh)" in help_text
+    assert "one of: elu, gelu, leakyrelu, relu, selu, sigmoid, silu, softplus, tanh" in help_text
+    assert "(default per data set: moons 16, spirals 32, xor 8)" in help_text
+    assert "(default per data set: moons 500, spirals 1000, xor 300)" in help_text
+    assert "(default per data set: moons 0.02, spirals 0.01, xor 0.05)" in help_text
+    assert "(default: all points, full-batch)" in help_text
+    assert "seed of the data and weights (default: 0)" in help_text
+    assert "130 interrupted" in help_text
+
+
+def test_check_help_shows_the_default_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--help"]) == 0
+    assert "random seed (default: 0)" in capsys.readouterr().out
+
+
+def test_demo_takes_negative_looking_values_after_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["demo", "--dataset", "xor", "--epochs", "2", "--lr", "-1e-3"]) == 2
+    assert "argument --lr: must be a finite number > 0, got '-1e-3'" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_and_exit_code_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "train", interrupted)
+    assert main(["demo", "--dataset", "xor"]) == 130
+    assert capsys.readouterr().err == "tinygrad-act: interrupted\n"
+
+
+def test_out_of_memory_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(cli, "train", out_of_memory)
+    assert main(["demo", "--hidden", "1024"]) == 1
+    assert capsys.readouterr().err == "tinygrad-act: out of memory; try smaller settings\n"
+
+
+def test_diverging_training_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--dataset", "xor", "--epochs", "5", "--lr", "1e300"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert message in err
+    assert err.startswith("tinygrad-act: training diverged: the loss is ")
+    assert "try a smaller learning rate than 1e+300" in err
 
 
-def test_module_entry_point_runs() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tinygrad_act", "show", "sigmoid", "0"],
-        capture_output=True,
-        text=True,
-        check=True,
+def test_demo_with_batches_and_a_plot_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "demo.png"
+    argv = ["demo", "--dataset", "moons", "--epochs", "3", "--batch-size", "64"]
+    assert main([*argv, "--plot", str(output)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == (
+        "training a 2-16-16-1 MLP (tanh) on moons for 3 epochs, Adam lr=0.02, batches of 64, seed 0"
     )
-    assert result.stdout.splitlines()[1].split() == ["0", "0.5", "0.25"]
+    assert lines[-1] == f"wrote {output}"
+    assert output.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_module_entry_point_runs_with_negative_values() -> None:
+    result = run_module("show", "sigmoid", "0", "-inf")
+    assert result.returncode == 0
+    assert table(result.stdout) == [["0", "0.5", "0.25"], ["-inf", "0", "0"]]
+
+
+def test_module_entry_point_bare_and_version() -> None:
+    bare = run_module()
+    assert bare.returncode == 2
+    assert bare.stderr.startswith("usage: tinygrad-act")
+    version = run_module("--version")
+    assert (version.returncode, version.stdout.split()) == (0, ["tinygrad-act", cli.version()])
+
+
+def test_module_entry_point_refuses_an_infinite_learning_rate() -> None:
+    result = run_module("demo", "--lr", "inf")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "tinygrad-act demo: error: argument --lr: must be a finite number > 0, got 'inf'\n"
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is how Ctrl-C arrives on POSIX")
+def test_module_entry_point_ctrl_c_exits_130() -> None:
+    argv = [sys.executable, "-u", "-m", "tinygrad_act", "demo", "--epochs", "1000000"]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("training a 2-16-16-1 MLP")
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert err == "tinygrad-act: interrupted\n"

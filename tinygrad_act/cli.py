@@ -33,8 +33,8 @@ MAX_HIDDEN = 1024
 MAX_EPOCHS = 1_000_000
 #: Options that take a value, so that ``--lr -inf`` reads as ``--lr=-inf``.
 VALUE_OPTIONS = frozenset(
-    ["--dataset", "--activation", "--hidden", "--epochs", "--lr", "--batch-size", "--seed"]
-    + ["--plot", "-o", "--output"]
+    {"--dataset", "--activation", "--hidden", "--epochs", "--lr", "--batch-size", "--seed"}
+    | {"--plot", "-o", "--output"}
 )
 EXIT_STATUS = (
     "exit status: 0 success; 1 the work failed (a check, a missing package, a file "
@@ -365,7 +365,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     def report(epoch: int, epochs: int, loss: float, accuracy: float) -> None:
         print(
-            f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {loss:.4f}  accuracy {accuracy:6.1%}"
+            f"epoch {epoch:>{len(str(epochs))}}/{epochs}  loss {loss:.4g}  accuracy {accuracy:6.1%}"
         )
 
     result = train(

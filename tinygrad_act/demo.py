@@ -30,6 +30,8 @@ DEFAULTS: dict[str, dict[str, float]] = {
     "moons": {"hidden": 16, "epochs": 500, "lr": 0.02},
     "spirals": {"hidden": 32, "epochs": 1000, "lr": 0.01},
 }
+#: Training stops with an error once the loss exceeds its first value this many times.
+DIVERGED = 1000.0
 #: The first layer's initial weights are this many times Xavier's (see `mlp`).
 INPUT_SCALE = 5.0
 
@@ -103,8 +105,8 @@ def train(
     ``progress(epoch, epochs, loss, accuracy)`` is called `reports` times;
     ``Result.losses`` has the loss over all the data at the start of each epoch.
 
-    Raises `FloatingPointError` as soon as the loss is not finite (the
-    learning rate is too large).
+    Raises `FloatingPointError` as soon as the loss is NaN or above `DIVERGED`
+    times its first value: the learning rate is too large.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
@@ -128,10 +130,11 @@ def train(
             result.losses.append(loss_fn(model.forward(x)[:, 0], y))
             for xb, yb in batches(x, y, batch_size, seed=order):
                 _step(model, loss_fn, optimizer, xb, yb)
-        if not math.isfinite(result.losses[-1]):
+        loss = result.losses[-1]
+        if not loss <= DIVERGED * result.losses[0]:  # NaN too
             raise FloatingPointError(
-                f"training diverged: the loss is {result.losses[-1]} at epoch {epoch}; "
-                f"try a smaller learning rate than {lr:g}"
+                f"training diverged: the loss is {loss:.4g} at epoch {epoch}, from "
+                f"{result.losses[0]:.4g} at the start; try a smaller learning rate than {lr:g}"
             )
         if progress is not None and (epoch % max(epochs // reports, 1) == 0 or epoch == epochs):
             progress(epoch, epochs, result.losses[-1], accuracy(model, x, y))
