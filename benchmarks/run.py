@@ -1,7 +1,10 @@
 """Time every activation's forward + backward against its peers, interleaved, in one run.
 
-    python benchmarks/run.py [--sizes 1e3 1e5 1e7] [--dtypes float16 float32 float64]
+    python benchmarks/run.py [--sizes 1e3 1e5 1e7 64x128] [--dtypes float16 float32 float64]
                              [--activations sigmoid tanh ...] [--repeats 7] [--json FILE]
+                             [--engine numba|numpy]
+
+A size is a number of elements, or a shape such as 64x128 (a toy network's batch).
 
 For each activation, size and dtype, one "step" is forward then backward with a
 grad_output of ones, as in training. The candidates are timed in turn, round after
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_act
-from tinygrad_act import get, set_num_threads
+from tinygrad_act import _engine, engine, get, set_num_threads
 from tinygrad_act.base import Activation
 
 Step = Callable[[], object]
@@ -48,6 +51,15 @@ try:
     import torch
 except ImportError:  # pragma: no cover
     torch = None
+
+
+def _numba_version() -> str | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return str(numba.__version__)
+
 
 ALL_THREADS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
@@ -121,11 +133,33 @@ TORCH_NAMES = {
 }
 
 
-def _shape(name: str, size: int) -> tuple[int, ...]:
-    """Rows of 1000 for the softmaxes, a flat array otherwise."""
+def _shape(name: str, size: int | tuple[int, ...]) -> tuple[int, ...]:
+    """A shape as given; else rows of 1000 for the softmaxes, a flat array otherwise."""
+    if isinstance(size, tuple):
+        return size
     if name in ("softmax", "logsoftmax") and size >= 1000:
         return (size // 1000, 1000)
     return (size,)
+
+
+def _size(text: str) -> int | tuple[int, ...]:
+    """``1e5`` is 100000 elements, ``64x128`` a shape."""
+    if "x" in text:
+        return tuple(int(side) for side in text.split("x"))
+    return int(float(text))
+
+
+def vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports: what NumPy and numba can use."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            flags = set(next((line for line in file if line.startswith("flags")), "").split())
+    except OSError:
+        return "unknown"
+    for isa in ("avx512f", "avx2", "avx", "sse4_2"):
+        if isa in flags:
+            return {"avx512f": "AVX-512"}.get(isa, isa.upper())
+    return "unknown"
 
 
 def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
@@ -213,13 +247,21 @@ def peak_memory(name: str, x: Any) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", nargs="+", type=float, default=[1e3, 1e5, 1e7])
+    parser.add_argument(
+        "--sizes", nargs="+", type=_size, default=[1000, 100_000, 10_000_000, (64, 128)]
+    )
     parser.add_argument("--dtypes", nargs="+", default=["float16", "float32", "float64"])
     parser.add_argument("--activations", nargs="+", default=list(TORCH_NAMES))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--engine", choices=_engine.available_engines(), default=engine())
     args = parser.parse_args(argv)
+    with _engine.using(args.engine):
+        return run(args)
 
+
+def run(args: argparse.Namespace) -> int:
+    """The whole benchmark, on the engine in use."""
     notes = []
     if scipy_special is None:
         notes.append("SciPy is not installed: expit and the NumPy GELU peer are skipped")
@@ -231,7 +273,10 @@ def main(argv: list[str] | None = None) -> int:
         "torch": None if torch is None else torch.__version__,
         "tinygrad_act": tinygrad_act.__version__,
         "processor": platform.processor() or platform.machine(),
+        "vector ISA": vector_isa(),
         "cores": ALL_THREADS,
+        "engine": engine(),
+        "numba": _numba_version(),
     }
     print("machine:", ", ".join(f"{k} {v}" for k, v in machine.items()))
     for note in notes:
@@ -242,16 +287,18 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(get(name), Activation) and name not in ("softmax", "logsoftmax"):
             continue
         for dtype in args.dtypes:
-            for size in (int(s) for s in args.sizes):
-                x = np.random.default_rng(0).standard_normal(_shape(name, size)).astype(dtype)
-                steps = candidates(name, x, threads=size >= 10**5)
-                medians = time_interleaved(steps, args.repeats, size)
+            for size in args.sizes:
+                shape = _shape(name, size)
+                x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+                steps = candidates(name, x, threads=x.size >= 10**5)
+                medians = time_interleaved(steps, args.repeats, x.size)
+                label = "x".join(map(str, shape)) if isinstance(size, tuple) else str(size)
                 results.append(
-                    {"activation": name, "dtype": dtype, "size": size, "seconds": medians}
+                    {"activation": name, "dtype": dtype, "size": label, "seconds": medians}
                 )
-                _print_row(name, dtype, size, medians)
+                _print_row(name, dtype, label, x.size, medians)
     memory = []
-    largest = int(max(args.sizes))
+    largest = max(int(np.prod(_shape("", size))) for size in args.sizes)
     for name in args.activations:
         x = np.random.default_rng(0).standard_normal(_shape(name, largest))
         forward, backward = peak_memory(name, x)
@@ -273,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 _header_printed = False
 
 
-def _print_row(name: str, dtype: str, size: int, medians: dict[str, float]) -> None:
+def _print_row(name: str, dtype: str, label: str, size: int, medians: dict[str, float]) -> None:
     global _header_printed
     if not _header_printed:
         print(
@@ -287,7 +334,7 @@ def _print_row(name: str, dtype: str, size: int, medians: dict[str, float]) -> N
         base = ours_1 if peer.endswith(" 1t") else ours_all
         ratio = "" if peer.startswith("ours") else f" ({seconds / base:.2f}x)"
         cells.append(f"{peer} {seconds / size * 1e9:.2f}{ratio}")
-    print(f"{name:<11}{dtype:<8}{size:>9}  " + "  ".join(cells))
+    print(f"{name:<11}{dtype:<8}{label:>9}  " + "  ".join(cells))
     sys.stdout.flush()
 
 

@@ -16,19 +16,26 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     command = [
         sys.executable,
         str(ROOT / "benchmarks" / "run.py"),
-        *("--sizes", "1000", "--dtypes", "float32", "float16", "--repeats", "1"),
+        *("--sizes", "1000", "4x8", "--dtypes", "float32", "float16", "--repeats", "1"),
         *("--activations", "sigmoid", "gelu", "softmax", "--json", str(output)),
     ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the package, installed or not
     run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     assert "forward + backward, median ns per element" in run.stdout
+    assert "vector ISA" in run.stdout
+    assert "engine" in run.stdout
     results = json.loads(output.read_text())
-    rows = {(r["activation"], r["dtype"]) for r in results["results"]}
-    assert rows == {(a, d) for a in ("sigmoid", "gelu", "softmax") for d in ("float32", "float16")}
+    rows = {(r["activation"], r["dtype"], r["size"]) for r in results["results"]}
+    assert rows == {
+        (a, d, s)
+        for a in ("sigmoid", "gelu", "softmax")
+        for d in ("float32", "float16")
+        for s in ("1000", "4x8")
+    }
     for row in results["results"]:
         assert row["seconds"]["ours 1t"] > 0
     sigmoid32 = next(
-        r for r in results["results"] if r["activation"] == "sigmoid" and r["dtype"] == "float32"
+        r for r in results["results"] if (r["activation"], r["dtype"]) == ("sigmoid", "float32")
     )
     assert {"numpy", "expit"} <= set(sigmoid32["seconds"])  # SciPy comes with the test extra
     assert [m["activation"] for m in results["memory"]] == ["sigmoid", "gelu", "softmax"]
