@@ -276,7 +276,8 @@ def _evaluate_compiled(
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     result = np.empty(derivative.shape, dtype)
-    if _ENGINE == "numba" and result.size < PARALLEL_MIN:  # skips np.errstate's cost
+    compiled = _ENGINE == "numba" and grad_output.itemsize != 2 and dtype.itemsize != 2
+    if compiled and result.size < PARALLEL_MIN:  # skips np.errstate's cost (numba: no float16)
         if result.ndim == 1:
             _product()(grad_output, derivative, result)
         else:

@@ -1,0 +1,194 @@
+"""The compiled scalar namespace `_numba_math`: accuracy against mpmath, semantics against NumPy.
+
+Every function is called the way the engine calls it, from a compiled loop over an array.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import platform
+import re
+from collections.abc import Callable
+from typing import Any, cast
+
+import mpmath
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from tests.reference import sweep, ulp_error
+
+numba = pytest.importorskip("numba")
+
+from tinygrad_act import _numba_math  # noqa: E402 (needs numba)
+
+Array = npt.NDArray[Any]
+Loop = Callable[..., Array]
+
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -2.5, 5e-324, -5e-324])
+#: The largest float64 plus half an ulp: an exact value at or above it rounds to inf.
+OVERFLOW = mpmath.mpf(2) ** 1024 - mpmath.mpf(2) ** 970
+
+
+@functools.cache
+def compiled_loop(name: str, arity: int) -> Loop:
+    """A compiled loop ``y[i] = f(a[i], ...)`` over `arity` arrays, f = _numba_math.<name>."""
+    function = getattr(_numba_math, name)
+
+    def loop1(a: Array) -> Array:
+        y = np.empty(a.size, np.float64)
+        for i in range(a.size):
+            y[i] = function(np.float64(a[i]))
+        return y
+
+    def loop2(a: Array, b: Array) -> Array:
+        y = np.empty(a.size, np.float64)
+        for i in range(a.size):
+            y[i] = function(a[i], b[i])
+        return y
+
+    def loop3(a: Array, b: Array, c: Array) -> Array:
+        y = np.empty(a.size, np.float64)
+        for i in range(a.size):
+            y[i] = function(a[i], b[i], c[i])
+        return y
+
+    return cast(Loop, numba.njit({1: loop1, 2: loop2, 3: loop3}[arity]))
+
+
+def in_float64_range(exact: Any) -> Any:
+    """`exact` with values that round to +-inf in float64 replaced by +-inf."""
+    return mpmath.inf * mpmath.sign(exact) if abs(exact) >= OVERFLOW else exact
+
+
+def erfc_exact(x: Any) -> Any:
+    # mpmath's erfc fails on huge arguments; there the value is 0 or 2 in float64
+    return mpmath.mpf(0 if x > 0 else 2) if abs(x) > 1e4 else mpmath.erfc(x)
+
+
+# name -> (mpmath reference, dense range of the sweep, extra points, max ulp)
+ACCURACY: dict[str, tuple[Callable[[Any], Any], float, Array, float]] = {
+    "exp": (mpmath.exp, 745.2, np.linspace(-745.2, -700, 300), 0.8),
+    "expm1": (mpmath.expm1, 40.0, np.linspace(-1, 1, 300), 0.7),
+    "log": (
+        lambda x: mpmath.log(x) if x >= 0 else mpmath.nan,
+        2.0,
+        np.linspace(0.5, 2, 300),
+        0.7,
+    ),
+    "log1p": (
+        lambda x: mpmath.log1p(x) if x >= -1 else mpmath.nan,
+        2.0,
+        np.linspace(-1, 1, 300),
+        0.7,
+    ),
+    "tanh": (mpmath.tanh, 20.0, np.linspace(-1, 1, 300), 1.2),
+    "erfc": (erfc_exact, 27.3, np.linspace(20, 27.3, 300), 3.0),
+}
+
+
+@pytest.mark.parametrize("name", ACCURACY)
+def test_accuracy_against_mpmath(name: str) -> None:
+    exact_function, limit, extra, bound = ACCURACY[name]
+    x = np.concatenate([sweep(np.float64, limit, seed=1), extra, SPECIALS])
+    with np.errstate(all="ignore"):  # the loop runs no NumPy arithmetic, but be explicit
+        got = compiled_loop(name, 1)(x)
+    errors = [
+        ulp_error(g, in_float64_range(exact_function(mpmath.mpf(v))), np.float64)
+        for g, v in zip(got.tolist(), x.tolist(), strict=True)
+    ]
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= bound, (
+        f"_numba_math.{name}({x[worst]!r}) = {got[worst]!r} is {errors[worst]:.3g} ulp from "
+        f"mpmath's {mpmath.nstr(exact_function(mpmath.mpf(x[worst])), 20)}, above {bound}"
+    )
+
+
+def same_floats(got: Array, expected: Array) -> bool:
+    """Equal elementwise, NaN matching NaN (of either sign) and -0.0 told apart from 0.0."""
+    numbers = ~np.isnan(expected)
+    return bool(
+        np.array_equal(got, expected, equal_nan=True)
+        and np.array_equal(np.signbit(got[numbers]), np.signbit(expected[numbers]))
+    )
+
+
+def expected_special(name: str, x: Array) -> Array:
+    if name == "erfc":
+        return np.array([math.erfc(v) for v in x.tolist()])
+    with np.errstate(all="ignore"):
+        return cast(Array, getattr(np, name)(x))
+
+
+#: Arguments where each function's value is exactly determined (a limit, 0, +-1, NaN, or x).
+DETERMINED = {
+    "exp": [1e308, -1e308, 710.0, -746.0],
+    "expm1": [1e308, -1e308, -50.0, 1e-300, -1e-300, 5e-324],
+    "log": [-1.0, -2.0, 1.0, -5e-324],
+    "log1p": [-1.0, -2.0, 1e-300, -1e-300, 5e-324, -1.5],
+    "tanh": [1e308, -1e308, 30.0, -30.0, 1e-300, -1e-300, 5e-324],
+    "erfc": [1e308, -1e308, 30.0, -30.0, 1e-300],
+}
+
+
+@pytest.mark.parametrize("name", DETERMINED)
+def test_special_values_match_numpy(name: str) -> None:
+    x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, *DETERMINED[name]])
+    got = compiled_loop(name, 1)(x)
+    expected = expected_special(name, x)
+    assert same_floats(got, expected), f"_numba_math.{name}{x.tolist()} = {got}, NumPy: {expected}"
+
+
+@pytest.mark.parametrize(
+    "name", ["abs", "sqrt", "square", "sign", "isnan", "isfinite", "exp", "log", "tanh"]
+)
+def test_unary_exact_functions_match_numpy_ufuncs(name: str) -> None:
+    x = np.concatenate([SPECIALS, np.linspace(-3, 3, 13)])
+    got = compiled_loop(name, 1)(x)
+    with np.errstate(all="ignore"):
+        expected = getattr(np, name)(x).astype(np.float64)
+    if name in ("exp", "log", "tanh"):  # not exact: compare only where the value is determined
+        keep = ~np.isfinite(expected) | (expected == 0) | (np.abs(x) < 1e-300)
+        got, expected = got[keep], expected[keep]
+    assert same_floats(got, expected), f"_numba_math.{name}: got {got}, NumPy {expected}"
+
+
+def grid(arity: int) -> list[Array]:
+    """Every combination of `arity` special values, as one array per argument."""
+    combinations = itertools.product(SPECIALS, repeat=arity)
+    return [np.array(column) for column in zip(*combinations, strict=True)]
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum", "copysign"])
+def test_binary_functions_match_numpy_ufuncs(name: str) -> None:
+    a, b = grid(2)
+    got = compiled_loop(name, 2)(a, b)
+    expected = getattr(np, name)(a, b)
+    assert same_floats(got, expected), f"_numba_math.{name}: got {got}, NumPy {expected}"
+
+
+def test_clip_matches_numpy() -> None:
+    x, lo, hi = grid(3)
+    got = compiled_loop("clip", 3)(x, lo, hi)
+    expected = np.clip(x, lo, hi)
+    assert same_floats(got, expected), f"_numba_math.clip: got {got}, NumPy {expected}"
+
+
+def test_where_matches_numpy() -> None:
+    a, b = grid(2)
+    condition = np.arange(a.size) % 3 == 0
+    got = compiled_loop("where", 3)(condition, a, b)
+    assert same_floats(got, np.where(condition, a, b))
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
+@pytest.mark.parametrize("name", ["exp", "expm1", "log", "log1p", "tanh", "maximum", "clip"])
+def test_loops_calling_it_vectorize(name: str) -> None:
+    arity = {"maximum": 2, "clip": 3}.get(name, 1)
+    loop = compiled_loop(name, arity)
+    loop(*[np.linspace(0.1, 2, 20)] * arity)
+    assembly = loop.inspect_asm(loop.signatures[0])  # type: ignore[attr-defined]
+    packed = re.findall(r"\bv?(?:mul|add|sub|max|min|blendv|cmp\w*)pd\b", assembly)
+    assert packed, f"no packed double instructions in the loop over _numba_math.{name}"

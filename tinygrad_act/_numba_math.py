@@ -1,0 +1,342 @@
+"""Scalar math functions compiled by numba: the ``xp`` namespace of the compiled engine.
+
+An activation's formula is written once against a namespace ``xp`` with array-API
+names (``xp.exp``, ``xp.where``, ...). For NumPy arrays ``xp`` is NumPy; for the
+compiled engine it is this module, passed to a numba-jitted loop that calls the
+formula on one float64 element at a time. Every function here takes and returns
+float64 scalars and is inlined into the loop that calls it. None branches: choices
+are selects, scaling by 2**k is built from bits, and divisions use ``np.divide``
+(the ``/`` operator adds a zero check that stops LLVM from vectorizing the loop).
+Special values follow NumPy: NaN in gives NaN out, +-inf give the IEEE limits, and
+nothing raises.
+
+Accuracy: max error in float64 ulp (subnormal results in subnormal ulps) over 4 million
+points across the whole range, the worst checked against mpmath; speed: a loop
+``y[i] = f(x[i])`` against NumPy's AVX-512 ufunc on the same AMD EPYC core:
+
+==========  =======  ==========  ===================================================
+function    max ulp  vs NumPy    method
+==========  =======  ==========  ===================================================
+exp         0.76     1.7x time   Cody-Waite reduction, Taylor polynomial, 2**k from bits
+expm1       0.63     1.6x time   the same, with the rounding errors of the large sums kept
+log         0.66     2.1x time   x = 2**e m, log(m) = 2 atanh((m - 1)/(m + 1))
+log1p       0.66     1.7x time   log(1 + x) plus the rounding error of 1 + x
+tanh        1.09     1.6x time   -expm1(-2|x|) / (2 + expm1(-2|x|)), sign restored
+erfc        2.3      1.1x time   glibc's erfc (vs SciPy's): a scalar call, no SIMD
+==========  =======  ==========  ===================================================
+
+exp is within 0.64 ulp where its result is a normal float. The other functions
+(`abs`, `where`, `maximum`, `minimum`, `clip`, `sqrt`, `square`, `sign`, `isnan`,
+`isfinite`, `copysign`) are exact and match NumPy's ufuncs on NaN, +-inf and
+signed zeros.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numba
+import numpy as np
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _scalar(function: _F) -> _F:
+    """Compile `function` with numba, to be inlined (at numba IR level) wherever it is called."""
+    return cast(_F, numba.njit(inline="always")(function))
+
+
+_INV_LN2 = 1 / math.log(2)
+# NOTE: ln 2 split as hi + lo, hi with 32 significant bits: k * hi is exact for |k| < 2**21.
+_LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
+_LN2_LO = float.fromhex("0x1.a39ef35793c76p-33")
+#: Adding 1.5 * 2**52 rounds a float of magnitude < 2**51 to an integer, kept in the low bits.
+_ROUND_SHIFT = 1.5 * 2.0**52
+_SQRT_HALF = math.sqrt(0.5)
+_SMALLEST_NORMAL = 2.0**-1022
+_TWO_54 = 2.0**54
+#: Below this magnitude exp(x) - 1, log(1 + x) and tanh(x) round to x itself.
+_TINY = 2.0**-54
+#: 1 / n! for n = 0..13, the Taylor coefficients of e**r.
+_INV_FACTORIAL = tuple(1 / math.factorial(n) for n in range(14))
+#: 2 / (2j + 3) for j = 0..9: log(1 + f) = 2 atanh(s) = 2s + s * sum_j 2 s**(2j + 2) / (2j + 3).
+_ATANH_SERIES = tuple(2 / (2 * j + 3) for j in range(10))
+#: Clearing the low 27 bits of a float64 leaves 26 significant bits: their square is exact.
+_HIGH_HALF_MASK = -(1 << 27)
+
+
+# --- building blocks ---------------------------------------------------------------------
+
+
+@_scalar
+def _bits(x: float) -> np.int64:
+    """The IEEE 754 bit pattern of the float64 `x`, as an int64."""
+    bits: np.int64 = np.float64(x).view(np.int64)
+    return bits
+
+
+@_scalar
+def _from_bits(bits: np.int64) -> float:
+    """The float64 whose IEEE 754 bit pattern is `bits`."""
+    return float(np.int64(bits).view(np.float64))
+
+
+@_scalar
+def _pow2(k: np.int64) -> float:
+    """2.0**k for -1022 <= k <= 1023, built from its exponent bits."""
+    return _from_bits((k + 1023) << 52)
+
+
+@_scalar
+def _fast_two_sum(a: float, b: float) -> tuple[float, float]:
+    """a + b rounded, and its rounding error exactly, for |a| >= |b| or a = 0 (Fast2Sum)."""
+    total = a + b
+    return total, b - (total - a)
+
+
+@_scalar
+def _two_sum(a: float, b: float) -> tuple[float, float]:
+    """a + b rounded, and its rounding error exactly, for any a and b (TwoSum)."""
+    total = a + b
+    b_part = total - a
+    return total, (a - (total - b_part)) + (b - b_part)
+
+
+@_scalar
+def _half_square(x: float) -> tuple[float, float]:
+    """x**2 / 2 as hi + lo: hi exact (from the top 26 bits of x), lo much smaller."""
+    # NOTE: x = h + l with h = x's top 26 bits; x**2 / 2 = h**2 / 2 + l (h + l / 2), no FMA needed.
+    high = _from_bits(_bits(x) & _HIGH_HALF_MASK)
+    low = x - high
+    return 0.5 * high * high, low * (high + 0.5 * low)
+
+
+@_scalar
+def _reduce(x: float) -> tuple[np.int64, float, float]:
+    """k, r and r_error with x = k ln2 + r + r_error, |r| <= ln(2)/2, for |x| < 2**50."""
+    # NOTE: adding 1.5 * 2**52 rounds x / ln2 to the integer k and leaves k in the low bits,
+    # so no float -> int conversion (undefined for NaN) is needed. x - k ln2_hi is exact
+    # (Cody-Waite); r_error is the rounding error of subtracting k ln2_lo.
+    shifted = x * _INV_LN2 + _ROUND_SHIFT
+    kf = shifted - _ROUND_SHIFT
+    r, r_error = _fast_two_sum(x - kf * _LN2_HI, -kf * _LN2_LO)
+    return _bits(shifted) - _bits(_ROUND_SHIFT), r, r_error
+
+
+@_scalar
+def _exp_cubic_tail(r: float) -> float:
+    """(e**r - 1 - r - r**2/2) / r**3 for |r| <= ln(2)/2, by its Taylor series to r**10."""
+    c = _INV_FACTORIAL
+    q = c[13]
+    q = q * r + c[12]
+    q = q * r + c[11]
+    q = q * r + c[10]
+    q = q * r + c[9]
+    q = q * r + c[8]
+    q = q * r + c[7]
+    q = q * r + c[6]
+    q = q * r + c[5]
+    q = q * r + c[4]
+    return q * r + c[3]
+
+
+@_scalar
+def _log_of_reduced(f: float, e: float, correction: float) -> float:
+    """e ln 2 + log(1 + f + correction), for sqrt(1/2) - 1 <= f < sqrt(2) - 1, tiny correction."""
+    # NOTE: with s = f / (2 + f), log(1 + f) = 2 atanh(s) = f - f**2/2 + s (f**2/2 + R(s**2)),
+    # R the tail of the atanh series. f is exact, f**2/2 is split exactly in two, and the two
+    # large sums (f - f**2/2 and e ln2_hi + ...) keep their rounding errors, which join the
+    # small terms; e ln2_hi is exact.
+    s: float = np.divide(f, 2.0 + f)  # np.divide: no zero check, which would stop vectorizing
+    z = s * s
+    c = _ATANH_SERIES
+    p = c[9]
+    p = p * z + c[8]
+    p = p * z + c[7]
+    p = p * z + c[6]
+    p = p * z + c[5]
+    p = p * z + c[4]
+    p = p * z + c[3]
+    p = p * z + c[2]
+    p = p * z + c[1]
+    p = p * z + c[0]
+    half_square_hi, half_square_lo = _half_square(f)
+    log_m, log_m_error = _fast_two_sum(f, -half_square_hi)
+    result, result_error = _fast_two_sum(e * _LN2_HI, log_m)
+    half_square = half_square_hi + half_square_lo
+    small = s * (half_square + z * p) - half_square_lo + (e * _LN2_LO + correction)
+    return result + ((result_error + log_m_error) + small)
+
+
+# --- exponentials and logarithms ---------------------------------------------------------
+
+
+@_scalar
+def exp(x: float) -> float:
+    """e**x, within 0.76 ulp (0.64 for normal results); 0 below -745.14, inf above 709.79."""
+    # NOTE: x = k ln2 + r, e**x = 2**k e**r, e**r = (1 + r) + r**2 q(r) with the rounding error
+    # of 1 + r kept (Fast2Sum). 2**k is applied as two factors 2**(k//2) 2**(k - k//2), each a
+    # normal float, so nothing overflows early and a subnormal result rounds at the end.
+    clamped = 710.0 if x > 710.0 else x  # these comparisons keep NaN
+    clamped = -746.0 if clamped < -746.0 else clamped
+    k, r, r_error = _reduce(clamped)
+    one_plus_r, error = _fast_two_sum(1.0, r)
+    small = error + (r * r * (0.5 + r * _exp_cubic_tail(r)) + r_error * one_plus_r)
+    half = k >> 1
+    return (one_plus_r + small) * _pow2(half) * _pow2(k - half)
+
+
+@_scalar
+def _expm1_parts(x: float) -> tuple[float, float]:
+    """e**x - 1 as hi + lo, hi the rounded value and lo the rest (for tanh)."""
+    # NOTE: x = k ln2 + r; e**x - 1 = (2**k - 1) + 2**k r + 2**k r**2/2 + 2**k (r**3 q(r) + ...).
+    # The large sums keep their rounding errors (Fast2Sum holds: each first term is the larger,
+    # or 0), which join the small terms. k = 1024 would overflow 2**k: it is computed with
+    # k = 1023 and the result doubled (the -1 is then far below the last bit).
+    clamped = 710.0 if x > 710.0 else x
+    clamped = -50.0 if clamped < -50.0 else clamped
+    k, r, r_error = _reduce(clamped)
+    half_square_hi, half_square_lo = _half_square(r)
+    top = k if k < 1023 else np.int64(1023)
+    scale = _pow2(top)
+    total, error_1 = _two_sum(scale, -1.0)  # 2**k - 1 rounds for k > 53 and k < -53
+    total, error_2 = _fast_two_sum(total, scale * r)
+    total, error_3 = _fast_two_sum(total, scale * half_square_hi)
+    tail = half_square_lo + r * r * r * _exp_cubic_tail(r) + r_error * (1.0 + r)
+    hi, lo = _fast_two_sum(total, scale * tail + (error_1 + error_2 + error_3))
+    double = 2.0 if k > top else 1.0
+    tiny = math.fabs(x) < _TINY
+    return (x if tiny else hi * double), (0.0 if tiny else lo * double)
+
+
+@_scalar
+def expm1(x: float) -> float:
+    """e**x - 1, within 0.63 ulp; x itself for tiny x, -1 below -37.5, inf above 709.79."""
+    return _expm1_parts(x)[0]
+
+
+@_scalar
+def log(x: float) -> float:
+    """The natural logarithm, within 0.66 ulp; -inf at +-0, NaN below 0, subnormal x handled."""
+    # NOTE: x = 2**e m with sqrt(1/2) <= m < sqrt(2), read from the bits after subtracting
+    # those of sqrt(1/2); subnormal x is first scaled by 2**54.
+    subnormal = x < _SMALLEST_NORMAL
+    scaled = x * _TWO_54 if subnormal else x
+    bits = _bits(scaled)
+    e = (bits - _bits(_SQRT_HALF)) >> 52
+    m = _from_bits(bits - (e << 52))
+    result = _log_of_reduced(m - 1.0, float(e) - (54.0 if subnormal else 0.0), 0.0)
+    result = result if x < math.inf else x  # +inf and NaN
+    result = -math.inf if x == 0.0 else result
+    return math.nan if x < 0.0 else result
+
+
+@_scalar
+def log1p(x: float) -> float:
+    """log(1 + x), within 0.66 ulp; x itself for tiny x, -inf at -1, NaN below -1."""
+    # NOTE: u = 1 + x rounds; with c = 1 + x - u (exact), log(1 + x) = log(u) + c / u.
+    # u >= 2**-53 for x > -1, so u is never subnormal.
+    u, c = _two_sum(1.0, x)
+    bits = _bits(u)
+    e = (bits - _bits(_SQRT_HALF)) >> 52
+    m = _from_bits(bits - (e << 52))
+    result = _log_of_reduced(m - 1.0, float(e), np.divide(c, u))
+    result = result if x < math.inf else x  # +inf and NaN
+    result = x if math.fabs(x) < _TINY else result
+    result = -math.inf if x == -1.0 else result
+    return math.nan if x < -1.0 else result
+
+
+@_scalar
+def tanh(x: float) -> float:
+    """The hyperbolic tangent, within 1.09 ulp; odd, x itself for tiny x, +-1 at +-inf."""
+    # NOTE: tanh|x| = (1 - e**-2|x|) / (1 + e**-2|x|) = n / d with n = -expm1(-2|x|) and
+    # d = 2 - n: no cancellation near 0, and exactly 1 for large |x|. n and d are carried as
+    # hi + lo; t0 = n_hi / d_hi is corrected by (n_lo - t0 d_lo) / d_hi, where 1 / d_hi is
+    # (1 + t0) / 2 to within an ulp (1 + n / d = 2 / d).
+    m_hi, m_lo = _expm1_parts(-2.0 * math.fabs(x))
+    d_hi, d_lo = _fast_two_sum(2.0, m_hi)
+    t0 = np.divide(-m_hi, d_hi)
+    t = t0 + (-m_lo - t0 * (d_lo + m_lo)) * (1.0 + t0) * 0.5
+    return math.copysign(t, x)
+
+
+@_scalar
+def erfc(x: float) -> float:
+    """The complementary error function 1 - erf(x), from the C library (glibc: 2.3 ulp)."""
+    # NOTE: a scalar libm call, so a loop that calls it does not vectorize.
+    return math.erfc(x)
+
+
+# --- exact functions ---------------------------------------------------------------------
+
+
+@_scalar
+def abs(x: float) -> float:
+    """|x|, like np.abs (abs(-0.0) is 0.0)."""
+    return math.fabs(x)
+
+
+@_scalar
+def where(condition: bool, a: float, b: float) -> float:
+    """`a` if `condition` else `b`, like np.where."""
+    return a if condition else b
+
+
+@_scalar
+def maximum(a: float, b: float) -> float:
+    """The larger of `a` and `b`, like np.maximum: NaN if either is NaN, `b` if they are equal."""
+    return a if (a > b or a != a) else b
+
+
+@_scalar
+def minimum(a: float, b: float) -> float:
+    """The smaller of `a` and `b`, like np.minimum: NaN if either is NaN, `b` if they are equal."""
+    return a if (a < b or a != a) else b
+
+
+@_scalar
+def clip(x: float, lo: float, hi: float) -> float:
+    """`x` limited to [lo, hi], like np.clip: minimum(maximum(x, lo), hi), NaN if any is NaN."""
+    # NOTE: where x equals a bound, a zero takes the bound's sign, as np.clip with array
+    # bounds does (NumPy's loop for scalar bounds keeps x's sign instead).
+    return minimum(maximum(x, lo), hi)
+
+
+@_scalar
+def sqrt(x: float) -> float:
+    """The square root, like np.sqrt: NaN below 0 (no exception), sqrt(-0.0) is -0.0."""
+    root: float = np.sqrt(x)
+    return root
+
+
+@_scalar
+def square(x: float) -> float:
+    """x * x."""
+    return x * x
+
+
+@_scalar
+def sign(x: float) -> float:
+    """-1, 0 or 1, like np.sign: sign(-0.0) is 0.0, sign(NaN) is NaN."""
+    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
+
+
+@_scalar
+def isnan(x: float) -> bool:
+    """Whether `x` is NaN."""
+    return x != x
+
+
+@_scalar
+def isfinite(x: float) -> bool:
+    """Whether `x` is neither NaN nor +-inf."""
+    return math.fabs(x) < math.inf
+
+
+@_scalar
+def copysign(x: float, y: float) -> float:
+    """|x| with the sign bit of `y`, like np.copysign."""
+    return math.copysign(x, y)
