@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tinygrad_act import cli
+from tinygrad_act import activations, cli
 from tinygrad_act.activations import ACTIVATIONS
 from tinygrad_act.base import Layer
 from tinygrad_act.cli import main
@@ -73,7 +73,7 @@ def test_check_passes_every_activation(capsys: pytest.CaptureFixture[str]) -> No
 def test_check_skips_an_activation_whose_extra_is_missing(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_get = cli.get
+    real_get = activations.get
 
     def get(name: str) -> Layer:
         if name == "gelu":

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -155,13 +155,26 @@ def _step(
 
 
 def plot(result: Result, path: str | Path) -> None:
-    """Save the decision boundary with the data, and the loss curve, as a PNG at `path`."""
+    """Save `figure` of the result as a PNG at `path`."""
+    from matplotlib import pyplot as plt
+
+    drawing = figure(result)
+    drawing.savefig(path, dpi=100, format="png")
+    plt.close(drawing)
+
+
+def figure(result: Result) -> Any:
+    """A matplotlib figure: the decision boundary over the data, and the loss curve.
+
+    Axes x1 and x2, a legend for the two classes, and a `title` that names the
+    data set, the network, the activation and the final accuracy.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4))
+    drawing, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4))
     low, high = result.x.min(axis=0) - 0.3, result.x.max(axis=0) + 0.3
     gx, gy = np.meshgrid(np.linspace(low[0], high[0], 200), np.linspace(low[1], high[1], 200))
     grid = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -174,16 +187,15 @@ def plot(result: Result, path: str | Path) -> None:
     left.legend(loc="upper right")
     left.set_xlabel("x1")
     left.set_ylabel("x2")
-    left.set_title(f"decision boundary, training accuracy {result.accuracy:.1%}")
+    left.set_title("decision boundary")
     right.plot(np.arange(1, len(result.losses) + 1), result.losses)
     right.set_yscale("log")
     right.set_xlabel("epoch")
     right.set_ylabel("loss")
     right.set_title("training loss")
-    figure.suptitle(title(result))
-    figure.tight_layout()
-    figure.savefig(path, dpi=100, format="png")
-    plt.close(figure)
+    drawing.suptitle(title(result))
+    drawing.tight_layout()
+    return drawing
 
 
 def title(result: Result) -> str:
