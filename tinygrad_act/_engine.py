@@ -341,7 +341,8 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     # of the math namespace, so that a changed kernel never loads a stale loop.
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
     for path in (inspect.getsourcefile(kernel), _numba_math.__file__):
-        digest.update(Path(path).read_bytes() if path else b"")
+        with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
+            digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
     name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
