@@ -158,7 +158,7 @@ class Optimizer:
 
     def __repr__(self) -> str:
         settings = [f"{name}={getattr(self, name)!r}" for name in ("lr", *self.hyperparameters)]
-        return f"{type(self).__name__}({len(self.params)} parameters, {', '.join(settings)})"
+        return f"{type(self).__name__}({', '.join(settings)})"
 
 
 class SGD(Optimizer):
