@@ -22,7 +22,7 @@ from tinygrad_act import (
     gradcheck,
 )
 from tinygrad_act.activations import ACTIVATIONS
-from tinygrad_act.base import Activation, Layer
+from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.testing import float_arrays, parametrize_with_checks
 
 
@@ -199,3 +199,113 @@ class TestStateDict:
             model.load_state_dict(state)
         for name, value in model.state_dict().items():
             np.testing.assert_array_equal(value, before[name])
+
+
+class TestLinearArguments:
+    @pytest.mark.parametrize(
+        ("sizes", "error", "message"),
+        [
+            ((0, 1), ValueError, "Linear: in_features must be positive, got 0"),
+            ((2, -3), ValueError, "Linear: out_features must be positive, got -3"),
+            ((2.0, 1), TypeError, "Linear: in_features must be an int, got 2.0"),
+            ((2, True), TypeError, "Linear: out_features must be an int, got True"),
+            (("2", 1), TypeError, "Linear: in_features must be an int, got '2'"),
+            ((np.float64(2), 1), TypeError, r"in_features must be an int, got np.float64\(2.0\)"),
+        ],
+    )
+    def test_sizes_are_positive_ints(
+        self, sizes: tuple[Any, Any], error: type[Exception], message: str
+    ) -> None:
+        with pytest.raises(error, match=message):
+            Linear(*sizes)
+
+    def test_numpy_integers_are_sizes(self) -> None:
+        layer = Linear(np.int64(3), np.uint8(2), rng=0)
+        assert repr(layer) == "Linear(in_features=3, out_features=2, bias=True)"
+        assert type(layer.in_features) is int
+        assert layer.forward(np.ones((1, 3))).shape == (1, 2)
+
+
+@pytest.mark.parametrize("dtype", ["f8", "f4", "f2"])
+def test_byte_order_never_changes_a_result(dtype: str) -> None:
+    def run(order: str) -> tuple[Array, Array, Array]:
+        model = Sequential(Linear(3, 4, rng=0), Tanh(), Linear(4, 2, rng=1))
+        x = np.random.default_rng(0).normal(size=(5, 3)).astype(order + dtype)
+        y = model.forward(x)
+        grad = model.backward(np.ones((5, 2), dtype=order + dtype))
+        return y, grad, model[0].parameters()[0].grad
+
+    native, swapped = run("="), run(">" if np.little_endian else "<")
+    for ours, reference in zip(swapped, native, strict=True):
+        assert ours.dtype == reference.dtype  # native byte order, the same dtype
+        assert ours.dtype.isnative
+        np.testing.assert_array_equal(ours, reference)  # bit for bit
+
+
+def test_a_big_endian_float64_input_is_computed_in_float64() -> None:
+    layer = Linear(1, 1, bias=False, rng=0)
+    layer.weight.data[...] = 1 / 3
+    x = np.array([[1.0]], dtype=">f8")
+    assert layer.forward(x)[0, 0] == 1 / 3  # float32 would round it
+
+
+class TestSequentialHabits:
+    def test_a_slice_is_a_sequential_of_the_same_layers(self) -> None:
+        layers = [Linear(2, 3, rng=0), Tanh(), Linear(3, 1, rng=1), Sigmoid()]
+        model = Sequential(*layers)
+        head = model[:2]
+        assert isinstance(head, Sequential)
+        assert head.layers == layers[:2]
+        assert model[2:].layers == layers[2:]
+        assert model[::2].layers == [layers[0], layers[2]]
+        x = np.random.default_rng(0).normal(size=(4, 2))
+        np.testing.assert_array_equal(model[2:].forward(head.forward(x)), model.forward(x))
+
+    def test_append_adds_a_layer_and_returns_the_model(self) -> None:
+        model = Sequential(Linear(2, 3, rng=0))
+        assert model.append(ReLU()) is model
+        assert [type(layer).__name__ for layer in model] == ["Linear", "ReLU"]
+        np.testing.assert_array_equal(
+            model.forward(-np.ones((1, 2))), np.maximum(model[0].forward(-np.ones((1, 2))), 0)
+        )
+        with pytest.raises(TypeError, match=r"Sequential\.append: got ufunc, not a Layer"):
+            model.append(np.abs)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize(
+        ("build", "where", "name"),
+        [
+            (lambda t, lin: Sequential(lin, t, Linear(2, 2), t), "1 and 3", "Tanh()"),
+            (lambda t, lin: Sequential(lin, t, lin), "0 and 2", "Linear(in_features=2"),
+            (lambda t, lin: Sequential(lin, Sequential(t, Linear(2, 2)), t), "1.0 and 2", "Tanh()"),
+            (lambda t, lin: Sequential(lin, t).append(t), "1 and 2", "Tanh()"),
+            (lambda t, lin: Sequential(Sequential(lin), Sequential(lin)), "0.0 and 1.0", "Linear"),
+        ],
+    )
+    def test_one_instance_at_two_places_is_an_error(
+        self, build: Any, where: str, name: str
+    ) -> None:
+        with pytest.raises(ValueError, match=r"same .* instance is at positions") as info:
+            build(Tanh(), Linear(2, 2, rng=0))
+        message = str(info.value)
+        assert f"positions {where};" in message
+        assert f"the same {name}" in message
+        assert "use separate instances" in message
+
+    def test_the_same_sub_network_twice_is_an_error(self) -> None:
+        block = Sequential(Linear(2, 2, rng=0), Tanh())
+        with pytest.raises(ValueError, match="same Sequential instance is at positions 0 and 1"):
+            Sequential(block, block)
+
+    def test_a_sequential_cannot_contain_itself(self) -> None:
+        model = Sequential(Linear(2, 2, rng=0))
+        with pytest.raises(ValueError, match=r"cannot contain itself \(at position 1\.0\)"):
+            model.append(Sequential(model))
+        assert len(model) == 1  # unchanged
+
+    def test_a_failed_append_leaves_the_model_unchanged(self) -> None:
+        act = Tanh()
+        model = Sequential(Linear(2, 2, rng=0), act)
+        with pytest.raises(ValueError, match="positions 1 and 2"):
+            model.append(act)
+        assert model.layers[-1] is act
+        assert len(model) == 2

@@ -39,10 +39,11 @@ class Linear(Layer):
 
     Notes
     -----
-    Parameters are float64. float16 and float32 input is computed with the weights
-    rounded to float32 and returned in its own dtype. forward caches the input;
-    backward returns dL/dx and *adds* dL/dW and dL/db to the parameters' ``.grad``
-    (they accumulate until ``zero_grad()``, as in PyTorch).
+    Parameters are float64. Input of any dtype (and byte order) is computed in
+    float64 and the result rounded once to the input's dtype, in native byte order.
+    forward caches the input (in float64); backward returns dL/dx and *adds* dL/dW
+    and dL/db to the parameters' ``.grad`` (they accumulate until ``zero_grad()``,
+    as in PyTorch).
 
     Examples
     --------
@@ -102,14 +103,14 @@ class Linear(Layer):
                 f"Linear: input of shape {x.shape} does not end in in_features = "
                 f"{self.in_features}; expected (..., {self.in_features})"
             )
-        # NOTE: kind and itemsize, not dtype equality: a big-endian float64 is still float64.
-        # The output and the cache are in native byte order.
-        compute = np.float64 if x.dtype.itemsize == 8 else np.float32
-        self._x, self._dtype = x.astype(compute), x.dtype.newbyteorder("=")  # a copy: our own
+        # NOTE: computed in float64 and rounded once to the input's dtype: a float32 or
+        # float16 network then loses only its own roundings, not a float32 matmul's. The
+        # output is in native byte order (a big-endian input gives the native result).
+        self._x, self._dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
         with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
-            y = self._x @ self.weight.data.astype(compute, copy=False)
+            y = self._x @ self.weight.data
             if self.bias is not None:
-                y += self.bias.data.astype(compute, copy=False)
+                y += self.bias.data
             return y.astype(self._dtype, copy=False)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
@@ -117,13 +118,13 @@ class Linear(Layer):
         output_shape = None if x is None else (*x.shape[:-1], self.out_features)
         grad = check_grad_output(self, grad_output, output_shape)
         assert x is not None
-        g = grad.astype(x.dtype, copy=False)
+        g = grad.astype(np.float64)
         flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
         with np.errstate(invalid="ignore", over="ignore"):
-            self.weight.grad += flat_x.T.astype(np.float64) @ flat_g.astype(np.float64)
+            self.weight.grad += flat_x.T @ flat_g
             if self.bias is not None:
-                self.bias.grad += flat_g.sum(axis=0, dtype=np.float64)
-            grad_input: Array = g @ self.weight.data.T.astype(x.dtype, copy=False)
+                self.bias.grad += flat_g.sum(axis=0)
+            grad_input: Array = g @ self.weight.data.T
             return grad_input.astype(self._dtype, copy=False)
 
     def __repr__(self) -> str:
