@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,8 @@ class LossLayer(Layer):
     def forward(self, x: npt.ArrayLike) -> Array:
         p = as_float_array(x, repr(self))
         self._dtype = p.dtype
-        return np.asarray(self.loss(p, self.target(p.shape)), dtype=p.dtype)
+        with np.errstate(over="ignore"):  # a float16 loss can overflow to inf
+            return np.asarray(self.loss(p, self.target(p.shape)), dtype=p.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         g = check_grad_output(self, grad_output, None if self._dtype is None else ())
@@ -76,7 +78,13 @@ LAYERS = [
 ]
 
 
-@parametrize_with_checks(LAYERS)
+def refusals(layer: Layer) -> dict[str, str]:
+    if isinstance(layer, ProbabilityLayer):  # tanh(NaN) is NaN, not a probability
+        return {"no_warnings": "BCELoss refuses a NaN probability with a ValueError"}
+    return {}
+
+
+@parametrize_with_checks(LAYERS, expected_failed_checks=refusals)
 def test_losses_pass_the_testing_kit(layer: Layer, check: Any) -> None:
     check(layer)
 
@@ -160,3 +168,93 @@ def test_cross_entropy_label_errors(labels: Array, message: str) -> None:
 def test_backward_before_the_loss_raises(loss: Loss) -> None:
     with pytest.raises(RuntimeError, match="call loss\\(prediction, target\\) first"):
         loss.backward()
+
+
+@pytest.mark.parametrize("bad", [1.5, -0.1, np.nan, np.inf, -np.inf, 1 + 1e-15])
+def test_bce_refuses_probabilities_outside_0_1(bad: float) -> None:
+    with pytest.raises(
+        ValueError, match=r"BCELoss: prediction must be in \[0, 1\], got .* at index \(1,\)"
+    ):
+        BCELoss()(np.array([0.5, bad]), np.array([1.0, 0.0]))
+
+
+@pytest.mark.parametrize("loss", [BCELoss(), BCEWithLogitsLoss()], ids=repr)
+@pytest.mark.parametrize("bad", [2.0, -1.0, np.nan])
+def test_bce_refuses_targets_outside_0_1(loss: Loss, bad: float) -> None:
+    with pytest.raises(ValueError, match=r"target must be in \[0, 1\], got .* at index \(0, 1\)"):
+        loss(np.full((1, 2), 0.5), np.array([[1.0, bad]]))
+
+
+def test_bce_accepts_soft_targets_and_the_interval_ends() -> None:
+    loss = BCELoss()
+    value = loss(np.array([0.0, 1.0, 0.25]), np.array([0.0, 1.0, 0.5]))
+    expected = -(0.5 * np.log(0.25) + 0.5 * np.log(0.75)) / 3  # the ends cost ~ 1e-12
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_bce_float16_gradients_are_finite() -> None:
+    loss = BCELoss()
+    loss(np.array([0.0, 1.0, 1e-7, 0.5], dtype=np.float16), np.array([1.0, 0.0, 1.0, 1.0]))
+    grad = loss.backward()
+    assert grad.dtype == np.float16
+    assert np.isfinite(grad).all()
+    np.testing.assert_array_equal(np.sign(grad), [-1, 1, -1, -1])  # towards the target
+    assert grad[3] == np.float16(-0.5)  # -1 / 0.5 / 4
+
+
+SPECIAL = [0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, 65504.0, -1e5, np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("loss", [MSELoss(), BCEWithLogitsLoss()], ids=repr)
+def test_no_warnings_for_any_prediction_or_target(loss: Loss, dtype: type) -> None:
+    values = np.array(SPECIAL)
+    with np.errstate(over="ignore"):  # 1e300 is inf in float16 and float32
+        prediction = np.repeat(values, len(values)).astype(dtype)
+    target = np.tile(values, len(values))
+    if isinstance(loss, BCEWithLogitsLoss):
+        target = np.tile(np.array([0.0, 1.0, 0.5]), len(prediction))[: len(prediction)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss(prediction, target)
+        grad = loss.backward()
+    assert grad.dtype == dtype
+    assert grad.shape == prediction.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_no_warnings_for_bce_and_cross_entropy_at_the_extremes(dtype: type) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bce = BCELoss()
+        bce(np.array([0.0, 1.0, 5e-324, 1.0 - 1e-16]).astype(dtype), np.array([1.0, 0.0, 1.0, 0.0]))
+        assert np.isfinite(bce.backward()).all()
+        cross_entropy = CrossEntropyLoss()
+        with np.errstate(over="ignore"):
+            logits = np.array([SPECIAL, SPECIAL[::-1]]).astype(dtype)
+        cross_entropy(logits, np.array([0, 8]))
+        assert cross_entropy.backward().dtype == dtype
+
+
+@pytest.mark.parametrize(
+    ("loss", "target"),
+    [
+        (MSELoss(), np.array([[0.5, -1.0, 2.0], [0.0, 1.0, 3.0]])),
+        (BCELoss(), np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])),
+        (BCEWithLogitsLoss(), np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 1.0]])),
+        (CrossEntropyLoss(), np.array([2, 0])),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("dtype", ["f8", "f4", "f2"])
+def test_byte_order_never_changes_a_result(loss: Loss, target: Array, dtype: str) -> None:
+    prediction = np.array([[0.25, 0.5, 0.125], [0.75, 0.375, 1.0]])
+    swapped = ">" if np.little_endian else "<"
+    native_value = loss(prediction.astype("=" + dtype), target)
+    native_grad = loss.backward()
+    value = loss(prediction.astype(swapped + dtype), target.astype(target.dtype.newbyteorder()))
+    grad = loss.backward()
+    assert value == native_value
+    assert grad.dtype == native_grad.dtype
+    assert grad.dtype.isnative
+    np.testing.assert_array_equal(grad, native_grad)

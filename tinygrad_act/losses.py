@@ -179,7 +179,9 @@ class CrossEntropyLoss(Loss):
         n = max(labels.size, 1)
         with np.errstate(all="ignore"):  # NOTE: inf and NaN logits give NaN quietly
             grad = np.exp(log_p)  # softmax, minus 1 at each label
-            np.put_along_axis(grad, index, np.take_along_axis(grad, index, axis=-1) - 1, axis=-1)
+            # NOTE: p - 1 as expm1(log p): exp(log p) - 1 cancels where p is near 1
+            at_label = np.expm1(np.take_along_axis(log_p, index, axis=-1))
+            np.put_along_axis(grad, index, at_label, axis=-1)
             self._grad = (grad / n).astype(logits.dtype.newbyteorder("="))
             return float(-np.take_along_axis(log_p, index, axis=-1).sum() / n)
 
