@@ -210,7 +210,7 @@ SPECIAL = [0.0, -0.0, 1e-300, -1e-300, 1e300, -1e300, 65504.0, -1e5, np.inf, -np
 def test_no_warnings_for_any_prediction_or_target(loss: Loss, dtype: type) -> None:
     values = np.array(SPECIAL)
     with np.errstate(over="ignore"):  # 1e300 is inf in float16 and float32
-        prediction = np.repeat(values, len(values)).astype(dtype)
+        prediction: Array = np.repeat(values, len(values)).astype(dtype)
     target = np.tile(values, len(values))
     if isinstance(loss, BCEWithLogitsLoss):
         target = np.tile(np.array([0.0, 1.0, 0.5]), len(prediction))[: len(prediction)]
@@ -231,7 +231,7 @@ def test_no_warnings_for_bce_and_cross_entropy_at_the_extremes(dtype: type) -> N
         assert np.isfinite(bce.backward()).all()
         cross_entropy = CrossEntropyLoss()
         with np.errstate(over="ignore"):
-            logits = np.array([SPECIAL, SPECIAL[::-1]]).astype(dtype)
+            logits: Array = np.array([SPECIAL, SPECIAL[::-1]]).astype(dtype)
         cross_entropy(logits, np.array([0, 8]))
         assert cross_entropy.backward().dtype == dtype
 
