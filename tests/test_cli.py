@@ -198,6 +198,22 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out == f"tinygrad-act {importlib.metadata.version('tinygrad_act')}\n"
 
 
+def test_package_metadata_has_license_authors_and_urls() -> None:
+    metadata = importlib.metadata.metadata("tinygrad_act")
+    assert metadata["Author"] == "tinygrad_act developers"
+    assert metadata["License-Expression"] == "MIT"
+    repository = "https://github.com/tinygrad-act/tinygrad_act"
+    assert metadata.get_all("Project-URL") == [
+        f"Homepage, {repository}",
+        f"Repository, {repository}",
+        f"Issues, {repository}/issues",
+    ]
+    licenses = [f for f in importlib.metadata.files("tinygrad_act") or [] if f.name == "LICENSE"]
+    assert len(licenses) == 1
+    assert "MIT License" in licenses[0].read_text()
+    assert "tinygrad_act developers" in licenses[0].read_text()
+
+
 @pytest.mark.parametrize("command", ["show", "plot"])
 def test_help_lists_every_activation(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
