@@ -1,5 +1,6 @@
 """Activation layers with explicit forward and backward, for networks built by hand in NumPy."""
 
+from tinygrad_act import datasets
 from tinygrad_act._engine import engine, get_num_threads, set_num_threads
 from tinygrad_act.activations import (
     ELU,
@@ -16,10 +17,10 @@ from tinygrad_act.activations import (
     get,
 )
 from tinygrad_act.base import Activation, Layer, Parameter, is_grad_enabled, no_grad
-from tinygrad_act.gradcheck import GradcheckError, gradcheck
+from tinygrad_act.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinygrad_act.layers import Linear, Sequential
 from tinygrad_act.losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from tinygrad_act.optim import SGD, Adam
+from tinygrad_act.optim import SGD, Adam, AdamW
 
 __all__ = [
     "ELU",
@@ -28,6 +29,7 @@ __all__ = [
     "SGD",
     "Activation",
     "Adam",
+    "AdamW",
     "BCELoss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
@@ -45,10 +47,12 @@ __all__ = [
     "Softmax",
     "Softplus",
     "Tanh",
+    "datasets",
     "engine",
     "get",
     "get_num_threads",
     "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "no_grad",
     "set_num_threads",
