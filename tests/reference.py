@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -58,3 +59,215 @@ def sweep(dtype: Any, limit: float, seed: int = 0) -> npt.NDArray[Any]:
         np.array([0.0, 1.0, -1.0, limit, -limit]),
     )
     return np.concatenate([p.astype(dtype) for p in parts])
+
+
+# ---------------------------------------------------------------------------
+# Exact f, f' and f'' of every elementwise activation, in mpmath, with PyTorch's
+# values at kinks. Each f'' is derived by hand; tests/test_second_derivatives.py
+# checks every one against mpmath's numerical differentiation of f'.
+
+MP = Callable[[Any], Any]
+mp = mpmath
+SQRT_2_OVER_PI = mp.sqrt(2 / mp.pi)
+GELU_CUBIC = mp.mpf("0.044715")
+SELU_ALPHA = mp.mpf("1.6732632423543772848170429916717")
+SELU_SCALE = mp.mpf("1.0507009873554804934193349852946")
+
+
+def sigmoid(x: Any) -> Any:
+    return 1 / (1 + mp.exp(-x))
+
+
+def normal_cdf(x: Any) -> Any:
+    # mpmath's erfc fails on huge arguments; there the value is 0 or 1 in any float format
+    if abs(x) > 1e4:
+        return mp.mpf(0 if x < 0 else 1)
+    return mp.erfc(-x / mp.sqrt(2)) / 2
+
+
+def normal_pdf(x: Any) -> Any:
+    return mp.exp(-x * x / 2) / mp.sqrt(2 * mp.pi)
+
+
+def gelu_tanh_z(x: Any) -> Any:
+    return SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3)
+
+
+def gelu_tanh_parts(x: Any) -> tuple[Any, Any, Any, Any]:
+    """s = sigma(2z), 1 - s, z' and z'' of GELU's tanh form."""
+    z = gelu_tanh_z(x)
+    dz = SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * x * x)
+    return sigmoid(2 * z), sigmoid(-2 * z), dz, SQRT_2_OVER_PI * 6 * GELU_CUBIC * x
+
+
+def mish_parts(x: Any) -> tuple[Any, Any, Any]:
+    """t = tanh(softplus(x)), sech^2(softplus(x)) and sigma(x) of Mish."""
+    softplus = x + mp.log1p(mp.exp(-x)) if x > 0 else mp.log1p(mp.exp(x))
+    return mp.tanh(softplus), mp.sech(softplus) ** 2, sigmoid(x)
+
+
+def step(x: Any, below: Any, above: Any) -> Any:
+    return mp.mpf(above if x > 0 else below)
+
+
+def inside(x: Any, low: float, high: float, value: Any) -> Any:
+    """`value` on the open interval, 0 outside and at its ends."""
+    return mp.mpf(value) if low < x < high else mp.mpf(0)
+
+
+@dataclass(frozen=True)
+class Exact:
+    """f, f' and f'' of an activation, as functions of an mpmath number."""
+
+    f: MP
+    df: MP
+    d2f: MP
+
+
+def one_minus_two_sigmoid(x: Any) -> Any:
+    """1 - 2 sigma(x) = -tanh(x/2): the difference would cancel, even in mpmath, near 0."""
+    return -mp.tanh(x / 2)
+
+
+def tanhshrink(x: Any) -> Any:
+    """x - tanh x, with the precision raised by the bits that cancel (about x^2)."""
+    extra = 2 * max(0, -int(mp.floor(mp.log(abs(x), 2)))) + 20 if x else 0
+    with mp.extraprec(extra):
+        return +(x - mp.tanh(x))
+
+
+def _silu_d2(x: Any) -> Any:
+    return sigmoid(x) * sigmoid(-x) * (2 + x * one_minus_two_sigmoid(x))
+
+
+def _gelu_tanh_d1(x: Any) -> Any:
+    s, s_bar, dz, _ = gelu_tanh_parts(x)
+    return s + 2 * x * s * s_bar * dz
+
+
+def _gelu_tanh_d2(x: Any) -> Any:
+    # s' = 2 z' s (1 - s); s'' = 2 z'' s (1 - s) + 4 z'^2 s (1 - s) (1 - 2s); f'' = 2 s' + x s''
+    s, s_bar, dz, d2z = gelu_tanh_parts(x)
+    z = gelu_tanh_z(x)
+    return 4 * dz * s * s_bar + x * (
+        2 * d2z * s * s_bar + 4 * dz**2 * s * s_bar * one_minus_two_sigmoid(2 * z)
+    )
+
+
+def _mish_d1(x: Any) -> Any:
+    t, sech2, s = mish_parts(x)
+    return t + x * sech2 * s
+
+
+def _mish_d2(x: Any) -> Any:
+    # (sech^2 u)' = -2 t sech^2 u u', u' = sigma, sigma' = sigma (1 - sigma)
+    t, sech2, s = mish_parts(x)
+    return 2 * sech2 * s + x * (-2 * t * sech2 * s * s + sech2 * s * (1 - s))
+
+
+EXACT: dict[str, Exact] = {
+    "Sigmoid": Exact(
+        sigmoid,
+        lambda x: sigmoid(x) * sigmoid(-x),
+        lambda x: sigmoid(x) * sigmoid(-x) * one_minus_two_sigmoid(x),
+    ),
+    "Tanh": Exact(mp.tanh, lambda x: mp.sech(x) ** 2, lambda x: -2 * mp.tanh(x) * mp.sech(x) ** 2),
+    "ReLU": Exact(lambda x: max(x, 0), lambda x: step(x, 0, 1), lambda x: mp.mpf(0)),
+    "LeakyReLU": Exact(
+        lambda x: x if x > 0 else mp.mpf(0.01) * x,
+        lambda x: step(x, mp.mpf(0.01), 1),
+        lambda x: mp.mpf(0),
+    ),
+    "ELU": Exact(
+        lambda x: x if x > 0 else mp.expm1(x),
+        lambda x: 1 if x > 0 else mp.exp(x),
+        lambda x: mp.exp(x) if x < 0 else mp.mpf(0),
+    ),
+    "SELU": Exact(
+        lambda x: SELU_SCALE * (x if x > 0 else SELU_ALPHA * mp.expm1(x)),
+        lambda x: SELU_SCALE * (1 if x > 0 else SELU_ALPHA * mp.exp(x)),
+        lambda x: SELU_SCALE * SELU_ALPHA * mp.exp(x) if x < 0 else mp.mpf(0),
+    ),
+    "Softplus": Exact(lambda x: mp.log1p(mp.exp(x)), sigmoid, lambda x: sigmoid(x) * sigmoid(-x)),
+    "SiLU": Exact(
+        lambda x: x * sigmoid(x), lambda x: sigmoid(x) + x * sigmoid(x) * sigmoid(-x), _silu_d2
+    ),
+    "GELU": Exact(
+        lambda x: x * normal_cdf(x),
+        lambda x: normal_cdf(x) + x * normal_pdf(x),
+        lambda x: normal_pdf(x) * (2 - x * x),
+    ),
+    "GELU(tanh)": Exact(lambda x: x * gelu_tanh_parts(x)[0], _gelu_tanh_d1, _gelu_tanh_d2),
+    "LogSigmoid": Exact(
+        lambda x: -mp.log1p(mp.exp(-x)),
+        lambda x: sigmoid(-x),
+        lambda x: -sigmoid(x) * sigmoid(-x),
+    ),
+    "Softsign": Exact(
+        lambda x: x / (1 + abs(x)),
+        lambda x: 1 / (1 + abs(x)) ** 2,
+        lambda x: -2 * mp.sign(x) / (1 + abs(x)) ** 3,
+    ),
+    "Mish": Exact(lambda x: x * mish_parts(x)[0], _mish_d1, _mish_d2),
+    "Hardtanh": Exact(
+        lambda x: min(max(x, -1), 1), lambda x: inside(x, -1, 1, 1), lambda x: mp.mpf(0)
+    ),
+    "ReLU6": Exact(lambda x: min(max(x, 0), 6), lambda x: inside(x, 0, 6, 1), lambda x: mp.mpf(0)),
+    "Hardsigmoid": Exact(
+        lambda x: min(max((x + 3) / 6, 0), 1),
+        lambda x: inside(x, -3, 3, mp.mpf(1) / 6),
+        lambda x: mp.mpf(0),
+    ),
+    "Hardswish": Exact(
+        lambda x: x * min(max(x + 3, 0), 6) / 6,
+        # PyTorch: 0 at -3, 1 at 3
+        lambda x: mp.mpf(0) if x <= -3 else mp.mpf(1) if x >= 3 else x / 3 + mp.mpf(1) / 2,
+        lambda x: inside(x, -3, 3, mp.mpf(1) / 3),
+    ),
+    "CELU": Exact(
+        lambda x: x if x > 0 else mp.expm1(x),
+        lambda x: 1 if x > 0 else mp.exp(x),
+        lambda x: mp.exp(x) if x < 0 else mp.mpf(0),
+    ),
+    "CELU(0.5)": Exact(
+        lambda x: x if x > 0 else mp.mpf(0.5) * mp.expm1(2 * x),
+        lambda x: 1 if x > 0 else mp.exp(2 * x),
+        lambda x: 2 * mp.exp(2 * x) if x < 0 else mp.mpf(0),
+    ),
+    "Softshrink": Exact(
+        lambda x: x - mp.mpf(0.5) if x > 0.5 else x + mp.mpf(0.5) if x < -0.5 else mp.mpf(0),
+        lambda x: mp.mpf(1 if abs(x) > 0.5 else 0),
+        lambda x: mp.mpf(0),
+    ),
+    "Hardshrink": Exact(
+        lambda x: x if abs(x) > 0.5 else mp.mpf(0),
+        lambda x: mp.mpf(1 if abs(x) > 0.5 else 0),
+        lambda x: mp.mpf(0),
+    ),
+    "Tanhshrink": Exact(
+        tanhshrink,
+        lambda x: mp.tanh(x) ** 2,
+        lambda x: 2 * mp.tanh(x) * mp.sech(x) ** 2,
+    ),
+    "Threshold(0.5, -2)": Exact(
+        lambda x: x if x > 0.5 else mp.mpf(-2),
+        lambda x: mp.mpf(1 if x > 0.5 else 0),
+        lambda x: mp.mpf(0),
+    ),
+}
+
+
+def cancelling(*terms: MP, ulp: float = 4) -> Callable[[str, Any], float]:
+    """`ulp` times the cancellation factor sum|t_i| / |sum t_i| of a result written as a sum.
+
+    Near a zero of f' or f'' (SiLU's f' at -1.2785, GELU's at -0.7518) any float
+    evaluation of the sum loses relative accuracy by this factor; the absolute
+    error stays a few eps.
+    """
+
+    def allowed(dtype: str, x: Any) -> float:
+        values = [t(x) for t in terms]
+        total = abs(sum(values))
+        return float(ulp * sum(abs(v) for v in values) / total) if total else np.inf
+
+    return allowed

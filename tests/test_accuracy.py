@@ -1,11 +1,13 @@
 """Accuracy in ulp against mpmath, forward and backward, over the whole finite range.
 
 Each test records its max ulp error; the test run prints the table at its end
-(the README's accuracy table comes from it).
+(the README's accuracy table comes from it). Every test runs on every installed
+engine; the mpmath values are computed once and shared.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,81 +16,67 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from tests.reference import sweep, ulp_error, ulp_errors
-from tinygrad_act import (
+from tests.reference import (
+    EXACT,
+    cancelling,
+    gelu_tanh_parts,
+    gelu_tanh_z,
+    mish_parts,
+    normal_cdf,
+    normal_pdf,
+    sigmoid,
+    sweep,
+    ulp_error,
+    ulp_errors,
+)
+from tinygrad_act import _engine
+from tinygrad_act.activations import (
+    CELU,
     ELU,
     GELU,
     SELU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
     LeakyReLU,
+    LogSigmoid,
     LogSoftmax,
+    Mish,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
     Softmax,
+    Softmin,
     Softplus,
+    Softshrink,
+    Softsign,
     Tanh,
+    Tanhshrink,
+    Threshold,
 )
 from tinygrad_act.base import Activation
 
-MP = Callable[[Any], Any]
-SQRT_2_OVER_PI = mp.sqrt(2 / mp.pi)
-GELU_CUBIC = mp.mpf("0.044715")
+ENGINES = _engine.available_engines()
 
 
-def sigmoid(x: Any) -> Any:
-    return 1 / (1 + mp.exp(-x))
-
-
-def normal_cdf(x: Any) -> Any:
-    # mpmath's erfc fails on huge arguments; there the value is 0 or 1 in any float format
-    if abs(x) > 1e4:
-        return mp.mpf(0 if x < 0 else 1)
-    return mp.erfc(-x / mp.sqrt(2)) / 2
-
-
-def normal_pdf(x: Any) -> Any:
-    return mp.exp(-x * x / 2) / mp.sqrt(2 * mp.pi)
-
-
-def gelu_tanh_z(x: Any) -> Any:
-    return SQRT_2_OVER_PI * (x + GELU_CUBIC * x**3)
-
-
-def step(x: Any, below: Any, above: Any) -> Any:
-    return mp.mpf(above if x > 0 else below)
+def engine_label(name: str, engine: str) -> str:
+    """The accuracy table's row: the default engine's under the plain name."""
+    return name if engine == _engine.engine() else f"{name} [{engine}]"
 
 
 def four_ulp(dtype: str, x: Any) -> float:
     return 4
 
 
-def cancelling(*terms: MP, ulp: float = 4) -> Callable[[str, Any], float]:
-    """`ulp` times the cancellation factor sum|t_i| / |sum t_i| of f' written as a sum.
-
-    Near a zero of f' (SiLU at -1.2785, GELU at -0.7518) any float evaluation of the sum
-    loses relative accuracy by this factor; the absolute error stays a few eps.
-    """
-
-    def allowed(dtype: str, x: Any) -> float:
-        values = [t(x) for t in terms]
-        total = abs(sum(values))
-        return float(ulp * sum(abs(v) for v in values) / total) if total else np.inf
-
-    return allowed
-
-
 @dataclass
 class Case:
-    """An activation, its exact f and f' in mpmath, and the allowed ulp error of each."""
+    """An activation and the allowed ulp error of f and f' (its exact math is in EXACT)."""
 
     layer: Callable[[], Activation]
-    f: MP
-    df: MP
     forward_ulp: Callable[[str, Any], float] = four_ulp
     backward_ulp: Callable[[str, Any], float] = four_ulp
-
-
-SELU_A, SELU_S = mp.mpf(SELU.alpha), mp.mpf(SELU.scale)
 
 
 def gelu_tanh_allowed(dtype: str, x: Any) -> float:
@@ -96,111 +84,129 @@ def gelu_tanh_allowed(dtype: str, x: Any) -> float:
     return 4 + (2 * float(abs(2 * gelu_tanh_z(x))) if dtype == "float64" else 0)
 
 
+def gelu_tanh_backward_allowed(dtype: str, x: Any) -> float:
+    s, s_bar, dz, _ = gelu_tanh_parts(x)
+    factor = cancelling(lambda x: s, lambda x: 2 * x * s * s_bar * dz, ulp=1)(dtype, x)
+    return gelu_tanh_allowed(dtype, x) * factor
+
+
+def mish_backward_allowed(dtype: str, x: Any) -> float:
+    t, sech2, s = mish_parts(x)
+    return cancelling(lambda x: t, lambda x: x * sech2 * s)(dtype, x)
+
+
 CASES = {
-    "Sigmoid": Case(Sigmoid, sigmoid, lambda x: sigmoid(x) * sigmoid(-x)),
-    "Tanh": Case(Tanh, mp.tanh, lambda x: mp.sech(x) ** 2),
-    "ReLU": Case(ReLU, lambda x: max(x, 0), lambda x: step(x, 0, 1)),
-    "LeakyReLU": Case(
-        LeakyReLU,
-        lambda x: x if x > 0 else mp.mpf(0.01) * x,
-        lambda x: step(x, mp.mpf(0.01), 1),
-    ),
-    "ELU": Case(ELU, lambda x: x if x > 0 else mp.expm1(x), lambda x: 1 if x > 0 else mp.exp(x)),
-    "SELU": Case(
-        SELU,
-        lambda x: SELU_S * (x if x > 0 else SELU_A * mp.expm1(x)),
-        lambda x: SELU_S * (1 if x > 0 else SELU_A * mp.exp(x)),
-    ),
-    "Softplus": Case(Softplus, lambda x: mp.log1p(mp.exp(x)), sigmoid),
+    "Sigmoid": Case(Sigmoid),
+    "Tanh": Case(Tanh),
+    "ReLU": Case(ReLU),
+    "LeakyReLU": Case(LeakyReLU),
+    "ELU": Case(ELU),
+    "SELU": Case(SELU),
+    "Softplus": Case(Softplus),
     "SiLU": Case(
         SiLU,
-        lambda x: x * sigmoid(x),
-        lambda x: sigmoid(x) + x * sigmoid(x) * sigmoid(-x),
         backward_ulp=cancelling(sigmoid, lambda x: x * sigmoid(x) * sigmoid(-x)),
     ),
     "GELU": Case(
         GELU,
-        lambda x: x * normal_cdf(x),
-        lambda x: normal_cdf(x) + x * normal_pdf(x),
         # SciPy's erfcx, on which Phi rests, is itself up to 6 ulp from exact
         forward_ulp=lambda dtype, x: 6 if dtype == "float64" else 4,
         backward_ulp=cancelling(normal_cdf, lambda x: x * normal_pdf(x), ulp=6),
     ),
     "GELU(tanh)": Case(
         lambda: GELU(approximate="tanh"),
-        lambda x: x * sigmoid(2 * gelu_tanh_z(x)),
-        lambda x: (
-            sigmoid(2 * gelu_tanh_z(x))
-            + 2
-            * x
-            * sigmoid(2 * gelu_tanh_z(x))
-            * sigmoid(-2 * gelu_tanh_z(x))
-            * SQRT_2_OVER_PI
-            * (1 + 3 * GELU_CUBIC * x * x)
-        ),
         forward_ulp=gelu_tanh_allowed,
-        backward_ulp=lambda dtype, x: (
-            gelu_tanh_allowed(dtype, x)
-            * float(
-                cancelling(
-                    lambda x: sigmoid(2 * gelu_tanh_z(x)),
-                    lambda x: (
-                        2
-                        * x
-                        * sigmoid(2 * gelu_tanh_z(x))
-                        * sigmoid(-2 * gelu_tanh_z(x))
-                        * SQRT_2_OVER_PI
-                        * (1 + 3 * GELU_CUBIC * x * x)
-                    ),
-                    ulp=1,
-                )(dtype, x)
-            )
-        ),
+        backward_ulp=gelu_tanh_backward_allowed,
     ),
+    "LogSigmoid": Case(LogSigmoid),
+    "Softsign": Case(Softsign),
+    "Mish": Case(Mish, backward_ulp=mish_backward_allowed),
+    "Hardtanh": Case(Hardtanh),
+    "ReLU6": Case(ReLU6),
+    "Hardsigmoid": Case(Hardsigmoid),
+    "Hardswish": Case(Hardswish),
+    "CELU": Case(CELU),
+    "CELU(0.5)": Case(lambda: CELU(alpha=0.5)),
+    "Softshrink": Case(Softshrink),
+    "Hardshrink": Case(Hardshrink),
+    "Tanhshrink": Case(Tanhshrink),
+    "Threshold(0.5, -2)": Case(lambda: Threshold(0.5, -2.0)),
 }
+
+
+@functools.cache
+def exact_values(name: str, dtype: str, which: str) -> tuple[Any, list[Any]]:
+    """The sweep's points and the exact f, f' or f'' there (mpmath is slow: once per run)."""
+    x = sweep(np.dtype(dtype), LIMIT[dtype])
+    exact = getattr(EXACT[name], which)
+    return x, [exact(mp.mpf(v)) for v in x.tolist()]
+
 
 LIMIT = {"float32": 110.0, "float64": 750.0}  # beyond these the tails are flat or linear
 
 
+def errors_in_ulp(got: np.ndarray[Any, Any], exact: list[Any], dtype: str) -> Any:
+    return np.array([ulp_error(g, e, dtype) for g, e in zip(got.tolist(), exact, strict=True)])
+
+
+def check_within(
+    name: str,
+    what: str,
+    x: np.ndarray[Any, Any],
+    got: np.ndarray[Any, Any],
+    exact: list[Any],
+    allowed: Callable[[str, Any], float],
+) -> float:
+    """Assert `got` is within `allowed` ulp of `exact` where that is a normal float; the max."""
+    dtype = str(x.dtype)
+    errors = errors_in_ulp(got, exact, dtype)
+    # bounds hold where the exact result is a normal float; subnormals have fewer digits
+    normal = np.array([abs(e) >= np.finfo(dtype).tiny for e in exact])
+    bound = np.array([allowed(dtype, mp.mpf(v)) for v in x.tolist()])
+    worst = np.argmax(np.where(normal, errors - bound, -np.inf))
+    assert errors[worst] <= bound[worst], (
+        f"{name} {what} at x = {x[worst]!r}: {errors[worst]:.3g} ulp, allowed {bound[worst]:.3g}"
+    )
+    return float(errors[normal].max(initial=0.0))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_within_4_ulp_of_mpmath(
-    name: str, dtype: str, record_ulp: Callable[[str, str, float, float], None]
+    name: str, dtype: str, engine: str, record_ulp: Callable[[str, str, float, float], None]
 ) -> None:
     """4 ulp, or the documented allowance where the problem itself is ill-conditioned."""
     case = CASES[name]
-    x = sweep(np.dtype(dtype), LIMIT[dtype])
+    x, exact_f = exact_values(name, dtype, "f")
+    _, exact_df = exact_values(name, dtype, "df")
     layer = case.layer()
-    forward = ulp_errors(layer.forward(x), x, case.f)
-    backward = ulp_errors(layer.backward(np.ones_like(x)), x, case.df)
-    # bounds hold where the exact result is a normal float; subnormals have fewer digits
-    tiny = np.finfo(dtype).tiny
-    points = [mp.mpf(v) for v in x.tolist()]
-    normal_f = np.array([abs(case.f(v)) >= tiny for v in points])
-    normal_df = np.array([abs(case.df(v)) >= tiny for v in points])
-    record_ulp(name, dtype, forward[normal_f].max(), backward[normal_df].max())
-
-    allowed_f = np.array([case.forward_ulp(dtype, v) for v in points])
-    allowed_df = np.array([case.backward_ulp(dtype, v) for v in points])
-    worst_f = np.argmax(np.where(normal_f, forward - allowed_f, -np.inf))
-    worst_df = np.argmax(np.where(normal_df, backward - allowed_df, -np.inf))
-    assert forward[worst_f] <= allowed_f[worst_f], f"forward at x = {x[worst_f]!r}"
-    assert backward[worst_df] <= allowed_df[worst_df], f"backward at x = {x[worst_df]!r}"
+    with _engine.using(engine):
+        y = layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+    forward = check_within(name, "f", x, y, exact_f, case.forward_ulp)
+    backward = check_within(name, "f'", x, dy, exact_df, case.backward_ulp)
+    record_ulp(engine_label(name, engine), dtype, forward, backward)
 
 
-def test_sigmoid_forward_within_3_ulp_including_subnormal_results() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigmoid_forward_within_3_ulp_including_subnormal_results(engine: str) -> None:
     for dtype in ["float32", "float64"]:
         x = sweep(np.dtype(dtype), LIMIT[dtype])
-        assert ulp_errors(Sigmoid().forward(x), x, sigmoid).max() <= 3
+        with _engine.using(engine):
+            y = Sigmoid().forward(x)
+        assert ulp_errors(y, x, sigmoid).max() <= 3
 
 
-@pytest.mark.parametrize("name", ["SiLU", "GELU", "GELU(tanh)"])
-def test_near_the_zero_of_f_prime_the_absolute_error_is_a_few_eps(name: str) -> None:
-    x = np.linspace(-1.35, -0.7, 2001)
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("name", ["SiLU", "GELU", "GELU(tanh)", "Mish"])
+def test_near_the_zero_of_f_prime_the_absolute_error_is_a_few_eps(name: str, engine: str) -> None:
+    x = np.linspace(-1.35, -0.7, 501)
     layer = CASES[name].layer()
-    layer.forward(x)
-    got = layer.backward(np.ones_like(x))
-    exact = np.array([float(CASES[name].df(mp.mpf(v))) for v in x.tolist()])
+    with _engine.using(engine):
+        layer.forward(x)
+        got = layer.backward(np.ones_like(x))
+    exact = np.array([float(EXACT[name].df(mp.mpf(v))) for v in x.tolist()])
     assert np.max(np.abs(got - exact)) <= 4 * np.finfo(np.float64).eps
 
 
@@ -217,18 +223,24 @@ def softmax_rows(dtype: str) -> list[tuple[np.ndarray[Any, Any], np.ndarray[Any,
     ]
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_softmax_and_log_softmax_against_mpmath(
-    dtype: str, record_ulp: Callable[[str, str, float, float], None]
+    dtype: str, engine: str, record_ulp: Callable[[str, str, float, float], None]
 ) -> None:
     """Forward within 4 + log2(n) / 2 ulp (the row sum rounds); backward within 4 ulp
     times the cancellation factor of its sums, which no float evaluation avoids."""
     tiny = np.finfo(dtype).tiny
     worst = {"Softmax": [0.0, 0.0], "LogSoftmax": [0.0, 0.0]}
     for x, g in softmax_rows(dtype):
-        softmax, log_softmax = Softmax(), LogSoftmax()
-        y, dy = softmax.forward(x), softmax.backward(g)
-        log_y, log_dy = log_softmax.forward(x), log_softmax.backward(g)
+        softmax, log_softmax, softmin = Softmax(), LogSoftmax(), Softmin()
+        with _engine.using(engine):
+            y, dy = softmax.forward(x), softmax.backward(g)
+            log_y, log_dy = log_softmax.forward(x), log_softmax.backward(g)
+            # softmin(x) = softmax(-x), its gradient the negated one: exactly, as negation is
+            min_y, min_dy = softmin.forward(-x), softmin.backward(g)
+        np.testing.assert_array_equal(min_y, y)
+        np.testing.assert_array_equal(min_dy, -dy)
         n = x.shape[1]
         for row in range(x.shape[0]):
             xs = [mp.mpf(v) for v in x[row].tolist()]
@@ -270,4 +282,4 @@ def test_softmax_and_log_softmax_against_mpmath(
                     worst[name][which] = max(worst[name][which], error / factor)
                     assert error <= (4 + np.log2(n) / 2) * factor, (name, which, x[row], i)
     for name, (forward, backward) in worst.items():
-        record_ulp(name, dtype, forward, backward)
+        record_ulp(engine_label(name, engine), dtype, forward, backward)

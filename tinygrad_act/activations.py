@@ -15,12 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _numpy_math
-from tinygrad_act._engine import engine, kernel_helper
+from tinygrad_act import _engine, _numpy_math
+from tinygrad_act._engine import chain_rule, engine, kernel_helper
 from tinygrad_act.base import (
     Activation,
     Array,
     Layer,
+    Parameter,
     as_float_array,
     check_grad_output,
     check_real,
@@ -86,6 +87,15 @@ class Sigmoid(Activation):
         c = e * r  # sigma(-|x|), exact in the tail
         return xp.where(x >= 0, r, c), r * c
 
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        """f' and f'' = f' (1 - 2 sigma(x)) = -f' tanh(x/2): no cancellation anywhere."""
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        first = r * (e * r)
+        # NOTE: + 0.0 makes f''(-0.0) = +0.0, as in PyTorch
+        return first, -first * xp.tanh(0.5 * x) + 0.0
+
 
 class Tanh(Activation):
     r"""The hyperbolic tangent.
@@ -117,6 +127,14 @@ class Tanh(Activation):
         m = 2 * e / (1 + e)  # 1 - |tanh x|
         return xp.tanh(x), m * (2 - m)
 
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        """f' and f'' = -2 tanh(x) f'."""
+        e = xp.exp(-2 * xp.abs(x))
+        m = 2 * e / (1 + e)
+        first = m * (2 - m)
+        return first, -2 * xp.tanh(x) * first
+
 
 class ReLU(Activation):
     r"""The rectified linear unit.
@@ -145,6 +163,10 @@ class ReLU(Activation):
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         return xp.where(x < 0, 0.0, x), _step(xp, x, 0.0)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        return _step(xp, x, 0.0), _zero(xp, x)
 
 
 @kernel_helper
@@ -189,6 +211,10 @@ class LeakyReLU(Activation):
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, negative_slope: float) -> tuple[Any, Any]:
         return xp.where(x > 0, x, negative_slope * x), _step(xp, x, negative_slope)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, negative_slope: float) -> tuple[Any, Any]:
+        return _step(xp, x, negative_slope), _zero(xp, x)
 
 
 class ELU(Activation):
@@ -235,6 +261,12 @@ class ELU(Activation):
             xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
         )
 
+    @staticmethod
+    def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+        """f' and f'' = alpha e^x for x < 0, 0 for x >= 0 (PyTorch's f''(0))."""
+        exp = alpha * xp.exp(xp.where(x > 0, 0.0, x))
+        return xp.where(x > 0, 1.0, exp), xp.where(x < 0, exp, _zero(xp, x))
+
 
 class SELU(Activation):
     r"""The scaled exponential linear unit: ``scale * ELU(alpha)`` with fixed constants.
@@ -267,6 +299,12 @@ class SELU(Activation):
             scale * xp.where(x > 0, x, alpha * xp.expm1(negative)),
             scale * xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
         )
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, alpha: float, scale: float) -> tuple[Any, Any]:
+        """f' and f'' = scale alpha e^x for x < 0, 0 for x >= 0 (PyTorch's f''(0))."""
+        exp = scale * (alpha * xp.exp(xp.where(x > 0, 0.0, x)))
+        return xp.where(x > 0, scale, exp), xp.where(x < 0, exp, _zero(xp, x))
 
 
 class Softplus(Activation):
@@ -310,6 +348,14 @@ class Softplus(Activation):
         r = 1 / (1 + e)
         return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
 
+    @staticmethod
+    def derivatives(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
+        """f' = sigma(beta x) and f'' = beta sigma(beta x) sigma(-beta x)."""
+        z = beta * x
+        e = xp.exp(-xp.abs(z))
+        r = 1 / (1 + e)
+        return xp.where(z >= 0, r, e * r), beta * (r * (e * r))
+
 
 class SiLU(Activation):
     r"""The sigmoid-weighted linear unit, also called Swish.
@@ -350,6 +396,16 @@ class SiLU(Activation):
         clipped = xp.clip(x, -1000.0, 1000.0)
         y = xp.maximum(x, -1000.0) * s * scale
         return y, s * (1 + clipped * complement) * scale
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        """f' and f'' = sigma(x) (1 - sigma(x)) (2 - x tanh(x/2)), zero at x = +-2.3994."""
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        s = xp.where(x >= 0, r, e * r)
+        complement = xp.where(x >= 0, e * r, r)
+        a = xp.clip(x, -1000.0, 1000.0)  # NOTE: inf * 0 would be NaN; the products are unchanged
+        return s * (1 + a * complement), (r * (e * r)) * (2 - a * xp.tanh(0.5 * a))
 
 
 class GELU(Activation):
@@ -410,7 +466,25 @@ class GELU(Activation):
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         return _gelu(xp, x)
 
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        """The exact form's f' and f'' = phi(x) (2 - x^2); `second_derivative` picks the form."""
+        a = xp.clip(x, -40.0, 40.0)
+        hi, lo = _exact_square(xp, a)
+        density = xp.exp(-0.5 * hi) * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
+        # NOTE: 2 - hi is exact near x^2 = 2 (Sterbenz), so f'' keeps its accuracy at its zeros
+        return _gelu(xp, x)[1], density * ((2 - hi) - lo)
 
+    def second_derivative(self, x: npt.ArrayLike) -> Array:
+        if self.approximate == "none":
+            return super().second_derivative(x)
+        x = as_float_array(x, "GELU")
+        _, second = _engine.evaluate(_gelu_tanh_derivatives, (), x, derivative=True)
+        assert second is not None  # asked for with derivative=True
+        return second.astype(x.dtype, copy=False)
+
+
+@kernel_helper
 def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     """Exact GELU: x Phi(x) and Phi(x) + x phi(x)."""
     a = xp.clip(x, -40.0, 40.0)  # beyond, Phi is 0 or 1 and phi is 0 in float64
@@ -431,6 +505,7 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     return xp.maximum(x, -1000.0) * cdf, cdf + a * density
 
 
+@kernel_helper
 def _gelu_tanh(xp: Any, x: Any) -> tuple[Any, Any]:
     """GELU's tanh approximation: x sigma(2z) and its derivative."""
     a = xp.clip(x, -100.0, 100.0)  # NOTE: keeps a^3 finite; beyond, sigma(2z) is 0 or 1
@@ -441,6 +516,594 @@ def _gelu_tanh(xp: Any, x: Any) -> tuple[Any, Any]:
     s_complement = xp.where(z2 >= 0, e * r, r)
     dz = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
     return xp.maximum(x, -1000.0) * s, s + 2 * a * s * s_complement * dz
+
+
+def _gelu_tanh_derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+    """GELU's tanh approximation: f' and f'' = 2 s (1 - s) (2 z' + x (z'' - 2 z'^2 tanh z)),
+    with s = sigma(2z)."""
+    a = xp.clip(x, -100.0, 100.0)
+    z2 = 2 * _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a)
+    e = xp.exp(-xp.abs(z2))
+    r = 1 / (1 + e)
+    dz = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
+    d2z = _SQRT_2_OVER_PI * 6 * _GELU_CUBIC * a
+    curvature = 2 * dz + a * (d2z - 2 * dz * dz * xp.tanh(0.5 * z2))
+    return _gelu_tanh(xp, x)[1], 2 * (r * (e * r)) * curvature
+
+
+@kernel_helper
+def _zero(xp: Any, x: Any) -> Any:
+    """0, and NaN for NaN: the second derivative of a piecewise-linear activation."""
+    return xp.where(xp.isnan(x), x, 0.0)
+
+
+@kernel_helper
+def _inside(xp: Any, x: Any, low: float, high: float, value: float) -> Any:
+    """`value` for low < x < high, 0 elsewhere (the ends included), NaN for NaN."""
+    return xp.where(x > low, xp.where(x < high, value, 0.0), _zero(xp, x))
+
+
+@kernel_helper
+def _above(xp: Any, x: Any, threshold: float) -> Any:
+    """1 for x > threshold, 0 for x <= threshold, NaN for NaN."""
+    return xp.where(x > threshold, 1.0, xp.where(x <= threshold, 0.0, x))
+
+
+@kernel_helper
+def _exact_square(xp: Any, a: Any) -> tuple[Any, Any]:
+    """a^2 = hi + lo exactly (Dekker's product, with Veltkamp's split of a)."""
+    split = _VELTKAMP * a
+    a_hi = split - (split - a)
+    a_lo = a - a_hi
+    hi = a * a
+    return hi, ((a_hi * a_hi - hi) + 2 * a_hi * a_lo) + a_lo * a_lo
+
+
+class LogSigmoid(Activation):
+    r"""The logarithm of the sigmoid: :math:`-\operatorname{softplus}(-x)`.
+
+    .. math::
+        f(x) = \log \sigma(x) = -\log(1 + e^{-x}), \qquad f'(x) = \sigma(-x),
+        \qquad f''(x) = -\sigma(x)\,\sigma(-x)
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    Computed as :math:`\min(x, 0) - \log(1 + e^{-|x|})` with ``log1p``: no overflow
+    at x = -1000 (where it is x), and :math:`-e^{-x}` to full relative accuracy at
+    x = 40, where ``log(sigmoid(x))`` is 0. :math:`\sigma(\pm x)` come from
+    :math:`e^{-|x|}` as in `Sigmoid`, so :math:`f''(40) = -e^{-40}`, not 0.
+
+    Examples
+    --------
+    >>> log_sigmoid = LogSigmoid()
+    >>> log_sigmoid(np.array([-1000.0, 0.0, 40.0]))
+    array([-1.00000000e+03, -6.93147181e-01, -4.24835426e-18])
+    >>> log_sigmoid.backward(np.ones(3))
+    array([1.00000000e+00, 5.00000000e-01, 4.24835426e-18])
+    """
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)  # sigma(|x|)
+        return xp.minimum(x, 0.0) - xp.log1p(e), xp.where(x >= 0, e * r, r)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        e = xp.exp(-xp.abs(x))
+        r = 1 / (1 + e)
+        return xp.where(x >= 0, e * r, r), -(r * (e * r))
+
+
+class Softsign(Activation):
+    r"""A sigmoid-shaped function with polynomial tails.
+
+    .. math::
+        f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2},
+        \qquad f''(x) = \frac{-2 \operatorname{sign}(x)}{(1 + |x|)^3}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    :math:`f(\pm\infty) = \pm 1`, the limits (PyTorch gives NaN): the input is
+    clipped to :math:`\pm 10^{300}`, where f already rounds to ±1. :math:`f'` is
+    :math:`d \cdot d` with :math:`d = 1/(1 + |x|)`, which stays accurate where
+    :math:`(1 + |x|)^2` would overflow. :math:`f''` jumps at 0 (from 2 to -2);
+    :math:`f''(0) = 0`.
+
+    Examples
+    --------
+    >>> softsign = Softsign()
+    >>> softsign(np.array([-3.0, 0.0, 1.0]))
+    array([-0.75,  0.  ,  0.5 ])
+    >>> softsign.backward(np.ones(3))
+    array([0.0625, 1.    , 0.25  ])
+    """
+
+    kinks = (0.0,)  # f'' jumps there
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        a = xp.clip(x, -1e300, 1e300)
+        d = 1 / (1 + xp.abs(x))
+        return a / (1 + xp.abs(a)), d * d
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        d = 1 / (1 + xp.abs(x))
+        return d * d, -2 * xp.sign(x) * (d * d * d)
+
+
+@kernel_helper
+def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
+    """Mish's pieces, from e = e^-|x| <= 1 (nothing overflows): t = tanh(softplus(x)),
+    sigma(x), 1 - sigma(x), (1 - t) = c * m with c = 2m / D, m = e or 1, and a scale.
+
+    With u = e^x, tanh(log(1 + u)) = n / (n + 2), n = u (u + 2). For x < 0, u = e:
+    t = n / D, 1 - t = 2 / D, D = n + 2. For x >= 0, u = 1/e: multiplied by e^2,
+    t = (1 + 2e) / D and 1 - t = 2 e^2 / D, D = 1 + 2e + 2e^2. The factor m of
+    1 - t is kept apart so that e^2 never underflows before it is multiplied.
+    Below x = -512, as in SiLU, e = e^(x + 64) (t and sigma carry the factor e^64,
+    which is harmless there) and the results are multiplied by scale = e^-64 last.
+    """
+    positive = x >= 0
+    deep = x < -512
+    e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
+    n = e * (e + 2)
+    denominator = xp.where(positive, 1 + 2 * e * (1 + e), n + 2)
+    t = xp.where(positive, 1 + 2 * e, n) / denominator
+    m = xp.where(positive, e, 1.0)
+    r = 1 / (1 + e)
+    s, s_complement = xp.where(positive, r, e * r), xp.where(positive, e * r, r)
+    return t, s, s_complement, 2 * m / denominator, m, xp.where(deep, _E_MINUS_64, 1.0)
+
+
+class Mish(Activation):
+    r"""A self-regularised non-monotonic activation (Misra, 2019).
+
+    .. math::
+        f(x) = x \tanh(\operatorname{softplus}(x)), \qquad
+        f'(x) = t + x\,S\,\sigma(x), \qquad
+        f''(x) = S\,\sigma(x)\,\bigl(2 + x\,(1 - \sigma(x) - 2 t\,\sigma(x))\bigr)
+
+    with :math:`t = \tanh(\operatorname{softplus}(x))` and :math:`S = 1 - t^2`.
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    :math:`t = n/(n + 2)` with :math:`n = e^x (e^x + 2)`, rewritten in
+    :math:`e^{-|x|}` so that neither tail overflows; :math:`1 - t` is computed
+    directly (it is :math:`2e^{-2x}/(1 + 2e^{-x} + 2e^{-2x})` for x > 0), so
+    :math:`f'` and :math:`f''` keep their relative accuracy in the right tail, and
+    in the left tail :math:`f \approx x e^x`. :math:`f(-\infty) = 0`, the limit
+    (PyTorch gives NaN). :math:`f'` has a zero at :math:`x \approx -1.1924` and
+    :math:`f''` zeros at :math:`x \approx -2.2122` and :math:`x \approx 0.0`;
+    close to them the relative error grows by the cancellation factor of the sum.
+
+    Examples
+    --------
+    >>> mish = Mish()
+    >>> mish(np.array([-1.0, 0.0, 1.0]))
+    array([-0.30340146,  0.        ,  0.86509839])
+    >>> mish.backward(np.ones(3))
+    array([0.05921676, 0.6       , 1.04903622])
+    """
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        t, s, _, c, m, scale = _mish_parts(xp, x)
+        # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
+        a = xp.clip(x, -1000.0, 1000.0)
+        return xp.maximum(x, -1000.0) * t * scale, (t + (a * c * (1 + t) * s) * m) * scale
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        t, s, s_complement, c, m, scale = _mish_parts(xp, x)
+        a = xp.clip(x, -1000.0, 1000.0)
+        w = s_complement - 2 * t * s
+        first = (t + (a * c * (1 + t) * s) * m) * scale
+        return first, (c * (1 + t) * s * (2 + a * w)) * m * scale
+
+
+class Hardtanh(Activation):
+    r"""Clip to an interval.
+
+    .. math::
+        f(x) = \begin{cases} \text{min\_val} & x < \text{min\_val} \\
+        \text{max\_val} & x > \text{max\_val} \\ x & \text{otherwise} \end{cases},
+        \qquad f'(x) = \begin{cases} 1 & \text{min\_val} < x < \text{max\_val} \\
+        0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Parameters
+    ----------
+    min_val, max_val : float
+        The interval (default -1 and 1), finite, ``min_val < max_val``.
+
+    Notes
+    -----
+    At both ends :math:`f' = 0`, as in PyTorch; :math:`f'' = 0`. ``-0.0`` stays
+    ``-0.0``. NaN propagates through forward and backward.
+
+    Examples
+    --------
+    >>> hardtanh = Hardtanh()
+    >>> hardtanh(np.array([-2.0, 0.5, 1.0]))
+    array([-1. ,  0.5,  1. ])
+    >>> hardtanh.backward(np.ones(3))
+    array([0., 1., 0.])
+    """
+
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        name = type(self).__name__
+        self.min_val = check_real(name, "min_val", min_val)
+        self.max_val = check_real(name, "max_val", max_val)
+        if not self.min_val < self.max_val:
+            raise ValueError(
+                f"{name}: min_val must be less than max_val, got min_val={min_val!r} "
+                f"and max_val={max_val!r}"
+            )
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (self.min_val, self.max_val)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, min_val: float, max_val: float) -> tuple[Any, Any]:
+        y = xp.where(x < min_val, min_val, xp.where(x > max_val, max_val, x))
+        return y, _inside(xp, x, min_val, max_val, 1.0)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, min_val: float, max_val: float) -> tuple[Any, Any]:
+        return _inside(xp, x, min_val, max_val, 1.0), _zero(xp, x)
+
+
+class ReLU6(Hardtanh):
+    r"""ReLU capped at 6: `Hardtanh` with ``min_val=0`` and ``max_val=6``.
+
+    .. math::
+        f(x) = \min(\max(x, 0), 6), \qquad
+        f'(x) = \begin{cases} 1 & 0 < x < 6 \\ 0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    :math:`f'(0) = f'(6) = 0` and :math:`f(-0.0) = -0.0`, as in PyTorch.
+
+    Examples
+    --------
+    >>> relu6 = ReLU6()
+    >>> relu6(np.array([-1.0, 3.0, 8.0]))
+    array([0., 3., 6.])
+    """
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 6.0)
+
+
+class Hardsigmoid(Activation):
+    r"""A piecewise-linear sigmoid.
+
+    .. math::
+        f(x) = \begin{cases} 0 & x \le -3 \\ 1 & x \ge 3 \\ (x + 3)/6 & \text{otherwise}
+        \end{cases}, \qquad
+        f'(x) = \begin{cases} 1/6 & -3 < x < 3 \\ 0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    :math:`(x + 3)/6`, not :math:`x/6 + 1/2`, which cancels near -3.
+    :math:`f'(\pm 3) = 0`, as in PyTorch (whose 1/6 is rounded to float32 even in
+    float64); :math:`f'' = 0`.
+
+    Examples
+    --------
+    >>> hardsigmoid = Hardsigmoid()
+    >>> hardsigmoid(np.array([-4.0, 0.0, 1.5]))
+    array([0.  , 0.5 , 0.75])
+    """
+
+    kinks = (-3.0, 3.0)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        y = xp.where(x <= -3, 0.0, xp.where(x >= 3, 1.0, (x + 3) / 6))
+        return y, _inside(xp, x, -3.0, 3.0, 1 / 6)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        return _inside(xp, x, -3.0, 3.0, 1 / 6), _zero(xp, x)
+
+
+class Hardswish(Activation):
+    r"""A piecewise-quadratic SiLU (Howard et al., 2019).
+
+    .. math::
+        f(x) = \begin{cases} 0 & x \le -3 \\ x & x \ge 3 \\ x (x + 3)/6 & \text{otherwise}
+        \end{cases}, \qquad
+        f'(x) = \begin{cases} 0 & x \le -3 \\ 1 & x \ge 3 \\ (2x + 3)/6 & \text{otherwise}
+        \end{cases}
+
+    and :math:`f'' = 1/3` on :math:`(-3, 3)`, 0 outside.
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    As in PyTorch, :math:`f'(-3) = 0`, :math:`f'(3) = 1`, and :math:`f(x) = -0.0` for
+    :math:`x \le -3`. :math:`(2x + 3)/6` is exact before its one rounding near its
+    zero at -1.5, where :math:`x/3 + 1/2` would cancel.
+
+    Examples
+    --------
+    >>> hardswish = Hardswish()
+    >>> hardswish(np.array([-4.0, 0.0, 1.5, 4.0]))
+    array([-0.   ,  0.   ,  1.125,  4.   ])
+    >>> hardswish.backward(np.ones(4))
+    array([0. , 0.5, 1. , 1. ])
+    """
+
+    kinks = (-3.0, 3.0)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        y = xp.where(x <= -3, -0.0, xp.where(x >= 3, x, x * (x + 3) / 6))
+        return y, xp.where(x <= -3, 0.0, xp.where(x >= 3, 1.0, (2 * x + 3) / 6))
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        first = xp.where(x <= -3, 0.0, xp.where(x >= 3, 1.0, (2 * x + 3) / 6))
+        return first, _inside(xp, x, -3.0, 3.0, 1 / 3)
+
+
+class CELU(Activation):
+    r"""The continuously differentiable exponential linear unit (Barron, 2017).
+
+    .. math::
+        f(x) = \begin{cases} x & x > 0 \\ \alpha\,(e^{x/\alpha} - 1) & x \le 0 \end{cases},
+        \qquad
+        f'(x) = \begin{cases} 1 & x > 0 \\ e^{x/\alpha} & x \le 0 \end{cases},
+        \qquad
+        f''(x) = \begin{cases} 0 & x \ge 0 \\ e^{x/\alpha}/\alpha & x < 0 \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Parameters
+    ----------
+    alpha : float
+        Scale of the negative part (default 1.0); finite and not 0, as in PyTorch.
+
+    Notes
+    -----
+    ``expm1`` keeps :math:`f` accurate near 0. :math:`f'(0) = 1` for every
+    :math:`\alpha` (unlike ELU's :math:`\alpha`), :math:`f''(0) = 0` and
+    :math:`f(-0.0) = -0.0`, as in PyTorch. For :math:`\alpha \ne 1` the rounding of
+    :math:`x/\alpha` adds about :math:`|x/\alpha|` ulp in the left tail.
+
+    Examples
+    --------
+    >>> celu = CELU(alpha=2.0)
+    >>> celu(np.array([-2.0, 0.0, 1.0]))
+    array([-1.26424112,  0.        ,  1.        ])
+    >>> celu.backward(np.ones(3))
+    array([0.36787944, 1.        , 1.        ])
+    """
+
+    kinks = (0.0,)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        self.alpha = check_real("CELU", "alpha", alpha)
+        if self.alpha == 0:
+            raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+        z = xp.where(x > 0, 0.0, x) / alpha  # NOTE: keeps exp finite on the branch not taken
+        return xp.where(x > 0, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+        z = xp.where(x > 0, 0.0, x) / alpha
+        e = xp.exp(z)
+        return xp.where(x > 0, 1.0, e), xp.where(x < 0, e / alpha, _zero(xp, x))
+
+
+class Softshrink(Activation):
+    r"""Soft thresholding: shrink towards 0 by ``lambd``.
+
+    .. math::
+        f(x) = \begin{cases} x - \lambda & x > \lambda \\ x + \lambda & x < -\lambda \\
+        0 & \text{otherwise} \end{cases}, \qquad
+        f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Parameters
+    ----------
+    lambd : float
+        The threshold :math:`\lambda \ge 0` (default 0.5), PyTorch's name.
+
+    Notes
+    -----
+    As in PyTorch, :math:`f'(\pm\lambda) = 0` and :math:`f = +0.0` on
+    :math:`[-\lambda, \lambda]`, ``-0.0`` included; :math:`f'' = 0`.
+
+    Examples
+    --------
+    >>> softshrink = Softshrink()
+    >>> softshrink(np.array([-2.0, 0.25, 1.0]))
+    array([-1.5,  0. ,  0.5])
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (-self.lambd, self.lambd)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
+        y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, _zero(xp, x)))
+        return y, _above(xp, xp.abs(x), lambd)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
+        return _above(xp, xp.abs(x), lambd), _zero(xp, x)
+
+
+class Hardshrink(Activation):
+    r"""Hard thresholding: 0 on :math:`[-\lambda, \lambda]`, the identity outside.
+
+    .. math::
+        f(x) = \begin{cases} x & |x| > \lambda \\ 0 & \text{otherwise} \end{cases},
+        \qquad
+        f'(x) = \begin{cases} 1 & |x| > \lambda \\ 0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Parameters
+    ----------
+    lambd : float
+        The threshold :math:`\lambda \ge 0` (default 0.5).
+
+    Notes
+    -----
+    :math:`f` jumps at :math:`\pm\lambda`, where, as in PyTorch, :math:`f = 0` and
+    :math:`f' = 0`; :math:`f'' = 0`. :math:`f(-0.0) = +0.0`.
+
+    Examples
+    --------
+    >>> hardshrink = Hardshrink()
+    >>> hardshrink(np.array([-2.0, 0.25, 1.0]))
+    array([-2.,  0.,  1.])
+    """
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (-self.lambd, self.lambd)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
+        y = xp.where(x > lambd, x, xp.where(x < -lambd, x, _zero(xp, x)))
+        return y, _above(xp, xp.abs(x), lambd)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
+        return _above(xp, xp.abs(x), lambd), _zero(xp, x)
+
+
+def _non_negative(owner: str, name: str, value: Any) -> float:
+    number = check_real(owner, name, value)
+    if number < 0:
+        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
+    return number
+
+
+_LAMBERT_LEVELS = (19.0, 17.0, 15.0, 13.0, 11.0, 9.0, 7.0, 5.0, 3.0)
+
+
+class Tanhshrink(Activation):
+    r"""The difference between x and its tanh.
+
+    .. math::
+        f(x) = x - \tanh x, \qquad f'(x) = \tanh^2 x,
+        \qquad f''(x) = 2 \tanh x\,(1 - \tanh^2 x)
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Notes
+    -----
+    :math:`x - \tanh x \approx x^3/3` cancels for small :math:`|x|`. Below
+    :math:`|x| = 1.5` it is computed from Lambert's continued fraction
+    :math:`\tanh x = x/(1 + R)`, :math:`R = x^2/(3 + x^2/(5 + \dots))`: then
+    :math:`x - \tanh x = x R/(1 + R)`, a quotient of positive terms, accurate to an
+    ulp or two (ten levels reach full float64 precision at 1.5). Above, the
+    subtraction loses at most an ulp. :math:`1 - \tanh^2` in :math:`f''` is computed
+    as in `Tanh`. :math:`f(\pm 0) = +0.0`, as in PyTorch.
+
+    Examples
+    --------
+    >>> tanhshrink = Tanhshrink()
+    >>> tanhshrink(np.array([1e-6, 1.0, 3.0]))
+    array([3.33333333e-19, 2.38405844e-01, 2.00494525e+00])
+    >>> tanhshrink.backward(np.ones(3))
+    array([1.00000000e-12, 5.80025658e-01, 9.90133963e-01])
+    """
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        t = xp.tanh(x)
+        a = xp.clip(x, -1.5, 1.5)
+        s = a * a
+        r = s / 21
+        for odd in _LAMBERT_LEVELS:  # R = s / (3 + s / (5 + ... + s / 21)), from the inside
+            r = s / (odd + r)
+        # NOTE: + 0.0 turns -0.0 into +0.0, as PyTorch's x - tanh(x) does
+        return xp.where(xp.abs(x) < 1.5, a * r / (1 + r), x - t) + 0.0, t * t
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        t = xp.tanh(x)
+        e = xp.exp(-2 * xp.abs(x))
+        m = 2 * e / (1 + e)  # 1 - |tanh x|
+        return t * t, 2 * t * (m * (2 - m))
+
+
+class Threshold(Activation):
+    r"""Replace values at or below a threshold by a constant.
+
+    .. math::
+        f(x) = \begin{cases} x & x > \text{threshold} \\ \text{value} & \text{otherwise}
+        \end{cases}, \qquad
+        f'(x) = \begin{cases} 1 & x > \text{threshold} \\ 0 & \text{otherwise} \end{cases}
+
+    Shape: input ``(*)``, output ``(*)``.
+
+    Parameters
+    ----------
+    threshold, value : float
+        PyTorch requires both; here they default to 0, which makes ``Threshold()``
+        a ReLU, so that ``get("threshold")`` works.
+
+    Notes
+    -----
+    :math:`f` jumps at the threshold unless ``value`` equals it; there
+    :math:`f = \text{value}` and :math:`f' = 0`, as in PyTorch. :math:`f'' = 0`. NaN
+    propagates.
+
+    Examples
+    --------
+    >>> threshold = Threshold(0.1, 20.0)
+    >>> threshold(np.array([-1.0, 0.1, 2.0]))
+    array([20., 20.,  2.])
+    """
+
+    def __init__(self, threshold: float = 0.0, value: float = 0.0) -> None:
+        self.threshold = check_real("Threshold", "threshold", threshold)
+        self.value = check_real("Threshold", "value", value)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (self.threshold,)
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, threshold: float, value: float) -> tuple[Any, Any]:
+        return xp.where(x <= threshold, value, x), _above(xp, x, threshold)
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any, threshold: float, value: float) -> tuple[Any, Any]:
+        return _above(xp, x, threshold), _zero(xp, x)
 
 
 class _AlongAxis(Layer):
@@ -628,6 +1291,292 @@ class LogSoftmax(_AlongAxis):
         return g - np.exp(y) * np.sum(g, axis=-1, keepdims=True)  # type: ignore[no-any-return]
 
 
+class Softmin(Softmax):
+    r"""Softmin along an axis: the softmax of :math:`-x`.
+
+    .. math::
+        y_i = \frac{e^{-x_i}}{\sum_j e^{-x_j}}, \qquad
+        \frac{\partial y_i}{\partial x_j} = -y_i\,(\delta_{ij} - y_j)
+
+    Shape: input ``(*)`` with at least one dimension, output the same; along `axis`.
+
+    Parameters
+    ----------
+    axis : int
+        The axis that sums to 1 (default -1).
+
+    Notes
+    -----
+    It is `Softmax` run on :math:`-x` (negation is exact), with backward and the
+    Jacobian negated by the chain rule: everything said of Softmax holds, for small
+    entries, large entries and +inf (which gets 0) alike.
+
+    Examples
+    --------
+    >>> Softmin()(np.array([1.0, 2.0]))
+    array([0.73105858, 0.26894142])
+    """
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        return super().forward(np.negative(as_float_array(x, "Softmin")))
+
+    def backward(self, grad_output: npt.ArrayLike) -> Array:
+        return np.negative(super().backward(grad_output))
+
+    def jacobian(self, x: npt.ArrayLike) -> Array:
+        return np.negative(super().jacobian(np.negative(as_float_array(x, "Softmin.jacobian"))))
+
+
+class PReLU(Layer):
+    r"""LeakyReLU with a learned slope :math:`a`, shared or one per channel.
+
+    .. math::
+        f(x) = \begin{cases} x & x > 0 \\ a_c\,x & x \le 0 \end{cases}, \qquad
+        \frac{\partial f}{\partial x} = \begin{cases} 1 & x > 0 \\ a_c & x \le 0 \end{cases},
+        \qquad
+        \frac{\partial L}{\partial a_c} = \sum_{x \le 0 \text{ in channel } c}
+        \frac{\partial L}{\partial y}\,x
+
+    Shape: input ``(*)``, output the same. With ``num_parameters > 1`` the input
+    needs at least two dimensions, and the channels are along axis 1 (``(N, C, *)``),
+    as in PyTorch.
+
+    Parameters
+    ----------
+    num_parameters : int
+        1 (the default: one slope for everything) or the number of channels.
+    init : float
+        The initial slope (default 0.25).
+
+    Notes
+    -----
+    The slope is the `Parameter` ``weight``, in `named_parameters` and so in
+    `state_dict`; backward adds to its ``grad``. :math:`f'(0) = a` and
+    :math:`f(-0.0) = -0.0`, as in PyTorch. forward keeps the input (float64) and
+    the slopes it used, so an optimizer step between forward and backward does not
+    change the gradient. float16 and float32 are computed in float64 and rounded once.
+
+    Examples
+    --------
+    >>> prelu = PReLU(num_parameters=2, init=0.1)
+    >>> prelu(np.array([[-1.0, -1.0], [2.0, -3.0]]))
+    array([[-0.1, -0.1],
+           [ 2. , -0.3]])
+    >>> prelu.backward(np.ones((2, 2)))
+    array([[0.1, 0.1],
+           [1. , 0.1]])
+    >>> prelu.weight.grad
+    array([-1., -4.])
+    """
+
+    kinks = (0.0,)
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
+        if (
+            isinstance(num_parameters, bool)
+            or not isinstance(num_parameters, int | np.integer)
+            or num_parameters < 1
+        ):
+            raise ValueError(
+                f"PReLU: num_parameters must be a positive int, got {num_parameters!r}"
+            )
+        self.num_parameters = int(num_parameters)
+        self.weight = Parameter(np.full(self.num_parameters, check_real("PReLU", "init", init)))
+
+    def named_parameters(self) -> list[tuple[str, Parameter]]:
+        return [("weight", self.weight)]
+
+    def _slope(self, x: Array) -> Array:
+        """The slopes, shaped to broadcast against `x` (channels along axis 1)."""
+        if self.num_parameters == 1:
+            slope: Array = self.weight.data.reshape(()).copy()  # forward keeps what it used
+            return slope
+        if x.ndim < 2 or x.shape[1] != self.num_parameters:
+            raise ValueError(
+                f"PReLU(num_parameters={self.num_parameters}) needs an input with "
+                f"{self.num_parameters} channels along axis 1, got shape {x.shape}"
+            )
+        slopes: Array = self.weight.data.reshape((-1,) + (1,) * (x.ndim - 2)).copy()
+        return slopes
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        x = as_float_array(x, "PReLU")
+        self.__dict__.pop("_saved", None)
+        slope = self._slope(x)
+        wide = x.astype(np.float64)
+        with np.errstate(all="ignore"):
+            y = np.where(wide > 0, wide, slope * wide)
+        if is_grad_enabled():
+            self._saved = (wide, slope, x.dtype)
+        return y.astype(x.dtype)
+
+    def backward(self, grad_output: npt.ArrayLike) -> Array:
+        x, slope, dtype = _saved_by_forward(self)
+        grad = check_grad_output(self, grad_output, x.shape).astype(np.float64)
+        with np.errstate(all="ignore"):
+            positive = x > 0
+            weight_grad = np.where(positive, 0.0, grad * x)
+            other_axes = tuple(i for i in range(x.ndim) if self.num_parameters == 1 or i != 1)
+            self.weight.grad += np.sum(weight_grad, axis=other_axes).reshape(-1)
+            # NaN gives NaN, as in every activation
+            derivative = np.where(positive, 1.0, np.where(x <= 0, slope, np.nan))
+            return (grad * derivative).astype(dtype)
+
+
+class RReLU(Layer):
+    r"""Randomized leaky ReLU (Xu et al., 2015): random slopes while training.
+
+    .. math::
+        f(x) = \begin{cases} x & x > 0 \\ a\,x & x \le 0 \end{cases}, \qquad
+        a \sim U(\text{lower}, \text{upper}) \text{ while training},\quad
+        a = \frac{\text{lower} + \text{upper}}{2} \text{ in inference}
+
+    Shape: input ``(*)``, output the same.
+
+    Parameters
+    ----------
+    lower, upper : float
+        The range of the slopes (default 1/8 and 1/3), ``lower <= upper``.
+    rng : numpy.random.Generator or int, optional
+        The source of the slopes, or a seed for one.
+
+    Notes
+    -----
+    As in PyTorch, a new layer is in training mode: every forward draws a slope
+    for each element :math:`x \le 0`, and backward uses the slopes of that forward.
+    ``eval()`` switches to the mean slope (a `LeakyReLU`), ``train()`` back; the
+    ``training`` attribute says which. :math:`f'(0) = a` and :math:`f(-0.0) = -0.0`.
+
+    Examples
+    --------
+    >>> rrelu = RReLU(rng=0)
+    >>> rrelu(np.array([-1.0, 2.0])).round(4)
+    array([-0.2577,  2.    ])
+    >>> rrelu.eval()(np.array([-1.0, 2.0]))
+    array([-0.22916667,  2.        ])
+    """
+
+    kinks = (0.0,)
+
+    def __init__(
+        self,
+        lower: float = 1 / 8,
+        upper: float = 1 / 3,
+        *,
+        rng: np.random.Generator | int | None = None,
+    ) -> None:
+        self.lower = check_real("RReLU", "lower", lower)
+        self.upper = check_real("RReLU", "upper", upper)
+        if self.lower > self.upper:
+            raise ValueError(
+                f"RReLU: lower must be <= upper, got lower={lower!r} and upper={upper!r}"
+            )
+        self.training = True
+        self._rng = np.random.default_rng(rng)
+
+    def train(self, mode: bool = True) -> RReLU:
+        """Training mode (random slopes), or inference with ``mode=False``; returns self."""
+        self.training = bool(mode)
+        return self
+
+    def eval(self) -> RReLU:
+        """Inference mode: the mean slope (lower + upper) / 2; returns self."""
+        return self.train(False)
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        x = as_float_array(x, "RReLU")
+        self.__dict__.pop("_saved", None)
+        wide = x.astype(np.float64)
+        if self.training:
+            slope = self._rng.uniform(self.lower, self.upper, x.shape)
+        else:
+            slope = np.full(x.shape, (self.lower + self.upper) / 2)
+        # NaN gives NaN, as in every activation
+        derivative = np.where(wide > 0, 1.0, np.where(wide <= 0, slope, np.nan))
+        with np.errstate(all="ignore"):
+            y = np.where(wide > 0, wide, slope * wide)
+        if is_grad_enabled():
+            self._saved = (derivative, x.dtype)
+        return y.astype(x.dtype)
+
+    def backward(self, grad_output: npt.ArrayLike) -> Array:
+        derivative, dtype = _saved_by_forward(self)
+        grad = check_grad_output(self, grad_output, derivative.shape)
+        return chain_rule(grad, derivative, dtype)
+
+
+class GLU(_AlongAxis):
+    r"""The gated linear unit (Dauphin et al., 2017): half of the axis gates the other.
+
+    .. math::
+        x = (a, b) \text{ along the axis}, \qquad f(x) = a \odot \sigma(b), \qquad
+        \frac{\partial L}{\partial a} = g \odot \sigma(b), \quad
+        \frac{\partial L}{\partial b} = g \odot a\,\sigma(b)\,\sigma(-b)
+
+    Shape: input ``(*, 2n, *)``, output ``(*, n, *)``: the size along `axis` halves.
+
+    Parameters
+    ----------
+    axis : int
+        The axis to split (default -1); its size must be even.
+
+    Notes
+    -----
+    :math:`\sigma(b)` and :math:`\sigma(-b)` are both computed from
+    :math:`e^{-|b|}`, as in `Sigmoid`. Computed in float64, rounded once.
+
+    Examples
+    --------
+    >>> glu = GLU()
+    >>> glu(np.array([1.0, 2.0, 0.0, 40.0]))
+    array([0.5, 2. ])
+    """
+
+    @property
+    def input_shape(self) -> tuple[int | None, ...]:
+        if self.axis < 0:
+            return (2,) + (None,) * (-self.axis - 1)
+        return (None,) * self.axis + (2,)
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        x = as_float_array(x, "GLU")
+        _check_axis(self, x, self.axis)
+        size = x.shape[self.axis]
+        if size % 2:
+            raise ValueError(
+                f"GLU(axis={self.axis}) splits its axis into two halves: its size must be "
+                f"even, got shape {x.shape}"
+            )
+        self.__dict__.pop("_saved", None)
+        rows = self._rows(x)
+        a, b = rows[..., : size // 2].copy(), rows[..., size // 2 :]  # a: our own, for backward
+        with np.errstate(all="ignore"):
+            s, s_complement = _logistic(b)
+            y = a * s
+        y = np.moveaxis(y, -1, self.axis)
+        if is_grad_enabled():
+            self._saved = (a, s, s_complement, x.dtype, y.shape)
+        return y.astype(x.dtype)
+
+    def backward(self, grad_output: npt.ArrayLike) -> Array:
+        a, s, s_complement, dtype, shape = _saved_by_forward(self)
+        g = self._rows(check_grad_output(self, grad_output, shape))
+        with np.errstate(all="ignore"):
+            result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)
+        return np.moveaxis(result, -1, self.axis).astype(dtype)
+
+
+def _saved_by_forward(layer: Layer) -> Any:
+    """What the last forward of `layer` kept for backward, or a clear error."""
+    cache = layer.__dict__.get("_saved")
+    if cache is None:
+        raise RuntimeError(
+            f"{type(layer).__name__}.backward called without a forward to go with it: "
+            "call forward(x) first (outside no_grad)"
+        )
+    return cache
+
+
 def _exp_minus_max(x: Array) -> tuple[Array, Array]:
     """``x - m`` and ``exp(x - m)``, with ``m`` the maximum along the last axis (0 if not
     finite).
@@ -665,9 +1614,33 @@ ACTIVATIONS: dict[str, type[Layer]] = {
     "gelu": GELU,
     "softmax": Softmax,
     "logsoftmax": LogSoftmax,
+    "logsigmoid": LogSigmoid,
+    "softsign": Softsign,
+    "mish": Mish,
+    "hardtanh": Hardtanh,
+    "relu6": ReLU6,
+    "hardsigmoid": Hardsigmoid,
+    "hardswish": Hardswish,
+    "celu": CELU,
+    "softshrink": Softshrink,
+    "hardshrink": Hardshrink,
+    "tanhshrink": Tanhshrink,
+    "threshold": Threshold,
+    "softmin": Softmin,
+    "prelu": PReLU,
+    "rrelu": RReLU,
+    "glu": GLU,
 }
 #: Other accepted spellings.
-ALIASES = {"swish": "silu", "leaky_relu": "leakyrelu", "log_softmax": "logsoftmax"}
+ALIASES = {
+    "swish": "silu",
+    "leaky_relu": "leakyrelu",
+    "log_softmax": "logsoftmax",
+    "log_sigmoid": "logsigmoid",
+    "hard_tanh": "hardtanh",
+    "hard_sigmoid": "hardsigmoid",
+    "hard_swish": "hardswish",
+}
 
 
 def get(name: str, **kwargs: Any) -> Layer:
