@@ -2,19 +2,21 @@
 
 `check_layer` runs a battery of named checks against a layer; `parametrize_with_checks`
 makes each (layer, check) pair its own pytest test. Both take a layer instance (copied
-for every check) or a factory such as the class itself.
+for every check, without its cache) or a factory such as the class itself.
 
 >>> from tinygrad_act import Sigmoid
 >>> check_layer(Sigmoid())  # raises AssertionError naming the check that fails
 
-The Hypothesis strategies `float_arrays` and `shapes` are here for your own tests.
+The Hypothesis strategies `float_arrays`, `wide_floats` and `shapes` are here for your
+own tests.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,13 +32,20 @@ except ImportError as error:  # pragma: no cover - depends on what is installed
     ) from error
 
 from tinygrad_act.base import Activation, Layer
-from tinygrad_act.gradcheck import gradients, within_tolerance
+from tinygrad_act.gradcheck import (
+    central_differences,
+    chain_rule_mismatch,
+    default_grad_output,
+)
 
 if TYPE_CHECKING:
     import pytest
 
 Array = npt.NDArray[Any]
 LayerOrFactory = Layer | Callable[[], Layer]
+
+#: Hypothesis examples per check at most: the battery stays fast with any profile.
+MAX_EXAMPLES = 50
 
 
 def shapes(
@@ -46,6 +55,12 @@ def shapes(
     return hnp.array_shapes(
         min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
     )
+
+
+def _away_from(elements: st.SearchStrategy[float], avoid: Sequence[float], margin: float) -> Any:
+    if not avoid:
+        return elements
+    return elements.filter(lambda v: all(abs(v - k) > margin * max(1.0, abs(k)) for k in avoid))
 
 
 def float_arrays(
@@ -59,15 +74,36 @@ def float_arrays(
 ) -> st.SearchStrategy[Array]:
     """Arrays of `dtype` with finite elements in [min_value, max_value].
 
-    Elements closer than `margin` to a point in `avoid` (an activation's kinks,
-    where the derivative jumps and finite differences mean nothing) are left out.
-    `shape` is a tuple or a strategy; by default any of `shapes()`.
+    Elements closer than ``margin * max(1, |k|)`` to a point ``k`` in `avoid` (an
+    activation's kinks, where the derivative jumps and finite differences mean
+    nothing) are left out. `shape` is a tuple or a strategy; by default any of
+    `shapes()`.
     """
     width = 8 * np.dtype(dtype).itemsize
     elements = st.floats(min_value, max_value, width=width, allow_nan=False, allow_infinity=False)
-    if avoid:
-        elements = elements.filter(lambda v: all(abs(v - k) > margin for k in avoid))
+    elements = _away_from(elements, avoid, margin)
     return hnp.arrays(np.dtype(dtype), shapes() if shape is None else shape, elements=elements)
+
+
+def wide_floats(
+    dtype: Any = np.float64,
+    *,
+    largest: float = 1e3,
+    avoid: Sequence[float] = (),
+    margin: float = 1e-3,
+) -> st.SearchStrategy[float]:
+    """Finite floats of `dtype` across [-largest, largest], tails included: a mix of
+    the whole range, moderate magnitudes (|x| <= 40) and values near 0 (|x| <= 2),
+    subnormals included. `avoid` and `margin` as in `float_arrays`."""
+    width = 8 * np.dtype(dtype).itemsize
+    largest = min(largest, float(np.finfo(dtype).max))
+    elements = st.one_of(
+        *(
+            st.floats(-bound, bound, width=width, allow_nan=False, allow_infinity=False)
+            for bound in (largest, min(largest, 40.0), min(largest, 2.0))
+        )
+    )
+    return _away_from(elements, avoid, margin)  # type: ignore[no-any-return]
 
 
 def input_shapes(layer: Layer, *, max_batch_dims: int = 2) -> st.SearchStrategy[tuple[int, ...]]:
@@ -85,6 +121,15 @@ def _example_shape(layer: Layer, batch: int) -> tuple[int, ...]:
     return (batch,) if trailing is None else (batch, *(2 if n is None else n for n in trailing))
 
 
+#: Values from both tails and the middle, for the deterministic checks.
+PROBE = (-1000.0, -6.5, -2.5, -1.0, -0.3, 0.0, 0.3, 1.0, 2.5, 6.5, 1000.0, -1e-3)
+
+
+def _probe(layer: Layer, batch: int, dtype: Any = np.float64) -> Array:
+    shape = _example_shape(layer, batch)
+    return np.resize(np.array(PROBE), shape).astype(dtype)
+
+
 def _name(layer: Layer) -> str:
     return f"{type(layer).__name__} ({layer!r})"
 
@@ -93,54 +138,198 @@ def _fail(check: str, layer: Layer, problem: str) -> AssertionError:
     return AssertionError(f"check {check!r} failed for {_name(layer)}: {problem}")
 
 
+def _examples() -> settings:
+    return settings(
+        deadline=None, max_examples=min(settings().max_examples, MAX_EXAMPLES), database=None
+    )
+
+
 # ---------------------------------------------------------------------------
 # The checks. Each takes a layer or factory, works on fresh copies, and raises
 # AssertionError naming itself, the class and the problem.
 
 
+def _ignoring_runtime_warnings(check: Callable[[LayerOrFactory], None]) -> Any:
+    """Overflow and invalid-value warnings are the `no_warnings` check's to report: the
+    other checks run without them, so that each failure names the check it belongs to."""
+
+    @functools.wraps(check)
+    def quiet(layer_or_factory: LayerOrFactory) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            check(layer_or_factory)
+
+    return quiet
+
+
+@_ignoring_runtime_warnings
 def check_gradient(layer_or_factory: LayerOrFactory) -> None:
-    """backward agrees with finite differences on Hypothesis-generated float64 inputs."""
+    """backward agrees with finite differences on float64 inputs across [-1000, 1000].
+
+    The step is relative, ``h = 2**-17 * max(|x|, 1)``, so the tails are checked as
+    closely as the middle. An element passes when the error is within ``1e-5``
+    relative, plus bounds on the error of the estimate itself: the rounding of f
+    (32 ulp of the outputs that move, over the step) and the truncation, estimated
+    from the difference between steps h and 2h. Where f' is too small to show in
+    rounded values of f (the flat tail of a sigmoid near 1), that bound is what
+    remains: finite differences cannot see f' there. Elements where f(x ± h) is
+    not finite are not compared. Kinks (`Activation.kinks`) are kept at a margin.
+    """
     make = _factory(layer_or_factory)
     layer = make()
-    kinks = tuple(getattr(layer, "kinks", ()))
-    shape = input_shapes(layer)
-    strategy = float_arrays(np.float64, shape=shape, min_value=-5, max_value=5, avoid=kinks)
+    elements = wide_floats(avoid=tuple(getattr(layer, "kinks", ())))
 
-    @settings(deadline=None, max_examples=min(settings().max_examples, 50), database=None)
-    @given(x=strategy)
+    @_examples()
+    @given(x=hnp.arrays(np.float64, input_shapes(layer), elements=elements))
     def agrees(x: Array) -> None:
         _gradient_agrees(make(), x)
 
     agrees()
 
 
+#: Relative step of the kit's finite differences, relative tolerance, rounding bound in ulp.
+STEP, RTOL, NOISE_ULPS = 2.0**-17, 1e-5, 32
+
+
+def _estimate(
+    output: Callable[[], Array], variable: Array, grad_output: Array, elementwise: bool
+) -> tuple[Array, Array]:
+    """A central-difference estimate with relative steps, and a bound on its error."""
+    step = STEP * np.maximum(np.abs(variable), 1.0)
+    first, noise = central_differences(output, variable, step, grad_output, elementwise=elementwise)
+    second, _ = central_differences(
+        output, variable, 2 * step, grad_output, elementwise=elementwise
+    )
+    with np.errstate(all="ignore"):
+        # NOTE: the truncation error grows as h^2, so |D(2h) - D(h)| is about 3 times that of D(h)
+        bound = NOISE_ULPS * np.finfo(np.float64).eps * noise + 4 * np.abs(second - first)
+        measurable = np.isfinite(first) & np.isfinite(bound)
+    return first, np.where(measurable, bound, np.nan)
+
+
+def _disagree(estimate: Array, bound: Array, analytical: Array) -> npt.NDArray[np.bool_]:
+    """Where `analytical` is off the estimate by more than RTOL plus the bound; NaN
+    bounds (not measurable) never disagree, a NaN analytical value always does."""
+    with np.errstate(all="ignore"):
+        error = np.abs(analytical - estimate)
+        good = error <= RTOL * np.abs(estimate) + bound
+    return np.asarray(~good & ~np.isnan(bound), bool)
+
+
+def _worst(bad: Array, estimate: Array, bound: Array, analytical: Array) -> tuple[int, ...]:
+    """The index of the largest disagreement relative to what is allowed (NaN first)."""
+    with np.errstate(all="ignore"):
+        ratio = np.abs(analytical - estimate) / (RTOL * np.abs(estimate) + bound)
+    badness = np.where(bad, np.nan_to_num(ratio, nan=np.inf), -1.0)
+    return tuple(int(i) for i in np.unravel_index(np.argmax(badness), bad.shape))
+
+
 def _gradient_agrees(layer: Layer, x: Array) -> None:
     elementwise = isinstance(layer, Activation)
-    found = gradients(layer, x, seed=0, grad_output=np.ones(x.shape) if elementwise else None)
-    for what, numerical, analytical in found:
-        good = within_tolerance(numerical, analytical)
-        if good.all():
+    y = np.asarray(layer.forward(x), np.float64)
+    grad_output = default_grad_output(layer, y.shape, seed=0)
+    point = x.copy()
+
+    def output() -> Array:
+        return np.asarray(layer.forward(point), np.float64)
+
+    named = [("input", point), *((f"parameter {n!r}", p.data) for n, p in layer.named_parameters())]
+    estimates = [_estimate(output, v, grad_output, elementwise) for _, v in named]
+    layer.zero_grad()
+    layer.forward(x)
+    analytical = [np.asarray(layer.backward(grad_output), np.float64)]
+    analytical += [np.array(p.grad, np.float64) for p in layer.parameters()]
+    for (what, _), (estimate, bound), got in zip(named, estimates, analytical, strict=True):
+        if got.shape != estimate.shape:
+            raise _fail("gradient", layer, f"backward gave shape {got.shape} for {estimate.shape}")
+        bad = _disagree(estimate, bound, got)
+        if not bad.any():
             continue
-        worst = np.unravel_index(np.argmax(np.abs(analytical - numerical) * ~good), good.shape)
-        at = tuple(int(i) for i in worst)
+        at = _worst(bad, estimate, bound, got)
         if elementwise:
             problem = (
-                f"derivative at x = {float(x[at]):.8g} is {analytical[at]:.8g} by backward; "
-                f"finite differences give {numerical[at]:.8g}"
+                f"derivative at x = {float(x[at])!r} is {got[at]:.8g} by backward; finite "
+                f"differences give {estimate[at]:.8g} (± {bound[at]:.2g} + {RTOL:g} relative)"
             )
         else:
             problem = (
-                f"the gradient with respect to the {what}, element {at}, is "
-                f"{analytical[at]:.8g} by backward; finite differences give {numerical[at]:.8g}"
+                f"the gradient of sum(grad_output * f(x)) with respect to the {what}, element "
+                f"{at}, is {got[at]:.8g} by backward; finite differences give "
+                f"{estimate[at]:.8g} (± {bound[at]:.2g} + {RTOL:g} relative); grad_output "
+                "is a standard normal, seed 0"
             )
         raise _fail(
             "gradient",
             layer,
-            f"{problem} ({int((~good).sum())} of {good.size} elements wrong). "
+            f"{problem} ({int(bad.sum())} of {bad.size} elements wrong; backward disagrees "
+            "with the slope of forward, so one of them is wrong there: the estimate trusts "
+            f"forward to {NOISE_ULPS // 2} ulp). "
+            f"Smallest failing input found: {x!r}",
+        )
+    if elementwise:
+        mismatch = chain_rule_mismatch(layer, x, seed=0)
+        if mismatch is not None:
+            raise _fail("gradient", layer, mismatch)
+
+
+@_ignoring_runtime_warnings
+def check_second_derivative(layer_or_factory: LayerOrFactory) -> None:
+    """f'' by ``second_derivative`` agrees with finite differences of f' (backward of
+    ones) on float64 inputs across [-1000, 1000], as `check_gradient` compares f'.
+
+    Optional: a layer that does not provide f'' passes (`parametrize_with_checks`
+    marks the test skipped).
+    """
+    make = _factory(layer_or_factory)
+    layer = make()
+    if not provides_second_derivative(layer):
+        return
+    elements = wide_floats(avoid=tuple(getattr(layer, "kinks", ())))
+
+    @_examples()
+    @given(x=hnp.arrays(np.float64, input_shapes(layer), elements=elements))
+    def agrees(x: Array) -> None:
+        _second_derivative_agrees(make(), x)
+
+    agrees()
+
+
+def provides_second_derivative(layer: Layer) -> bool:
+    """Whether `layer` has f'': an `Activation` with ``derivatives`` (or its own
+    ``second_derivative``), or any other layer with a ``second_derivative`` method."""
+    if isinstance(layer, Activation):
+        cls = type(layer)
+        return cls.derivatives is not None or (
+            cls.second_derivative is not Activation.second_derivative
+        )
+    return callable(getattr(layer, "second_derivative", None))
+
+
+def _second_derivative_agrees(layer: Any, x: Array) -> None:
+    got = np.asarray(layer.second_derivative(x), np.float64)
+    if got.shape != x.shape:
+        raise _fail("second_derivative", layer, f"gave shape {got.shape} for x of shape {x.shape}")
+
+    def derivative() -> Array:
+        y = layer.forward(variable)
+        return np.asarray(layer.backward(np.ones(np.shape(y))), np.float64)
+
+    variable = x.copy()
+    estimate, bound = _estimate(derivative, variable, np.ones(x.shape), elementwise=True)
+    bad = _disagree(estimate, bound, got)
+    if bad.any():
+        at = _worst(bad, estimate, bound, got)
+        raise _fail(
+            "second_derivative",
+            layer,
+            f"f''(x) at x = {float(x[at])!r} is {got[at]:.8g} by second_derivative; finite "
+            f"differences of f' give {estimate[at]:.8g} (± {bound[at]:.2g} + {RTOL:g} "
+            f"relative) ({int(bad.sum())} of {bad.size} elements wrong). "
             f"Smallest failing input found: {x!r}",
         )
 
 
+@_ignoring_runtime_warnings
 def check_dtypes(layer_or_factory: LayerOrFactory) -> None:
     """float16, float32 and float64 in: the same dtype and shape out, forward and backward."""
     make = _factory(layer_or_factory)
@@ -162,22 +351,143 @@ def check_dtypes(layer_or_factory: LayerOrFactory) -> None:
             )
 
 
-def check_no_mutation(layer_or_factory: LayerOrFactory) -> None:
-    """Neither forward nor backward modifies its argument."""
+#: float16 and float32 results may be this many ulp of their dtype from float64's.
+ELEMENTWISE_ULPS = 4
+#: For other layers: this many ulp of the largest value, plus what float64 moves
+#: when x moves by PERTURB_ULPS ulp (relative).
+NORMWISE_ULPS, PERTURB_ULPS = 32, 4
+
+
+@_ignoring_runtime_warnings
+def check_dtype_accuracy(layer_or_factory: LayerOrFactory) -> None:
+    """float16 and float32 forward and backward agree with float64 on the same values.
+
+    The float64 result, rounded to the narrow dtype, is the reference. An
+    elementwise layer (an activation) computes each element in float64 and rounds
+    once, so it may be off by 4 ulp of the narrow dtype, relative (in the
+    subnormal range, 4 of its smallest steps), and may give the largest finite
+    value where the reference overflows to inf. Inputs span the whole finite range
+    of the narrow dtype.
+
+    Other layers round inside (a `Linear` sums in float32, a `Sequential` rounds
+    between its layers), so their error grows with how sensitive they are. They may
+    be off by 32 ulp of the largest value in the array, plus as much as the float64
+    result moves when x moves by 4 ulp of the narrow dtype. Inputs are in
+    [-1000, 1000].
+    """
     make = _factory(layer_or_factory)
     layer = make()
-    x = np.linspace(-3, 3, int(np.prod(_example_shape(layer, 4)))).reshape(_example_shape(layer, 4))
-    x_before = x.copy()
-    y = layer.forward(x)
-    if not np.array_equal(x, x_before, equal_nan=True):
-        raise _fail("no_mutation", layer, "forward modified its input x in place")
-    grad_output = np.linspace(0.5, 1.5, y.size).reshape(y.shape)
-    grad_before = grad_output.copy()
-    layer.backward(grad_output)
-    if not np.array_equal(grad_output, grad_before):
-        raise _fail("no_mutation", layer, "backward modified grad_output in place")
+    elementwise = isinstance(layer, Activation)
+    for dtype in (np.float16, np.float32):
+        largest = float(np.finfo(dtype).max) if elementwise else 1e3
+        arrays = hnp.arrays(
+            dtype, input_shapes(layer), elements=wide_floats(dtype, largest=largest)
+        )
+
+        @_examples()
+        @given(x=arrays)
+        def agrees(x: Array) -> None:
+            _agrees_with_float64(make, x, elementwise)
+
+        agrees()
 
 
+def _in_float64(make: Callable[[], Layer], x: Array, grad_output: Array) -> tuple[Array, Array]:
+    layer = make()
+    y = np.asarray(layer.forward(x), np.float64)
+    return y, np.asarray(layer.backward(grad_output), np.float64)
+
+
+def _agrees_with_float64(make: Callable[[], Layer], x: Array, elementwise: bool) -> None:
+    narrow = make()
+    dtype = x.dtype
+    y = narrow.forward(x)
+    grad_output = np.random.default_rng(0).uniform(-2, 2, np.shape(y)).astype(dtype)
+    grad = narrow.backward(grad_output)
+    wide_x, wide_grad_output = x.astype(np.float64), grad_output.astype(np.float64)
+    references = _in_float64(make, wide_x, wide_grad_output)
+    spreads = [np.zeros(np.shape(y)), np.zeros(x.shape)]  # for forward and backward
+    if not elementwise:
+        moved = PERTURB_ULPS * float(np.finfo(dtype).eps) * wide_x
+        for sign in (-1, 1):
+            others = _in_float64(make, wide_x + sign * moved, wide_grad_output)
+            with np.errstate(all="ignore"):
+                for i in range(2):
+                    spreads[i] = np.fmax(spreads[i], np.abs(others[i] - references[i]))
+    results = zip(("forward", "backward"), (y, grad), references, spreads, strict=True)
+    for what, got, reference, spread in results:
+        got = np.asarray(got)
+        if got.shape != reference.shape:
+            raise _fail("dtype_accuracy", narrow, f"{what} gave shape {got.shape} in {dtype}")
+        bad = _off_float64(got, reference, spread, dtype, elementwise)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            tolerance = (
+                f"{ELEMENTWISE_ULPS} ulp of {dtype}"
+                if elementwise
+                else f"the allowed error ({NORMWISE_ULPS} ulp of {dtype} of the largest value "
+                f"+ {spread[at]:.3g} for moving x by {PERTURB_ULPS} ulp)"
+            )
+            raise _fail(
+                "dtype_accuracy",
+                narrow,
+                f"{what} in {dtype} is {got[at]!r} at index {at}, float64 gives "
+                f"{reference[at]!r} for the same values (x = {x[at]!r}"
+                + (f", grad_output = {grad_output[at]!r}" if what == "backward" else "")
+                + f"); {int(bad.sum())} of {bad.size} elements are off by more than "
+                f"{tolerance}. Smallest failing input found: {x!r}",
+            )
+
+
+def _off_float64(
+    got: Array, reference: Array, spread: Array, dtype: Any, elementwise: bool
+) -> npt.NDArray[np.bool_]:
+    """Where the narrow result `got` is too far from the float64 `reference`."""
+    info = np.finfo(dtype)
+    with np.errstate(all="ignore"):
+        rounded = reference.astype(dtype)  # inf where the reference overflows
+        wide = got.astype(np.float64)
+        if elementwise:
+            tolerance = ELEMENTWISE_ULPS * np.spacing(np.abs(rounded)).astype(np.float64)
+        else:
+            finite = np.abs(reference[np.isfinite(reference)])
+            scale = float(finite.max()) if finite.size else 0.0
+            step = float(info.eps) * scale + float(info.smallest_subnormal)
+            tolerance = NORMWISE_ULPS * step + spread
+        close = np.abs(wide - reference) <= tolerance
+        same = (wide == rounded) | (np.isnan(wide) & np.isnan(reference))
+        # NOTE: where float64 overflows the narrow dtype, its largest value is also right
+        largest = (
+            np.isinf(rounded) & np.isfinite(reference) & (wide == np.sign(reference) * info.max)
+        )
+    return np.asarray(~(close | same | largest), bool)
+
+
+@_ignoring_runtime_warnings
+def check_no_mutation(layer_or_factory: LayerOrFactory) -> None:
+    """Neither forward nor backward modifies its argument, in float16, float32 and float64."""
+    make = _factory(layer_or_factory)
+    for dtype in (np.float16, np.float32, np.float64):
+        layer = make()
+        x = _probe(layer, 4, dtype)
+        x_before = x.copy()
+        y = layer.forward(x)
+        if not np.array_equal(x, x_before, equal_nan=True):
+            raise _fail(
+                "no_mutation", layer, f"forward modified its input x in place ({np.dtype(dtype)})"
+            )
+        grad_output = np.linspace(0.5, 1.5, np.size(y)).reshape(np.shape(y)).astype(dtype)
+        grad_before = grad_output.copy()
+        layer.backward(grad_output)
+        if not np.array_equal(grad_output, grad_before, equal_nan=True):
+            raise _fail(
+                "no_mutation",
+                layer,
+                f"backward modified grad_output in place ({np.dtype(dtype)})",
+            )
+
+
+@_ignoring_runtime_warnings
 def check_cache_ownership(layer_or_factory: LayerOrFactory) -> None:
     """Changing the input or the output in place after forward does not change backward."""
     make = _factory(layer_or_factory)
@@ -200,8 +510,13 @@ def check_cache_ownership(layer_or_factory: LayerOrFactory) -> None:
         )
 
 
+@_ignoring_runtime_warnings
 def check_backward_before_forward(layer_or_factory: LayerOrFactory) -> None:
-    """backward before any forward raises RuntimeError, not a confusing failure."""
+    """backward before any forward raises RuntimeError, not a confusing failure.
+
+    An instance is checked on a copy without its cache (see `check_layer`), so one
+    that has already run forward is checked as if new.
+    """
     make = _factory(layer_or_factory)
     layer = make()
     try:
@@ -215,9 +530,16 @@ def check_backward_before_forward(layer_or_factory: LayerOrFactory) -> None:
             f"raised {type(error).__name__}: {error}; expected a RuntimeError saying to "
             "call forward first",
         ) from None
-    raise _fail("backward_before_forward", layer, "backward before forward raised no error")
+    hint = (
+        " (if this instance had already run forward: the kit's copies clear attributes "
+        "named _cache, so keep the cache under that name, or pass the class or a factory)"
+        if isinstance(layer_or_factory, Layer)
+        else ""
+    )
+    raise _fail("backward_before_forward", layer, f"backward before forward raised no error{hint}")
 
 
+@_ignoring_runtime_warnings
 def check_grad_shape_mismatch(layer_or_factory: LayerOrFactory) -> None:
     """A grad_output of the wrong shape raises ValueError naming both shapes."""
     make = _factory(layer_or_factory)
@@ -266,6 +588,7 @@ def check_no_warnings(layer_or_factory: LayerOrFactory) -> None:
                 ) from None
 
 
+@_ignoring_runtime_warnings
 def check_determinism(layer_or_factory: LayerOrFactory) -> None:
     """The same input gives the same output and gradient, call after call."""
     make = _factory(layer_or_factory)
@@ -281,6 +604,7 @@ def check_determinism(layer_or_factory: LayerOrFactory) -> None:
         raise _fail("determinism", layer, "two calls on the same input gave different results")
 
 
+@_ignoring_runtime_warnings
 def check_repr(layer_or_factory: LayerOrFactory) -> None:
     """repr names the class and its settings, e.g. ``LeakyReLU(negative_slope=0.01)``."""
     make = _factory(layer_or_factory)
@@ -300,15 +624,63 @@ CHECKS: dict[str, Callable[[LayerOrFactory], None]] = {
     "cache_ownership": check_cache_ownership,
     "determinism": check_determinism,
     "no_warnings": check_no_warnings,
+    "dtype_accuracy": check_dtype_accuracy,
     "gradient": check_gradient,
+    "second_derivative": check_second_derivative,
 }
 
 
-def _factory(layer_or_factory: LayerOrFactory) -> Callable[[], Layer]:
+def _factory(layer_or_factory: Any) -> Callable[[], Layer]:
+    """A function that makes a fresh layer: a copy of an instance without its cache,
+    or the factory's result, checked to be a `Layer`."""
     if isinstance(layer_or_factory, Layer):
         template = layer_or_factory
-        return lambda: copy.deepcopy(template)
-    return layer_or_factory
+        return lambda: fresh_copy(template)
+    if not callable(layer_or_factory):
+        raise TypeError(
+            "the testing kit checks a Layer instance, or a callable that returns a new "
+            "one (such as the class); got "
+            f"{type(layer_or_factory).__name__}: {layer_or_factory!r}"
+        )
+
+    def make() -> Layer:
+        layer = layer_or_factory()
+        if not isinstance(layer, Layer):
+            raise TypeError(
+                f"the testing kit checks Layers: {layer_or_factory!r}() returned "
+                f"{type(layer).__name__}: {layer!r}, not a Layer"
+            )
+        return layer
+
+    return make
+
+
+def fresh_copy(layer: Layer) -> Layer:
+    """A deep copy of `layer` as if it had never run forward: attributes named
+    ``_cache`` are set to None in it and in every layer it holds (directly, or in a
+    list, tuple or dict), so a cache kept under that name is never carried over."""
+    copied = copy.deepcopy(layer)
+    for part in _layers_in(copied):
+        state = getattr(part, "__dict__", {})
+        if "_cache" in state:
+            state["_cache"] = None
+    return copied
+
+
+def _layers_in(layer: Layer) -> Iterator[Layer]:
+    seen: set[int] = set()
+    stack = [layer]
+    while stack:
+        part = stack.pop()
+        if id(part) in seen:
+            continue
+        seen.add(id(part))
+        yield part
+        for value in getattr(part, "__dict__", {}).values():
+            if isinstance(value, dict):
+                value = list(value.values())
+            items = value if isinstance(value, list | tuple) else [value]
+            stack.extend(item for item in items if isinstance(item, Layer))
 
 
 def _unknown(names: Iterable[str]) -> None:
@@ -327,13 +699,23 @@ def check_layer(
     Parameters
     ----------
     layer_or_factory : Layer or callable
-        A layer (deep-copied for each check) or something that makes a fresh one,
-        such as its class.
+        A layer, or something that makes a fresh one, such as its class. Each check
+        works on its own copy of a layer (`fresh_copy`: a deep copy without the
+        cache), so the layer itself is never touched, and one that has already run
+        forward is checked as if new.
     expected_failed_checks : dict, optional
         ``{check name: reason}`` for checks to skip deliberately.
+
+    Raises
+    ------
+    TypeError
+        If `layer_or_factory` is neither a `Layer` nor a callable that returns one.
+    AssertionError
+        Naming the first check that fails, the layer and the problem.
     """
     skip = dict(expected_failed_checks or {})
     _unknown(skip)
+    _factory(layer_or_factory)()  # a TypeError now, not inside the first check
     for name, check in CHECKS.items():
         if name not in skip:
             check(layer_or_factory)
@@ -350,6 +732,7 @@ def parametrize_with_checks(
     and calls ``check(layer)``;
     ``pytest -k "ReLU and gradient"`` selects by name. `expected_failed_checks`
     maps a layer to ``{check name: reason}``; those tests are skipped with the reason.
+    The optional ``second_derivative`` check is skipped for layers without f''.
     """
     import pytest
 
@@ -358,6 +741,8 @@ def parametrize_with_checks(
         example = _factory(item)()
         skip = dict(expected_failed_checks(example) if expected_failed_checks else {})
         _unknown(skip)
+        if not provides_second_derivative(example):
+            skip.setdefault("second_derivative", f"{type(example).__name__} does not provide f''")
         for name, check in CHECKS.items():
             marks = [pytest.mark.skip(reason=skip[name])] if name in skip else []
             cases.append(pytest.param(item, check, id=f"{example!r}-{name}", marks=marks))
