@@ -93,8 +93,13 @@ class Sigmoid(Activation):
         e = xp.exp(-xp.abs(x))
         r = 1 / (1 + e)
         first = r * (e * r)
+        # |f''| = e (1 - e) / (1 + e)^3, e = e^-|x|, with 1 - e = -expm1(-|x|) accurate near 0
+        # and 1 + e = q + q_error exactly, (q + q_error)^-3 = q^-3 (1 - 3 q_error / q)
+        q = 1 + e
+        q_error = (1 - q) + e
+        curvature = e * -xp.expm1(-xp.abs(x)) / (q * q * q) * (1 - 3 * q_error * r)
         # NOTE: + 0.0 makes f''(-0.0) = +0.0, as in PyTorch
-        return first, -first * xp.tanh(0.5 * x) + 0.0
+        return first, xp.where(x >= 0, -curvature, curvature) + 0.0
 
 
 class Tanh(Activation):
@@ -132,8 +137,7 @@ class Tanh(Activation):
         """f' and f'' = -2 tanh(x) f'."""
         e = xp.exp(-2 * xp.abs(x))
         m = 2 * e / (1 + e)
-        first = m * (2 - m)
-        return first, -2 * xp.tanh(x) * first
+        return m * (2 - m), -2 * xp.tanh(x) * _tanh_derivative_scaled(xp, x)
 
 
 class ReLU(Activation):
@@ -405,7 +409,14 @@ class SiLU(Activation):
         s = xp.where(x >= 0, r, e * r)
         complement = xp.where(x >= 0, e * r, r)
         a = xp.clip(x, -1000.0, 1000.0)  # NOTE: inf * 0 would be NaN; the products are unchanged
-        return s * (1 + a * complement), (r * (e * r)) * (2 - a * xp.tanh(0.5 * a))
+        # NOTE: f'' ~ |x| e^-|x| is normal a little beyond where e^-|x| is not (|x| > 708):
+        # there e^(64 - |x|) is carried and e^-64 applied last, so the product rounds once
+        deep = xp.abs(x) > 512
+        e_scaled = xp.exp(xp.where(deep, 64.0, 0.0) - xp.abs(x))
+        r_scaled = 1 / (1 + e_scaled)
+        scale = xp.where(deep, _E_MINUS_64, 1.0)
+        tail = r_scaled * (e_scaled * r_scaled) * (2 - a * xp.tanh(0.5 * a))
+        return s * (1 + a * complement), tail * scale
 
 
 class GELU(Activation):
@@ -471,9 +482,14 @@ class GELU(Activation):
         """The exact form's f' and f'' = phi(x) (2 - x^2); `second_derivative` picks the form."""
         a = xp.clip(x, -40.0, 40.0)
         hi, lo = _exact_square(xp, a)
-        density = xp.exp(-0.5 * hi) * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
+        # NOTE: beyond |x| = 30, e^(64 - x^2/2) is carried and e^-64 applied last, so that
+        # f'' ~ -x^2 phi(x) rounds once where phi(x) alone would be subnormal (|x| > 37.6)
+        deep = xp.abs(a) > 30
+        density = xp.exp(xp.where(deep, 64.0, 0.0) - 0.5 * hi) * (1 - 0.5 * lo)
+        scale = xp.where(deep, _E_MINUS_64, 1.0)
         # NOTE: 2 - hi is exact near x^2 = 2 (Sterbenz), so f'' keeps its accuracy at its zeros
-        return _gelu(xp, x)[1], density * ((2 - hi) - lo)
+        second = density * _ONE_OVER_SQRT_2PI * ((2 - hi) - lo) * scale
+        return _gelu(xp, x)[1], second
 
     def second_derivative(self, x: npt.ArrayLike) -> Array:
         if self.approximate == "none":
@@ -523,12 +539,29 @@ def _gelu_tanh_derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
     with s = sigma(2z)."""
     a = xp.clip(x, -100.0, 100.0)
     z2 = 2 * _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a)
-    e = xp.exp(-xp.abs(z2))
+    # NOTE: as in SiLU, e^(64 - |2z|) where e^-|2z| alone would be subnormal, e^-64 last
+    deep = xp.abs(z2) > 512
+    e = xp.exp(xp.where(deep, 64.0, 0.0) - xp.abs(z2))
     r = 1 / (1 + e)
     dz = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
     d2z = _SQRT_2_OVER_PI * 6 * _GELU_CUBIC * a
     curvature = 2 * dz + a * (d2z - 2 * dz * dz * xp.tanh(0.5 * z2))
-    return _gelu_tanh(xp, x)[1], 2 * (r * (e * r)) * curvature
+    second = 2 * (r * (e * r)) * curvature * xp.where(deep, _E_MINUS_64, 1.0)
+    return _gelu_tanh(xp, x)[1], second
+
+
+@kernel_helper
+def _tanh_derivative_scaled(xp: Any, x: Any) -> Any:
+    """1 - tanh^2 x, to be multiplied before it is rounded to a subnormal.
+
+    NOTE: f'' = -2 tanh(x) (1 - tanh^2 x) stays normal slightly beyond where
+    e^-2|x| becomes subnormal (|x| > 354); there e^(64 - 2|x|) is carried instead
+    and e^-64 applied last, so the product rounds once.
+    """
+    deep = xp.abs(x) > 256
+    e = xp.exp(xp.where(deep, 64.0, 0.0) - 2 * xp.abs(x))
+    m = 2 * e / (1 + e)
+    return m * (2 - m) * xp.where(deep, _E_MINUS_64, 1.0)
 
 
 @kernel_helper
@@ -634,7 +667,11 @@ class Softsign(Activation):
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
         d = 1 / (1 + xp.abs(x))
-        return d * d, -2 * xp.sign(x) * (d * d * d)
+        a = xp.minimum(xp.abs(x), 1e300)
+        q = 1 + a
+        q_error = xp.where(a > 1, (a - q) + 1, (1 - q) + a)  # 1 + |x| = q + q_error exactly
+        # (q + q_error)^-3 = q^-3 (1 - 3 q_error / q): the rounding of 1 + |x| is undone
+        return d * d, -2 * xp.sign(x) * ((1 - 3 * q_error * d) / (q * q * q))
 
 
 @kernel_helper
@@ -681,7 +718,7 @@ class Mish(Activation):
     :math:`f'` and :math:`f''` keep their relative accuracy in the right tail, and
     in the left tail :math:`f \approx x e^x`. :math:`f(-\infty) = 0`, the limit
     (PyTorch gives NaN). :math:`f'` has a zero at :math:`x \approx -1.1924` and
-    :math:`f''` zeros at :math:`x \approx -2.2122` and :math:`x \approx 0.0`;
+    :math:`f''` zeros at :math:`x \approx -2.2564` and :math:`x \approx 1.4906`;
     close to them the relative error grows by the cancellation factor of the sum.
 
     Examples
@@ -1055,9 +1092,7 @@ class Tanhshrink(Activation):
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
         t = xp.tanh(x)
-        e = xp.exp(-2 * xp.abs(x))
-        m = 2 * e / (1 + e)  # 1 - |tanh x|
-        return t * t, 2 * t * (m * (2 - m))
+        return t * t, 2 * t * _tanh_derivative_scaled(xp, x)
 
 
 class Threshold(Activation):
