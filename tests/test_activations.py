@@ -14,6 +14,7 @@ from tinygrad_act import (
     ELU,
     GELU,
     SELU,
+    Activation,
     Layer,
     LeakyReLU,
     LogSoftmax,
@@ -23,9 +24,29 @@ from tinygrad_act import (
     Softmax,
     Softplus,
     Tanh,
+    _engine,
     get,
+    gradcheck,
 )
-from tinygrad_act.testing import float_arrays, shapes
+from tinygrad_act.activations import (
+    CELU,
+    GLU,
+    Hardshrink,
+    Hardsigmoid,
+    Hardswish,
+    Hardtanh,
+    LogSigmoid,
+    Mish,
+    PReLU,
+    ReLU6,
+    RReLU,
+    Softmin,
+    Softshrink,
+    Softsign,
+    Tanhshrink,
+    Threshold,
+)
+from tinygrad_act.testing import check_layer, float_arrays, shapes
 
 
 class TestSigmoid:
@@ -204,7 +225,10 @@ class TestGELU:
     ) -> None:
         monkeypatch.setitem(sys.modules, "scipy", None)
         monkeypatch.setitem(sys.modules, "scipy.special", None)
-        with pytest.raises(ImportError, match=r"pip install \"tinygrad_act\[gelu\]\""):
+        with (
+            _engine.using("numpy"),
+            pytest.raises(ImportError, match=r"pip install \"tinygrad_act\[gelu\]\""),
+        ):
             GELU()
         assert GELU(approximate="tanh").forward(np.zeros(1))[0] == 0.0
 
@@ -320,5 +344,246 @@ class TestGet:
         assert get("elu", alpha=0.5).alpha == 0.5  # type: ignore[attr-defined]
 
     def test_unknown_name_lists_the_valid_ones(self) -> None:
-        with pytest.raises(KeyError, match="unknown activation 'rleu'; valid names: elu, gelu"):
+        with pytest.raises(
+            KeyError, match="unknown activation 'rleu'; valid names: celu, elu, gelu"
+        ):
             get("rleu")
+
+
+# ---------------------------------------------------------------------------
+# The rest of torch.nn's activations
+
+
+def torch_like(layer: Layer, x: list[float]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    y = layer.forward(np.array(x))
+    return y, layer.backward(np.ones(len(x)))
+
+
+#: (layer, x, f(x), f'(x)) as PyTorch 2.13 gives them in float64, signed zeros included
+#: (where PyTorch gives NaN at an infinity, we give the limit: not listed here)
+PYTORCH_VALUES = [
+    (LogSigmoid(), [-0.0, 0.0, np.inf, -np.inf], [-np.log(2), -np.log(2), 0.0, -np.inf],
+     [0.5, 0.5, 0.0, 1.0]),
+    (Softsign(), [-0.0, 0.0], [-0.0, 0.0], [1.0, 1.0]),
+    (Mish(), [-0.0, 0.0, np.inf], [-0.0, 0.0, np.inf], [0.6, 0.6, 1.0]),
+    (Hardtanh(), [-0.0, 0.0, -1.0, 1.0, np.inf, -np.inf], [-0.0, 0.0, -1.0, 1.0, 1.0, -1.0],
+     [1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+    (ReLU6(), [-0.0, 0.0, 6.0, -1.0, np.inf], [-0.0, 0.0, 6.0, 0.0, 6.0], [0, 0, 0, 0, 0]),
+    (Hardsigmoid(), [-0.0, 0.0, -3.0, 3.0, -5.0], [0.5, 0.5, 0.0, 1.0, 0.0],
+     [1 / 6, 1 / 6, 0.0, 0.0, 0.0]),
+    (Hardswish(), [-0.0, 0.0, -3.0, 3.0, -5.0, np.inf], [-0.0, 0.0, -0.0, 3.0, -0.0, np.inf],
+     [0.5, 0.5, 0.0, 1.0, 0.0, 1.0]),
+    (CELU(), [-0.0, 0.0, -np.inf, np.inf], [-0.0, 0.0, -1.0, np.inf], [1.0, 1.0, 0.0, 1.0]),
+    (CELU(2.0), [-0.0, 0.0, -1.0], [-0.0, 0.0, 2 * np.expm1(-0.5)], [1.0, 1.0, np.exp(-0.5)]),
+    (Softshrink(), [-0.0, 0.0, -0.3, 0.3, -0.5, 0.5, -np.inf],
+     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -np.inf], [0, 0, 0, 0, 0, 0, 1]),
+    (Hardshrink(), [-0.0, 0.0, -0.3, 0.3, -0.5, 0.5, np.inf],
+     [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.inf], [0, 0, 0, 0, 0, 0, 1]),
+    (Tanhshrink(), [-0.0, 0.0, np.inf, -np.inf, 1e-200], [0.0, 0.0, np.inf, -np.inf, 0.0],
+     [0.0, 0.0, 1.0, 1.0, 0.0]),
+    (Threshold(0.0, -0.0), [-0.0, 0.0, 1.0, -np.inf], [-0.0, -0.0, 1.0, -0.0], [0, 0, 1, 0]),
+    (Threshold(1.0, 5.0), [-0.0, 0.0, 1.0, 2.0], [5.0, 5.0, 5.0, 2.0], [0, 0, 0, 1]),
+    (PReLU(), [-0.0, 0.0, -1.0], [-0.0, 0.0, -0.25], [0.25, 0.25, 0.25]),
+    (RReLU().eval(), [-0.0, 0.0, -1.0], [-0.0, 0.0, -11 / 48], [11 / 48, 11 / 48, 11 / 48]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("layer", "x", "y", "dydx"), PYTORCH_VALUES, ids=repr)
+def test_values_kinks_and_signed_zeros_follow_pytorch(
+    layer: Layer, x: list[float], y: list[float], dydx: list[float]
+) -> None:
+    got_y, got_dydx = torch_like(layer, x)
+    np.testing.assert_allclose(got_y, y, rtol=1e-15)
+    np.testing.assert_array_equal(np.signbit(got_y), np.signbit(y))
+    np.testing.assert_allclose(got_dydx, dydx, rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [Sigmoid(), Tanh(), ReLU(), LeakyReLU(), ELU(), SELU(), Softplus(), SiLU(), GELU(),
+     GELU(approximate="tanh")],
+    ids=repr,
+)  # fmt: skip
+def test_signed_zero_of_the_first_activations_follows_pytorch(layer: Layer) -> None:
+    # PyTorch: f(-0.0) = -0.0 for all of these but the sigmoid and softplus (0.5, log 2)
+    y = layer.forward(np.array([-0.0, 0.0]))
+    positive = isinstance(layer, Sigmoid | Softplus)
+    assert list(np.signbit(y)) == [not positive, False]
+
+
+@pytest.mark.parametrize(
+    ("layer", "x", "d2"),
+    [
+        (Sigmoid(), [-0.0, 0.0], [0.0, 0.0]),
+        (ELU(0.5), [-0.0, 0.0, -1.0], [0.0, 0.0, 0.5 * np.exp(-1.0)]),
+        (SELU(), [0.0, 1.0], [0.0, 0.0]),
+        (CELU(2.0), [-0.0, 0.0, -1.0], [0.0, 0.0, 0.5 * np.exp(-0.5)]),
+        (Softplus(), [0.0], [0.25]),
+        (GELU(), [0.0], [np.sqrt(2 / np.pi)]),
+        (GELU(approximate="tanh"), [0.0], [np.sqrt(2 / np.pi)]),
+        (Mish(), [0.0], [0.64]),
+        (Hardswish(), [-3.0, 0.0, 3.0], [0.0, 1 / 3, 0.0]),
+        (Softsign(), [0.0, 1.0], [0.0, -0.25]),
+    ],
+    ids=lambda v: repr(v) if isinstance(v, Layer) else "",
+)
+def test_second_derivative_closed_forms_and_pytorch_values_at_kinks(
+    layer: Activation, x: list[float], d2: list[float]
+) -> None:
+    np.testing.assert_allclose(layer.second_derivative(np.array(x)), d2, rtol=1e-15)
+
+
+class TestNewActivations:
+    def test_log_sigmoid_is_accurate_at_plus_minus_1000(self) -> None:
+        y = LogSigmoid()(np.array([-1000.0, 1000.0, 40.0, -40.0]))
+        np.testing.assert_allclose(y, [-1000.0, -0.0, -np.exp(-40.0), -40.0 - np.exp(-40.0)])
+        assert y[1] == 0.0
+
+    def test_tanhshrink_keeps_relative_accuracy_near_zero(self) -> None:
+        x = np.array([1e-100, 1e-8, 1e-3])
+        # x - tanh x = x^3/3 - 2x^5/15 + 17x^7/315 - ...
+        series = x**3 / 3 - 2 * x**5 / 15 + 17 * x**7 / 315
+        np.testing.assert_allclose(Tanhshrink()(x), series, rtol=1e-15)
+
+    def test_mish_tails(self) -> None:
+        layer = Mish()
+        y = layer.forward(np.array([-40.0, 40.0, -np.inf]))
+        np.testing.assert_allclose(y[:2], [-40 * np.exp(-40.0), 40.0], rtol=1e-14)
+        assert y[2] == 0.0
+        # f' ~ (1 + x) e^x on the left
+        np.testing.assert_allclose(layer.backward(np.ones(3))[0], -39 * np.exp(-40.0), rtol=1e-13)
+
+    @pytest.mark.parametrize(
+        ("make", "message"),
+        [
+            (lambda: Hardtanh(1.0, 1.0), r"min_val must be less than max_val, got min_val=1\.0"),
+            (lambda: Hardtanh(np.nan, 1.0), "min_val must be finite"),
+            (lambda: Softshrink(-0.5), r"Softshrink: lambd must be >= 0, got -0\.5"),
+            (lambda: Hardshrink(-1), "Hardshrink: lambd must be >= 0, got -1"),
+            (lambda: CELU(0.0), r"CELU: alpha must not be 0"),
+            (lambda: RReLU(0.5, 0.1), r"lower must be <= upper, got lower=0\.5 and upper=0\.1"),
+            (lambda: PReLU(0), "num_parameters must be a positive int, got 0"),
+            (lambda: PReLU(init=np.inf), "init must be finite"),
+            (lambda: Threshold("a", 1.0), "threshold must be a real number"),
+        ],
+    )
+    def test_invalid_arguments_name_the_argument_and_value(self, make: Any, message: str) -> None:
+        with pytest.raises((ValueError, TypeError), match=message):
+            make()
+
+    def test_get_reaches_every_new_one(self) -> None:
+        names = [
+            "logsigmoid", "log_sigmoid", "softsign", "mish", "hardtanh", "relu6", "hardsigmoid",
+            "hardswish", "celu", "softshrink", "hardshrink", "tanhshrink", "threshold", "softmin",
+            "prelu", "rrelu", "glu",
+        ]  # fmt: skip
+        for name in names:
+            assert isinstance(get(name), Layer)
+        assert get("Hardtanh", min_val=-2.0).min_val == -2.0  # type: ignore[attr-defined]
+
+
+class TestPReLU:
+    def test_per_channel_slopes_along_axis_1(self) -> None:
+        layer = PReLU(num_parameters=3, init=0.1)
+        layer.weight.data[...] = [0.1, 0.2, 0.3]
+        x = -np.ones((2, 3, 4))
+        y = layer.forward(x)
+        np.testing.assert_array_equal(y[0, :, 0], [-0.1, -0.2, -0.3])
+        grad = np.random.default_rng(0).standard_normal(x.shape)
+        np.testing.assert_allclose(layer.backward(grad)[:, 1], 0.2 * grad[:, 1])
+        # dL/da_c = sum over channel c of grad * x where x <= 0
+        np.testing.assert_allclose(layer.weight.grad, -grad.sum(axis=(0, 2)))
+
+    def test_wrong_channel_count_is_a_clear_error(self) -> None:
+        with pytest.raises(ValueError, match=r"3 channels along axis 1, got shape \(2, 4\)"):
+            PReLU(3).forward(np.ones((2, 4)))
+
+    def test_gradcheck_input_and_slopes(self) -> None:
+        x = np.random.default_rng(1).uniform(-2, 2, (3, 2, 5))
+        x[np.abs(x) < 1e-3] = 0.5
+        assert gradcheck(PReLU(2, init=0.3), x, seed=0)
+        assert gradcheck(PReLU(), x, seed=1)
+
+    def test_weight_is_in_state_dict_and_trained(self) -> None:
+        layer = PReLU()
+        assert list(layer.state_dict()) == ["weight"]
+        layer.load_state_dict({"weight": np.array([0.5])})
+        np.testing.assert_array_equal(layer.forward(np.array([-2.0])), [-1.0])
+        layer.backward(np.ones(1))
+        np.testing.assert_array_equal(layer.weight.grad, [-2.0])
+
+    def test_backward_uses_the_slope_of_its_forward(self) -> None:
+        layer = PReLU()
+        layer.forward(np.array([-1.0]))
+        layer.weight.data[...] = 0.9  # an optimizer step between forward and backward
+        np.testing.assert_array_equal(layer.backward(np.ones(1)), [0.25])
+
+
+class TestRReLU:
+    def test_training_slopes_are_seeded_uniform_and_used_by_backward(self) -> None:
+        layer = RReLU(0.1, 0.3, rng=0)
+        assert layer.training
+        x = -np.ones(10000)
+        y = layer.forward(x)
+        slopes = -y
+        assert slopes.min() >= 0.1
+        assert slopes.max() <= 0.3
+        assert abs(slopes.mean() - 0.2) < 0.005
+        np.testing.assert_array_equal(layer.backward(np.ones_like(x)), slopes)
+        np.testing.assert_array_equal(RReLU(0.1, 0.3, rng=0).forward(x), y)
+
+    def test_positive_inputs_pass_through(self) -> None:
+        np.testing.assert_array_equal(RReLU(rng=0).forward(np.array([2.0, 3.0])), [2.0, 3.0])
+
+    def test_eval_uses_the_mean_slope_and_train_switches_back(self) -> None:
+        layer = RReLU(0.1, 0.3, rng=0).eval()
+        assert not layer.training
+        np.testing.assert_allclose(layer.forward(np.array([-1.0, 2.0])), [-0.2, 2.0])
+        assert layer.train().training
+
+    def test_gradcheck_in_inference(self) -> None:
+        x = np.random.default_rng(2).uniform(-2, 2, (4, 3))
+        assert gradcheck(RReLU().eval(), x, seed=0)
+
+
+class TestGLU:
+    def test_closed_form(self) -> None:
+        x = np.array([[1.0, 2.0, 0.0, np.log(3.0)]])
+        np.testing.assert_allclose(GLU()(x), [[0.5, 1.5]], rtol=1e-15)
+        np.testing.assert_allclose(GLU(axis=0)(x.reshape(2, 2)), [[0.5, 1.5]], rtol=1e-15)
+
+    def test_gradcheck_along_each_axis(self) -> None:
+        x = np.random.default_rng(3).uniform(-3, 3, (2, 4, 6))
+        for axis in (0, 1, -1):
+            assert gradcheck(GLU(axis=axis), x, seed=0)
+
+    def test_odd_size_is_a_clear_error(self) -> None:
+        with pytest.raises(ValueError, match=r"must be even, got shape \(2, 3\)"):
+            GLU().forward(np.ones((2, 3)))
+
+    def test_dim_is_accepted(self) -> None:
+        assert GLU(dim=0).axis == 0
+
+
+class TestSoftmin:
+    def test_closed_form_and_jacobian(self) -> None:
+        x = -np.log(np.array([1.0, 3.0]))
+        np.testing.assert_allclose(Softmin()(x), [0.25, 0.75], rtol=1e-15)
+        y = np.array([0.25, 0.75])
+        np.testing.assert_allclose(Softmin().jacobian(x), -(np.diag(y) - np.outer(y, y)))
+
+    def test_gradcheck(self) -> None:
+        x = np.random.default_rng(4).uniform(-3, 3, (3, 5))
+        assert gradcheck(Softmin(axis=0), x, seed=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [LogSigmoid, Softsign, Mish, Hardtanh, lambda: Hardtanh(-0.5, 2.0), ReLU6, Hardsigmoid,
+     Hardswish, CELU, lambda: CELU(0.5), Softshrink, Hardshrink, Tanhshrink,
+     lambda: Threshold(0.5, 3.0), Softmin, lambda: Softmin(axis=0), PReLU,
+     lambda: RReLU(rng=0).eval(), GLU, lambda: GLU(axis=-2)],
+    ids=lambda make: repr(make()),
+)  # fmt: skip
+def test_passes_the_testing_kit(make: Any) -> None:
+    check_layer(make)
