@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 try:
     import torch
 except ImportError:  # pragma: no cover
-    torch = None
+    torch = None  # type: ignore[assignment]
 
 
 def _numba_version() -> str | None:

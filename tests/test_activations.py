@@ -464,7 +464,7 @@ class TestNewActivations:
             (lambda: RReLU(0.5, 0.1), r"lower must be <= upper, got lower=0\.5 and upper=0\.1"),
             (lambda: PReLU(0), "num_parameters must be a positive int, got 0"),
             (lambda: PReLU(init=np.inf), "init must be finite"),
-            (lambda: Threshold("a", 1.0), "threshold must be a real number"),
+            (lambda: Threshold("a", 1.0), "threshold must be a real number"),  # type: ignore[arg-type]
         ],
     )
     def test_invalid_arguments_name_the_argument_and_value(self, make: Any, message: str) -> None:

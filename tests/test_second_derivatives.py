@@ -36,7 +36,7 @@ def mish_terms() -> list[Callable[[Any], Any]]:
         t, sech2, s = mish_parts(x)
         return [2 * sech2 * s, x * sech2 * s * (1 - s), -2 * x * t * sech2 * s * s][i]
 
-    return [lambda x, i=i: part(x, i) for i in range(3)]
+    return [lambda x, i=i: part(x, i) for i in range(3)]  # type: ignore[misc]
 
 
 def gelu_tanh_terms() -> list[Callable[[Any], Any]]:
@@ -49,7 +49,7 @@ def gelu_tanh_terms() -> list[Callable[[Any], Any]]:
             -4 * x * dz**2 * s * s_bar * mp.tanh(z),
         ][i]
 
-    return [lambda x, i=i: part(x, i) for i in range(3)]
+    return [lambda x, i=i: part(x, i) for i in range(3)]  # type: ignore[misc]
 
 
 def gelu_tanh_allowed(dtype: str, x: Any) -> float:

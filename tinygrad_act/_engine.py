@@ -106,7 +106,7 @@ def kernel_helper(function: _F) -> _F:
         return function
     from numba.extending import register_jitable
 
-    return register_jitable(function)  # type: ignore[no-any-return]
+    return register_jitable(function)
 
 
 # ---------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pools[-1][1]
 
 
-def run_chunks(n: int, task: Callable[[int, int], None]) -> None:
+def run_chunks(n: int, task: Callable[[int, int], object]) -> None:
     """Call ``task(start, stop)`` over [0, n) in block-aligned chunks, on several threads.
 
     The calling thread runs the first chunk itself. Worker threads run under the
@@ -367,14 +367,14 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 
 
 def _loop_pair(holder: Any, numba: Any) -> tuple[Any, Any]:
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    @numba.njit(nogil=True, cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             value, slope = holder.kernel(holder.xp, np.float64(x[i]), *parameters)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(nogil=True, cache=True, error_model="numpy")
+    @numba.njit(nogil=True, cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             y[i] = holder.kernel(holder.xp, np.float64(x[i]), *parameters)[0]

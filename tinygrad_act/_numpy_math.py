@@ -71,4 +71,3 @@ def has_erfc() -> bool:
     except ImportError:
         return False
     return True
-

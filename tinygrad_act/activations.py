@@ -1218,8 +1218,8 @@ class _AlongAxis(Layer):
         flat = [r.reshape(-1, shape[-1]) for r in rows]
         log = isinstance(self, LogSoftmax)
         if which == "forward":
-            return _rows.forward(flat[0], log=log).reshape(shape)
-        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)
+            return _rows.forward(flat[0], log=log).reshape(shape)  # type: ignore[no-any-return]
+        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)  # type: ignore[no-any-return]
 
 
 class Softmax(_AlongAxis):
@@ -1591,7 +1591,8 @@ class GLU(_AlongAxis):
         y = np.moveaxis(y, -1, self.axis)
         if is_grad_enabled():
             self._saved = (a, s, s_complement, x.dtype, y.shape)
-        return y.astype(x.dtype)
+        result: Array = y.astype(x.dtype)
+        return result
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         a, s, s_complement, dtype, shape = _saved_by_forward(self)

@@ -13,7 +13,7 @@ import contextvars
 import inspect
 import math
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -222,6 +222,10 @@ class Layer:
         return f"{type(self).__name__}({settings})"
 
 
+def _no_kernel(xp: Any, x: Any, *parameters: Any) -> tuple[Any, Any]:
+    raise NotImplementedError
+
+
 class _Cache(NamedTuple):
     """What an activation's forward keeps for backward: f'(x), and whose it is."""
 
@@ -278,10 +282,8 @@ class Activation(Layer):
 
     _cache: _Cache | None = None
 
-    @staticmethod
-    def function_and_derivative(xp: Any, x: Any, *parameters: float) -> tuple[Any, Any]:
-        """Return f(x) and f'(x), elementwise, computed with the namespace `xp`."""
-        raise NotImplementedError
+    #: The math, a static method ``(xp, x, *parameters) -> (f(x), f'(x))``; see above.
+    function_and_derivative: ClassVar[Callable[..., tuple[Any, Any]]] = staticmethod(_no_kernel)
 
     #: Optional, a static method like `function_and_derivative`:
     #: ``derivatives(xp, x, *parameters) -> (f'(x), f''(x))``. See `second_derivative`.
@@ -388,7 +390,7 @@ class Activation(Layer):
         return {key: value for key, value in self.__dict__.items() if key != "_cache"}
 
 
-_NO_KERNEL = Activation.function_and_derivative
+_NO_KERNEL = _no_kernel
 _PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
 
 
