@@ -50,7 +50,7 @@ except ImportError:  # pragma: no cover - depends on the machine
 try:
     import torch
 except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
+    torch = None  # type: ignore[assignment, unused-ignore]
 
 
 def _numba_version() -> str | None:
