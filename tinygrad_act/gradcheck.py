@@ -217,7 +217,7 @@ def gradgradcheck(
         )
     point = finite_point("gradgradcheck", x)
     analytical = np.asarray(second_derivative(point), dtype=np.float64)
-    numerical, _ = first_derivative_differences(layer, point, eps)
+    numerical, _ = _first_derivative_differences(layer, point, eps)
     layer.forward(point)  # NOTE: leaves the layer with the forward at x itself
     message = _compare_second(layer, point, numerical, analytical, eps, atol, rtol)
     if message is None:
@@ -283,7 +283,7 @@ def central_differences(
     return numerical, noise
 
 
-def first_derivative_differences(
+def _first_derivative_differences(
     layer: Layer, point: Array, step: float | Array
 ) -> tuple[Array, Array]:
     """Central differences of f' (``backward(ones)`` after forward) of an elementwise
