@@ -18,13 +18,14 @@ from tinygrad_act import (
     Softmax,
     Softplus,
 )
-from tinygrad_act.activations import ACTIVATIONS
+from tinygrad_act.activations import ACTIVATIONS, GLU, RReLU
 from tinygrad_act.base import Layer
 from tinygrad_act.testing import parametrize_with_checks
 
 #: Every built-in activation with its defaults, and some with other settings.
 CASES: dict[str, Callable[[], Layer]] = {
     **{name: cls for name, cls in sorted(ACTIVATIONS.items())},
+    "rrelu": lambda: RReLU().eval(),  # random slopes while training; see test_activations
     "leakyrelu(0.2)": lambda: LeakyReLU(negative_slope=0.2),
     "leakyrelu(-0.5)": lambda: LeakyReLU(negative_slope=-0.5),
     "elu(0.5)": lambda: ELU(alpha=0.5),
@@ -42,7 +43,10 @@ def needs_axis(layer: Layer) -> bool:
 @pytest.fixture(params=list(CASES.values()), ids=list(CASES))
 def layer(request: pytest.FixtureRequest) -> Layer:
     factory: Callable[[], Layer] = request.param
-    return factory()
+    made = factory()
+    if isinstance(made, GLU):
+        pytest.skip("GLU halves its axis, so these shapes do not fit; the kit checks it")
+    return made
 
 
 @pytest.mark.parametrize(

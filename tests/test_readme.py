@@ -31,7 +31,8 @@ def test_own_activation_example_passes_the_testing_kit(pytester: pytest.Pytester
     assert len(example.strip().splitlines()) <= 25
     pytester.makepyfile(test_softsign=example)
     result = pytester.runpytest("-v", "-p", "no:cacheprovider", "-W", "error")
-    result.assert_outcomes(passed=len(CHECKS))
+    result.assert_outcomes(passed=len(CHECKS) - 1, skipped=1)  # it gives no f''
+
     result.stdout.fnmatch_lines(["*test_softsign?Softsign()-gradient? PASSED*"])
 
 

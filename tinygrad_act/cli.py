@@ -19,12 +19,12 @@ from typing import NoReturn
 
 import numpy as np
 
-from tinygrad_act.activations import ACTIVATIONS, get, resolve
+from tinygrad_act.activations import ACTIVATIONS, RReLU, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
 from tinygrad_act.demo import DEFAULTS, train
 from tinygrad_act.demo import plot as plot_result
-from tinygrad_act.gradcheck import gradients, within_tolerance
+from tinygrad_act.gradcheck import gradgradcheck, gradients, within_tolerance
 
 PROG = "tinygrad-act"
 TUTORIAL_VALUES = [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -285,9 +285,18 @@ def _show(name: str, values: list[float]) -> int:
     return 0
 
 
+def _has_second_derivative(layer: Layer) -> bool:
+    if not isinstance(layer, Activation):
+        return False
+    cls = type(layer)
+    return cls.derivatives is not None or cls.second_derivative is not Activation.second_derivative
+
+
 def _check(seed: int) -> int:
+    """gradcheck every built-in; gradgradcheck those that provide f''."""
     rng = np.random.default_rng(seed)
-    print(f"{'activation':<12} {'result':<6} {'max abs error':>14}")
+    second_heading = "f''"
+    print(f"{'activation':<12} {'result':<6} {'max abs error':>14} {second_heading:>9}")
     failures = 0
     for name in sorted(ACTIVATIONS):
         try:
@@ -295,6 +304,8 @@ def _check(seed: int) -> int:
         except ImportError as error:
             print(f"{name:<12} {'skip':<6} {'':>14}  {error}")
             continue
+        if isinstance(layer, RReLU):  # random slopes while training: check its inference form
+            layer.eval()
         x = rng.uniform(-4.0, 4.0, size=(8, 16))
         kinks = getattr(layer, "kinks", ())
         for kink in kinks:  # finite differences mean nothing across a kink
@@ -304,8 +315,13 @@ def _check(seed: int) -> int:
         for _, numerical, analytical in gradients(layer, x, seed=seed):
             worst = max(worst, float(np.abs(analytical - numerical).max(initial=0.0)))
             passed &= bool(within_tolerance(numerical, analytical).all())
+        second = "-"
+        if _has_second_derivative(layer):
+            second_ok = gradgradcheck(layer, x, raise_exception=False)
+            second = "pass" if second_ok else "FAIL"
+            passed &= second_ok
         failures += not passed
-        print(f"{name:<12} {'pass' if passed else 'FAIL':<6} {worst:>14.3g}")
+        print(f"{name:<12} {'pass' if passed else 'FAIL':<6} {worst:>14.3g} {second:>9}")
     return 1 if failures else 0
 
 
