@@ -276,11 +276,6 @@ class TestAlreadyRunInstances:
         check_layer(layer)
         np.testing.assert_array_equal(layer.backward(np.ones((3, 2))), expected)
 
-    @pytest.mark.xfail(
-        reason="Linear keeps its cache as _x, which the kit's copies keep: it should be "
-        "named _cache (or dropped by __getstate__)",
-        strict=True,
-    )
     def test_linear(self) -> None:
         layer = Linear(2, 3, rng=0)
         layer.forward(np.ones((4, 2)))

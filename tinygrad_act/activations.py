@@ -9,7 +9,6 @@ Elementwise activations subclass `Activation` and give ``function`` and
 from __future__ import annotations
 
 import math
-import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -25,7 +24,6 @@ from tinygrad_act.base import (
     as_float_array,
     check_grad_output,
     check_real,
-    is_grad_enabled,
 )
 
 # NOTE on kernels: each ``function_and_derivative`` runs on whole NumPy arrays and,
@@ -1178,29 +1176,16 @@ class _AlongAxis(Layer):
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
-        self.__dict__.pop("_cache", None)
+        self._forget()
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
         with np.errstate(all="ignore"):
             y = self._compiled("forward", self._rows(x))
-        if is_grad_enabled():  # y (float64, axis last) is a fresh array: our own
-            self._cache = (y, x.dtype, threading.get_ident())
+        self._remember(y, x.dtype)  # y (float64, axis last) is a fresh array: our own
         with np.errstate(all="ignore"):
             return np.moveaxis(y, -1, self.axis).astype(x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        name = type(self).__name__
-        cache = self.__dict__.get("_cache")
-        if cache is None:
-            raise RuntimeError(
-                f"{name}.backward called without a forward to go with it: call forward(x) "
-                "first (outside no_grad)"
-            )
-        y, dtype, thread = cache
-        if thread != threading.get_ident():
-            raise RuntimeError(
-                f"{name}.backward: the last forward of this layer ran in another thread; "
-                "use one layer instance per thread"
-            )
+        y, dtype = self._recall()
         shape = list(y.shape[:-1])
         shape.insert(self.axis % y.ndim, y.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
@@ -1436,17 +1421,16 @@ class PReLU(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, "PReLU")
-        self.__dict__.pop("_saved", None)
+        self._forget()
         slope = self._slope(x)
         wide = x.astype(np.float64)
         with np.errstate(all="ignore"):
             y = np.where(wide > 0, wide, slope * wide)
-        if is_grad_enabled():
-            self._saved = (wide, slope, x.dtype)
+        self._remember(wide, slope, x.dtype)
         return y.astype(x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        x, slope, dtype = _saved_by_forward(self)
+        x, slope, dtype = self._recall()
         grad = check_grad_output(self, grad_output, x.shape).astype(np.float64)
         with np.errstate(all="ignore"):
             positive = x > 0
@@ -1520,7 +1504,7 @@ class RReLU(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         x = as_float_array(x, "RReLU")
-        self.__dict__.pop("_saved", None)
+        self._forget()
         wide = x.astype(np.float64)
         if self.training:
             slope = self._rng.uniform(self.lower, self.upper, x.shape)
@@ -1530,12 +1514,11 @@ class RReLU(Layer):
         derivative = np.where(wide > 0, 1.0, np.where(wide <= 0, slope, np.nan))
         with np.errstate(all="ignore"):
             y = np.where(wide > 0, wide, slope * wide)
-        if is_grad_enabled():
-            self._saved = (derivative, x.dtype)
+        self._remember(derivative, x.dtype)
         return y.astype(x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        derivative, dtype = _saved_by_forward(self)
+        derivative, dtype = self._recall()
         grad = check_grad_output(self, grad_output, derivative.shape)
         return chain_rule(grad, derivative, dtype)
 
@@ -1582,35 +1565,23 @@ class GLU(_AlongAxis):
                 f"GLU(axis={self.axis}) splits its axis into two halves: its size must be "
                 f"even, got shape {x.shape}"
             )
-        self.__dict__.pop("_saved", None)
+        self._forget()
         rows = self._rows(x)
         a, b = rows[..., : size // 2].copy(), rows[..., size // 2 :]  # a: our own, for backward
         with np.errstate(all="ignore"):
             s, s_complement = _logistic(b)
             y = a * s
         y = np.moveaxis(y, -1, self.axis)
-        if is_grad_enabled():
-            self._saved = (a, s, s_complement, x.dtype, y.shape)
+        self._remember(a, s, s_complement, x.dtype, y.shape)
         result: Array = y.astype(x.dtype)
         return result
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        a, s, s_complement, dtype, shape = _saved_by_forward(self)
+        a, s, s_complement, dtype, shape = self._recall()
         g = self._rows(check_grad_output(self, grad_output, shape))
         with np.errstate(all="ignore"):
             result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)
         return np.moveaxis(result, -1, self.axis).astype(dtype)
-
-
-def _saved_by_forward(layer: Layer) -> Any:
-    """What the last forward of `layer` kept for backward, or a clear error."""
-    cache = layer.__dict__.get("_saved")
-    if cache is None:
-        raise RuntimeError(
-            f"{type(layer).__name__}.backward called without a forward to go with it: "
-            "call forward(x) first (outside no_grad)"
-        )
-    return cache
 
 
 def _exp_minus_max(x: Array) -> tuple[Array, Array]:

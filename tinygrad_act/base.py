@@ -14,7 +14,7 @@ import inspect
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import numpy as np
 import numpy.typing as npt
@@ -205,6 +205,43 @@ class Layer:
         for key, array in arrays.items():
             params[key].data[...] = array
 
+    # What forward keeps for backward lives in one attribute, ``_cache``: the values,
+    # and the thread that ran forward. `_remember` and `_recall` are the only way in.
+    _cache: Any
+
+    def _forget(self) -> None:
+        """Drop the cache first thing in forward: a forward that fails leaves none."""
+        self.__dict__.pop("_cache", None)
+
+    def _remember(self, *values: Any) -> None:
+        """Keep `values` for backward (nothing inside `no_grad`)."""
+        if _grad_enabled.get():
+            self._cache = (values, threading.get_ident())
+
+    def _recall(self) -> tuple[Any, ...]:
+        """What the last forward kept, or a `RuntimeError` saying why there is none."""
+        cache = self.__dict__.get("_cache")
+        name = type(self).__name__
+        if cache is None:
+            raise RuntimeError(
+                f"{name}.backward called without a forward to go with it: call forward(x) "
+                "first (outside no_grad)"
+            )
+        values, thread = cache
+        if thread != threading.get_ident():
+            raise RuntimeError(
+                f"{name}.backward: the last forward of this layer ran in another thread; "
+                "use one layer instance per thread"
+            )
+        return values  # type: ignore[no-any-return]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a cache belongs to this object and the thread that made it: copies start without
+        state = dict(self.__dict__)
+        if "_cache" in state:
+            state["_cache"] = None
+        return state
+
     @property
     def input_shape(self) -> tuple[int | None, ...] | None:
         """The trailing input dimensions this layer needs: None if any shape will do.
@@ -224,14 +261,6 @@ class Layer:
 
 def _no_kernel(xp: Any, x: Any, *parameters: Any) -> tuple[Any, Any]:
     raise NotImplementedError
-
-
-class _Cache(NamedTuple):
-    """What an activation's forward keeps for backward: f'(x), and whose it is."""
-
-    derivative: Array  # f'(x), in `_engine.derivative_dtype(dtype)`
-    dtype: np.dtype[Any]  # the input's dtype, which backward returns
-    thread: int  # the thread that ran forward
 
 
 class Activation(Layer):
@@ -279,8 +308,6 @@ class Activation(Layer):
 
     #: Points where f' jumps (ReLU's 0); gradient checks keep away from them.
     kinks: ClassVar[tuple[float, ...]] = ()
-
-    _cache: _Cache | None = None
 
     #: The math, a static method ``(xp, x, *parameters) -> (f(x), f'(x))``; see above.
     function_and_derivative: ClassVar[Callable[..., tuple[Any, Any]]] = staticmethod(_no_kernel)
@@ -347,47 +374,31 @@ class Activation(Layer):
         thread = threading.get_ident()
         grad = _grad_enabled.get()
         reuse = None
-        if (  # overwrite our own cache only: never one another thread may be reading
-            grad
-            and old is not None
-            and old.thread == thread
-            and old.derivative.shape == x.shape
-            and old.dtype == x.dtype
-        ):
-            reuse = old.derivative
+        if grad and old is not None and old[1] == thread:  # never a buffer another thread reads
+            derivative, dtype = old[0]
+            if derivative.shape == x.shape and dtype == x.dtype:
+                reuse = derivative  # overwritten, not reallocated
         kernel, parameters, compiled = self._kernel(grad)
         y, derivative = _engine.evaluate(
             kernel, parameters, x, derivative=grad, reuse=reuse, compiled=compiled
         )
-        if derivative is not None:
-            self._cache = _Cache(derivative, x.dtype, thread)
+        if derivative is not None:  # f'(x) in its cache dtype, and x's dtype for backward
+            self._cache = ((derivative, x.dtype), thread)
         return y
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        cache = self._cache
-        name = type(self).__name__
-        if cache is None:
-            raise RuntimeError(
-                f"{name}.backward called without a forward to go with it: call forward(x) "
-                "first (outside no_grad)"
-            )
-        if cache.thread != threading.get_ident():
-            raise RuntimeError(
-                f"{name}.backward: the last forward of this layer ran in another thread; "
-                "use one layer instance per thread"
-            )
-        grad = check_grad_output(self, grad_output, cache.derivative.shape)
-        return _engine.chain_rule(grad, cache.derivative, cache.dtype)
+        derivative, dtype = self._recall()
+        grad = check_grad_output(self, grad_output, derivative.shape)
+        return _engine.chain_rule(grad, derivative, dtype)
 
     def __copy__(self) -> Activation:
         copied = type(self).__new__(type(self))
         copied.__dict__.update(self.__dict__)
-        if self._cache is not None:  # the copy's forward must not overwrite our cache
-            copied._cache = self._cache._replace(derivative=self._cache.derivative.copy())
+        cache = self.__dict__.get("_cache")
+        if cache is not None:  # the copy's forward must not overwrite our cache
+            (derivative, dtype), thread = cache
+            copied._cache = ((derivative.copy(), dtype), thread)
         return copied
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {key: value for key, value in self.__dict__.items() if key != "_cache"}
 
 
 _NO_KERNEL = _no_kernel

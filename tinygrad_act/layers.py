@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator, Sequence
-from typing import Any, Literal, overload
+from typing import Literal, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -85,8 +85,6 @@ class Linear(Layer):
         self.in_features, self.out_features = in_features, out_features
         self.weight = Parameter(weight)
         self.bias = Parameter(np.zeros(out_features)) if bias else None
-        self._x: Array | None = None
-        self._dtype: np.dtype[Any] = np.dtype(np.float64)
 
     @property
     def input_shape(self) -> tuple[int | None, ...]:
@@ -106,18 +104,18 @@ class Linear(Layer):
         # NOTE: computed in float64 and rounded once to the input's dtype: a float32 or
         # float16 network then loses only its own roundings, not a float32 matmul's. The
         # output is in native byte order (a big-endian input gives the native result).
-        self._x, self._dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
+        self._forget()
+        wide, dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
         with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
-            y = self._x @ self.weight.data
+            y = wide @ self.weight.data
             if self.bias is not None:
                 y += self.bias.data
-            return y.astype(self._dtype, copy=False)
+        self._remember(wide, dtype)
+        return y.astype(dtype, copy=False)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        x = self._x
-        output_shape = None if x is None else (*x.shape[:-1], self.out_features)
-        grad = check_grad_output(self, grad_output, output_shape)
-        assert x is not None
+        x, dtype = self._recall()
+        grad = check_grad_output(self, grad_output, (*x.shape[:-1], self.out_features))
         g = grad.astype(np.float64)
         flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -125,7 +123,7 @@ class Linear(Layer):
             if self.bias is not None:
                 self.bias.grad += flat_g.sum(axis=0)
             grad_input: Array = g @ self.weight.data.T
-            return grad_input.astype(self._dtype, copy=False)
+            return grad_input.astype(dtype, copy=False)
 
     def __repr__(self) -> str:
         return (
