@@ -35,9 +35,30 @@ def record_ulp() -> Callable[[str, str, float, float], None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The accuracy table: f (forward), f' (backward) and f'' per activation and dtype.
+
+    f'' is recorded under the name ``"<activation> f''"``, with an engine or backend
+    label such as ``" [numpy]"`` after it; it goes into the third column here.
+    """
     if not ULP_REPORT:
         return
+    rows: dict[tuple[str, str], list[float | None]] = {}
+    for (name, dtype), (forward, backward) in ULP_REPORT.items():
+        base, label = [*name.split(" [", 1), ""][:2]
+        label = f" [{label}" if label else ""
+        if base.endswith(" f''"):
+            rows.setdefault((base[:-4] + label, dtype), [None, None, None])[2] = forward
+        else:
+            row = rows.setdefault((name, dtype), [None, None, None])
+            row[0], row[1] = forward, backward
     terminalreporter.section("max ulp error against mpmath")
-    terminalreporter.write_line(f"{'activation':<16}{'dtype':<10}{'forward':>9}{'backward':>10}")
-    for (activation, dtype), (forward, backward) in sorted(ULP_REPORT.items()):
-        terminalreporter.write_line(f"{activation:<16}{dtype:<10}{forward:>9.2f}{backward:>10.2f}")
+    headings = ("activation", "dtype", "f", "f'", "f''")
+    terminalreporter.write_line("{:<24}{:<10}{:>9}{:>10}{:>10}".format(*headings))
+
+    def cell(value: float | None, width: int) -> str:
+        return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
+
+    for (name, dtype), (forward, backward, second) in sorted(rows.items()):
+        terminalreporter.write_line(
+            f"{name:<24}{dtype:<10}{cell(forward, 9)}{cell(backward, 10)}{cell(second, 10)}"
+        )
