@@ -58,7 +58,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     def cell(value: float | None, width: int) -> str:
         return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
 
-    for (name, dtype), (forward, backward, second) in sorted(rows.items()):
+    for (name, dtype), (f, f_prime, f_second) in sorted(rows.items()):
         terminalreporter.write_line(
-            f"{name:<24}{dtype:<10}{cell(forward, 9)}{cell(backward, 10)}{cell(second, 10)}"
+            f"{name:<24}{dtype:<10}{cell(f, 9)}{cell(f_prime, 10)}{cell(f_second, 10)}"
         )
