@@ -22,7 +22,7 @@ from tests.reference import sweep, ulp_error
 
 numba = pytest.importorskip("numba")
 
-from tinygrad_act import _numba_math  # noqa: E402 (needs numba)
+from tinygrad_act import _engine, _numba_math  # noqa: E402 (needs numba)
 
 Array = npt.NDArray[Any]
 Loop = Callable[..., Array]
@@ -55,7 +55,9 @@ def compiled_loop(name: str, arity: int) -> Loop:
             y[i] = function(a[i], b[i], c[i])
         return y
 
-    return cast(Loop, numba.njit({1: loop1, 2: loop2, 3: loop3}[arity]))
+    # compiled with the engine's flags (FMA contraction allowed), as kernels are
+    options = _engine.KERNEL_OPTIONS
+    return cast(Loop, numba.njit(**options)({1: loop1, 2: loop2, 3: loop3}[arity]))
 
 
 def in_float64_range(exact: Any) -> Any:

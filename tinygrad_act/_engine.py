@@ -49,6 +49,12 @@ PARALLEL_MIN = 4 * BLOCK
 ENGINE_VARIABLE = "TINYGRAD_ACT_ENGINE"
 THREADS_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
 ENGINES = ("numba", "numpy")
+#: How numba compiles kernels: division by zero gives inf or NaN as in NumPy (and
+#: vectorizes: Python's error model checks every division), and a * b + c may become
+#: one fused multiply-add, which only removes a rounding.
+KERNEL_OPTIONS: dict[str, Any] = {"error_model": "numpy", "fastmath": {"contract"}}
+#: Loops also release the GIL, for the thread pool, and are cached on disk.
+LOOP_OPTIONS: dict[str, Any] = {**KERNEL_OPTIONS, "nogil": True, "cache": True}
 
 
 def _choose_engine() -> str:
@@ -304,7 +310,7 @@ def _product() -> Any:
     if _product_loop is None:
         import numba
 
-        @numba.njit(nogil=True, cache=True, error_model="numpy")
+        @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
         def product(g: Array, f: Array, out: Array) -> None:
             for i in range(out.size):
                 out[i] = g[i] * f[i]
@@ -346,7 +352,7 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     where = f"{kernel.__module__}.{kernel.__qualname__}"
     name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
-    holder.kernel = numba.njit(kernel, error_model="numpy")  # type: ignore[attr-defined]
+    holder.kernel = numba.njit(kernel, **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = _numba_math  # type: ignore[attr-defined]
     sys.modules[name] = holder
     both, value_only = _loop_pair(holder, numba)
@@ -367,14 +373,14 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 
 
 def _loop_pair(holder: Any, numba: Any) -> tuple[Any, Any]:
-    @numba.njit(nogil=True, cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             value, slope = holder.kernel(holder.xp, np.float64(x[i]), *parameters)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(nogil=True, cache=True, error_model="numpy")  # type: ignore[untyped-decorator]
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             y[i] = holder.kernel(holder.xp, np.float64(x[i]), *parameters)[0]

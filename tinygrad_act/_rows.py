@@ -20,7 +20,7 @@ from tinygrad_act import _numba_math as xp
 Array = Any
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _forward(x: Array, y: Array, log: bool) -> None:
     n = x.shape[1]
     for i in range(x.shape[0]):
@@ -56,7 +56,7 @@ def _forward(x: Array, y: Array, log: bool) -> None:
                 y[i, j] = y[i, j] / total
 
 
-@numba.njit(nogil=True, cache=True, error_model="numpy")
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward(y: Array, g: Array, out: Array, log: bool) -> None:
     n = y.shape[1]
     for i in range(y.shape[0]):
