@@ -492,10 +492,7 @@ class GELU(Activation):
     def second_derivative(self, x: npt.ArrayLike) -> Array:
         if self.approximate == "none":
             return super().second_derivative(x)
-        x = as_float_array(x, "GELU")
-        _, second = _engine.evaluate(_gelu_tanh_derivatives, (), x, derivative=True)
-        assert second is not None  # asked for with derivative=True
-        return second.astype(x.dtype, copy=False)
+        return self._second_derivative(_gelu_tanh_derivatives, x)
 
 
 @kernel_helper

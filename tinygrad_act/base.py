@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _engine
+from tinygrad_act import _array_api, _engine
 
 #: A floating-point array; what activations receive and return.
 Array = npt.NDArray[np.floating[Any]]
@@ -103,8 +103,11 @@ class Parameter:
         self.grad: Array = np.zeros_like(self.data)
 
     def zero_grad(self) -> None:
-        """Set ``grad`` to zero, in place."""
-        self.grad[...] = 0
+        """Set ``grad`` to zero: in place for NumPy, a new array for other libraries."""
+        if type(self.grad) is np.ndarray:
+            self.grad[...] = 0
+        else:
+            self.grad = _array_api.namespace_of(self.grad).zeros_like(self.grad)
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -122,6 +125,8 @@ def check_grad_output(
     name = type(owner).__name__
     if output_shape is None:
         raise RuntimeError(f"{name}.backward called before forward: call forward(x) first")
+    if type(grad_output) is not np.ndarray:
+        _array_api.refuse_foreign(name + ".backward", "grad_output", grad_output)
     grad = as_float_array(grad_output, name + ".backward")
     if grad.shape != output_shape:
         raise ValueError(
@@ -164,8 +169,9 @@ class Layer:
             p.zero_grad()
 
     def state_dict(self) -> dict[str, Array]:
-        """A copy of every parameter by name: ``np.savez(path, **layer.state_dict())``."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """A copy of every parameter by name, as NumPy arrays whatever the library of the
+        parameters: ``np.savez(path, **layer.state_dict())``."""
+        return {name: _array_api.to_numpy(p.data) for name, p in self.named_parameters()}
 
     def load_state_dict(self, state: Mapping[str, npt.ArrayLike]) -> None:
         """Load parameters saved by `state_dict`, bit for bit.
@@ -190,7 +196,7 @@ class Layer:
             )
         arrays = {}
         for key, value in state.items():
-            array = np.asarray(value)
+            array = _array_api.to_numpy(value) if _array_api.is_foreign(value) else np.asarray(value)
             if array.dtype.kind not in "fiu" or array.dtype.itemsize > 8:
                 raise TypeError(
                     f"{name}.load_state_dict: {key!r} has dtype {array.dtype}; "
@@ -203,7 +209,8 @@ class Layer:
                 )
             arrays[key] = array
         for key, array in arrays.items():
-            params[key].data[...] = array
+            p = params[key]
+            p.data = _array_api.update(p.data, _array_api.like(array, p.data))
 
     # What forward keeps for backward lives in one attribute, ``_cache``: the values,
     # and the thread that ran forward. `_remember` and `_recall` are the only way in.
@@ -345,6 +352,8 @@ class Activation(Layer):
 
     def _evaluate(self, x: npt.ArrayLike, *, derivative: bool) -> tuple[Array, Array | None]:
         """f(x) and, if `derivative`, f'(x) (in its cache dtype), without touching the cache."""
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            return _array_api.evaluate(self, x, derivative=derivative)
         x = as_float_array(x, type(self).__name__)
         kernel, parameters, compiled = self._kernel(derivative)
         return _engine.evaluate(kernel, parameters, x, derivative=derivative, compiled=compiled)
@@ -361,6 +370,12 @@ class Activation(Layer):
                 f"{type(self).__name__} does not provide f'': define the static method "
                 "derivatives(xp, x, ...) returning (f'(x), f''(x))"
             )
+        return self._second_derivative(kernel, x)
+
+    def _second_derivative(self, kernel: _engine.Kernel, x: npt.ArrayLike) -> Array:
+        """f''(x) in the dtype of `x`, by `kernel`, a ``derivatives(xp, x, ...)``."""
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            return _array_api.evaluate(self, x, derivative=True, second=True, kernel=kernel)[1]
         x = as_float_array(x, type(self).__name__)
         parameters = tuple(getattr(self, name) for name in _parameter_names(kernel))
         _, second = _engine.evaluate(kernel, parameters, x, derivative=True)
@@ -368,6 +383,8 @@ class Activation(Layer):
         return second.astype(x.dtype, copy=False)
 
     def forward(self, x: npt.ArrayLike) -> Array:
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            return self._forward_foreign(x)
         x = as_float_array(x, type(self).__name__)
         # Take the cache out first: a forward that fails leaves none, never a half-written one.
         old = self.__dict__.pop("_cache", None)
@@ -376,7 +393,7 @@ class Activation(Layer):
         reuse = None
         if grad and old is not None and old[1] == thread:  # never a buffer another thread reads
             derivative, dtype = old[0]
-            if derivative.shape == x.shape and dtype == x.dtype:
+            if type(derivative) is np.ndarray and derivative.shape == x.shape and dtype == x.dtype:
                 reuse = derivative  # overwritten, not reallocated
         kernel, parameters, compiled = self._kernel(grad)
         y, derivative = _engine.evaluate(
@@ -386,8 +403,20 @@ class Activation(Layer):
             self._cache = ((derivative, x.dtype), thread)
         return y
 
+    def _forward_foreign(self, x: Any) -> Any:
+        """forward on another library's array (torch, JAX, CuPy, Dask, ...): same rules."""
+        self._forget()
+        grad = _grad_enabled.get()
+        y, derivative = _array_api.evaluate(self, x, derivative=grad)
+        if derivative is not None:  # f'(x), a fresh array of that library: our own
+            self._cache = ((derivative, y.dtype), threading.get_ident())
+        return y
+
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         derivative, dtype = self._recall()
+        if type(derivative) is not np.ndarray:  # forward ran on another library's array
+            name = type(self).__name__ + ".backward"
+            return _array_api.chain_rule(name, grad_output, derivative, dtype)  # type: ignore[no-any-return]
         grad = check_grad_output(self, grad_output, derivative.shape)
         return _engine.chain_rule(grad, derivative, dtype)
 
@@ -397,7 +426,11 @@ class Activation(Layer):
         cache = self.__dict__.get("_cache")
         if cache is not None:  # the copy's forward must not overwrite our cache
             (derivative, dtype), thread = cache
-            copied._cache = ((derivative.copy(), dtype), thread)
+            if type(derivative) is np.ndarray:
+                derivative = derivative.copy()
+            else:
+                derivative = _array_api.copy(derivative)
+            copied._cache = ((derivative, dtype), thread)
         return copied
 
 

@@ -1,0 +1,467 @@
+"""Other array libraries: PyTorch, CuPy, JAX, array-api-strict and Dask.
+
+An array that is not NumPy's is computed in its own library, on its own device,
+by the same kernels (``function_and_derivative(xp, x, ...)``) with ``xp`` the
+library's array-API namespace, `array_api_compat.array_namespace(x)`, wrapped in
+a `Namespace` that adds what the standard lacks. Nothing here calls
+``np.asarray`` on such an array, and nothing writes into one in place (JAX's
+arrays are immutable).
+
+Dask arrays of NumPy chunks are the exception: each chunk runs on the NumPy (or
+numba) engine, lazily, through ``map_blocks``; see `dask_forward`.
+
+array-api-compat is optional: it is imported only when an input is neither a
+NumPy array nor a Python number or list (``pip install "tinygrad_act[array-api]"``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tinygrad_act import _engine
+
+# What is never another library's array: the NumPy path converts these.
+_NUMPY_OR_PYTHON = (np.ndarray, np.generic, list, tuple, int, float, complex, str, bytes)
+
+
+def is_foreign(x: Any) -> bool:
+    """Whether `x` is an array of another library (not NumPy's, not a list or a number)."""
+    if x is None or isinstance(x, _NUMPY_OR_PYTHON):
+        return False
+    try:
+        import array_api_compat
+    except ImportError:
+        if hasattr(x, "__array_namespace__") or hasattr(x, "__dlpack__"):
+            raise ImportError(
+                f"{type_name(x)} input needs array-api-compat: "
+                'pip install "tinygrad_act[array-api]"'
+            ) from None
+        return False
+    return bool(array_api_compat.is_array_api_obj(x))
+
+
+def is_dask(x: Any) -> bool:
+    """Whether `x` is a Dask array (call after `is_foreign`)."""
+    import array_api_compat
+
+    return bool(array_api_compat.is_dask_array(x))
+
+
+def type_name(x: Any) -> str:
+    """``torch.Tensor``, ``numpy.ndarray``: the type of `x` as users know it."""
+    module = type(x).__module__.split(".")[0]
+    return f"{module}.{type(x).__name__}"
+
+
+def library(xp: Any) -> str:
+    """The library of namespace `xp`: "torch", "jax", "cupy", "dask", "array_api_strict"."""
+    name: str = xp.__name__
+    return name.removeprefix("array_api_compat.").split(".")[0]
+
+
+# ---------------------------------------------------------------------------
+# The namespace the kernels see
+
+
+def _torch_erfc() -> Callable[[Any], Any]:
+    import torch
+
+    return torch.special.erfc  # type: ignore[no-any-return]
+
+
+def _jax_erfc() -> Callable[[Any], Any]:
+    import jax.scipy.special
+
+    return jax.scipy.special.erfc  # type: ignore[no-any-return]
+
+
+def _cupy_erfc() -> Callable[[Any], Any]:
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erfc  # type: ignore[no-any-return]
+
+
+#: erfc, which the array API standard does not have, by library: the library's own.
+ERFC: dict[str, Callable[[], Callable[[Any], Any]]] = {
+    "torch": _torch_erfc,
+    "jax": _jax_erfc,
+    "cupy": _cupy_erfc,
+}
+
+_FLOAT64: dict[tuple[str, str], bool] = {}
+
+
+class Namespace:
+    """An array library's namespace, as kernels use it.
+
+    Every name is the library's array-API function (``exp``, ``where``, ``max``,
+    ...), with three additions: ``where``, ``maximum``, ``minimum`` and
+    ``copysign`` take Python numbers for either argument (made arrays of the
+    compute dtype, on the device); ``erfc`` comes from `ERFC`; and ``dtype`` is the
+    compute dtype, float64 unless the device has none.
+    """
+
+    def __init__(self, x: Any) -> None:
+        import array_api_compat
+
+        self.xp = array_api_compat.array_namespace(x)
+        self.library = library(self.xp)
+        self.device = array_api_compat.device(x)
+        key = (self.library, str(self.device))
+        if key not in _FLOAT64:
+            try:  # NOTE: e.g. Apple's MPS and array-api-strict's "no_float64" device lack it
+                self.xp.asarray(0.0, dtype=self.xp.float64, device=self.device)
+                _FLOAT64[key] = True
+            except Exception:
+                _FLOAT64[key] = False
+        self.dtype = self.xp.float64 if _FLOAT64[key] else self.xp.float32
+        self._constants: dict[float, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.xp, name)
+
+    def array(self, value: Any) -> Any:
+        """`value`, a Python number made a 0-d array of the compute dtype on the device."""
+        if not isinstance(value, int | float):
+            return value
+        constant = self._constants.get(value)
+        if constant is None:
+            constant = self.xp.asarray(float(value), dtype=self.dtype, device=self.device)
+            self._constants[value] = constant
+        return constant
+
+    def where(self, condition: Any, a: Any, b: Any) -> Any:
+        return self.xp.where(condition, self.array(a), self.array(b))
+
+    def maximum(self, a: Any, b: Any) -> Any:
+        return self.xp.maximum(self.array(a), self.array(b))
+
+    def minimum(self, a: Any, b: Any) -> Any:
+        return self.xp.minimum(self.array(a), self.array(b))
+
+    def copysign(self, a: Any, b: Any) -> Any:
+        return self.xp.copysign(self.array(a), self.array(b))
+
+    def erfc(self, t: Any) -> Any:
+        make = ERFC.get(self.library)
+        if make is None:
+            raise TypeError(
+                f"GELU(approximate='none') needs erfc, which is not in the array API "
+                f"standard and which {self.library} does not provide: use "
+                "GELU(approximate='tanh'), or convert the input to NumPy, PyTorch, JAX or CuPy"
+            )
+        return make()(t)
+
+    def derivative_dtype(self, dtype: Any) -> Any:
+        """f' is kept in the input's dtype, float16's in float32 (as on NumPy)."""
+        return self.xp.float32 if dtype == getattr(self.xp, "float16", None) else dtype
+
+    def float_input(self, x: Any, owner: str) -> Any:
+        """`x` if real floating; bool and integers in float64 (float32 without it)."""
+        if self.xp.isdtype(x.dtype, "real floating"):
+            return x
+        if self.xp.isdtype(x.dtype, ("bool", "integral")):
+            return self.xp.astype(x, self.dtype)
+        raise TypeError(
+            f"{owner} expects real floating-point input (float16, float32 or float64; "
+            f"bool and integers are converted to float64), got {self.library} dtype {x.dtype}"
+        )
+
+    def own(self, result: Any, x: Any) -> Any:
+        """`result`, copied if it is `x` itself, so that the caller owns it."""
+        return self.xp.asarray(result, copy=True) if result is x else result
+
+
+def namespace(x: Any, owner: str) -> Namespace:
+    """The `Namespace` of a foreign array `x`, or a `TypeError` if its library has none."""
+    try:
+        return Namespace(x)
+    except TypeError:
+        raise TypeError(f"{owner} does not take {type_name(x)} input") from None
+
+
+def detach(x: Any) -> Any:
+    """A torch tensor without its autograd graph (our layers differentiate by hand)."""
+    return x.detach() if hasattr(x, "requires_grad") and hasattr(x, "detach") else x
+
+
+def check_same(owner: str, what: str, reference: Any, value: Any) -> Any:
+    """`value` (detached), if it is an array of `reference`'s library on its device.
+
+    Otherwise a `TypeError` naming both types, or a `ValueError` naming both devices.
+    """
+    import array_api_compat
+
+    same = is_foreign(value) and (
+        array_api_compat.array_namespace(value) is array_api_compat.array_namespace(reference)
+    )
+    if not same:
+        raise TypeError(
+            f"{owner}: forward ran on {type_name(reference)}, but {what} is "
+            f"{type_name(value)}; pass {what} as a {type_name(reference)} (on the same device)"
+        )
+    here, there = array_api_compat.device(reference), array_api_compat.device(value)
+    if here != there:
+        raise ValueError(f"{owner}: forward ran on device {here}, but {what} is on {there}")
+    return detach(value)
+
+
+def refuse_foreign(owner: str, what: str, value: Any) -> None:
+    """A `TypeError` for a foreign `value` given where NumPy's forward ran."""
+    if type(value) is not np.ndarray and is_foreign(value):
+        raise TypeError(
+            f"{owner}: forward ran on numpy.ndarray, but {what} is {type_name(value)}; "
+            f"pass {what} as a numpy.ndarray, or run forward on {type_name(value)}"
+        )
+
+
+def check_shape(owner: str, what: str, value: Any, shape: tuple[Any, ...]) -> None:
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(
+            f"{owner}: {what} has shape {tuple(value.shape)}, "
+            f"but the output of forward has shape {tuple(shape)}"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Elementwise activations
+
+
+def evaluate(
+    layer: Any, x: Any, *, derivative: bool, second: bool = False, kernel: Any = None
+) -> tuple[Any, Any]:
+    """f(x) and f'(x) (or f' and f'' with `second`) of an activation, on `x`'s library.
+
+    The dtype rules are NumPy's: computed in float64 (float32 on a device without
+    float64) and rounded once; f in `x`'s dtype, f' in its `derivative_dtype`.
+    """
+    owner = type(layer).__name__
+    if is_dask(x):
+        return dask_elementwise(layer, x, derivative=derivative, second=second, kernel=kernel)
+    space = namespace(x, owner)
+    x = space.float_input(detach(x), owner)
+    if kernel is not None:
+        parameters: tuple[float, ...] = tuple(getattr(layer, n) for n in _names(kernel))
+    else:
+        kernel, parameters, compiled = layer._kernel(derivative)
+        if not compiled:
+            raise TypeError(
+                f"{owner} is written with NumPy (function and derivative), so it runs on "
+                f"NumPy arrays only, not {type_name(x)}; write function_and_derivative(xp, x) "
+                "to run on any array library"
+            )
+    wide = space.astype(x, space.dtype, copy=False)
+    with np.errstate(all="ignore"):  # NOTE: array-api-strict computes with NumPy: quietly
+        y, d = kernel(space, wide, *parameters)
+    y = space.own(space.astype(_full(space, y, x), x.dtype, copy=False), x)
+    if derivative or second:
+        dtype = x.dtype if second else space.derivative_dtype(x.dtype)
+        d = space.own(space.astype(_full(space, d, x), dtype, copy=False), x)
+        return y, d
+    return y, None
+
+
+def _names(kernel: Any) -> tuple[str, ...]:
+    from tinygrad_act.base import _parameter_names
+
+    return _parameter_names(kernel)
+
+
+def _full(space: Namespace, value: Any, like: Any) -> Any:
+    """A kernel's result as an array of `like`'s shape (a kernel may return a number)."""
+    if isinstance(value, int | float):
+        return space.full(like.shape, float(value), dtype=space.dtype, device=space.device)
+    return value
+
+
+def chain_rule(owner: str, grad_output: Any, derivative: Any, dtype: Any) -> Any:
+    """``grad_output * derivative`` in the wider dtype, rounded once to `dtype`."""
+    if is_dask(derivative):
+        return dask_chain_rule(owner, grad_output, derivative, dtype)
+    grad = check_same(owner, "grad_output", derivative, grad_output)
+    check_shape(owner, "grad_output", grad, derivative.shape)
+    space = namespace(derivative, owner)
+    grad = space.float_input(grad, owner + ".backward")
+    with np.errstate(all="ignore"):
+        return space.astype(grad * derivative, dtype)
+
+
+def copy(x: Any) -> Any:
+    """A copy of a foreign array (an equal, separate object for immutable ones)."""
+    if is_dask(x):
+        return x.copy()
+    return Namespace(x).asarray(x, copy=True)
+
+
+# ---------------------------------------------------------------------------
+# Dask: NumPy chunks, lazily
+
+
+def _check_dask(owner: str, x: Any) -> Any:
+    """`x` with a real floating dtype in native byte order (bool and integers: float64)."""
+    if type(x._meta) is not np.ndarray:
+        raise TypeError(
+            f"{owner} takes Dask arrays of NumPy chunks, got chunks of {type_name(x._meta)}"
+        )
+    dtype = x.dtype
+    if dtype.kind == "f" and dtype.itemsize <= 8:
+        return x if dtype.isnative else x.astype(dtype.newbyteorder("="))
+    if dtype.kind in "biu":
+        return x.astype(np.float64)
+    raise TypeError(
+        f"{owner} expects real floating-point input (float16, float32 or float64; "
+        f"bool and integers are converted to float64), got dtype {dtype}"
+    )
+
+
+def _values_block(block: Any, kernel: Any, parameters: Any, compiled: bool) -> Any:
+    return _engine.evaluate(kernel, parameters, block, derivative=False, compiled=compiled)[0]
+
+
+def _derivative_block(block: Any, kernel: Any, parameters: Any, compiled: bool) -> Any:
+    return _engine.evaluate(kernel, parameters, block, derivative=True, compiled=compiled)[1]
+
+
+def dask_elementwise(
+    layer: Any, x: Any, *, derivative: bool, second: bool = False, kernel: Any = None
+) -> tuple[Any, Any]:
+    """f(x) and f'(x) as lazy Dask arrays: each chunk on the NumPy/numba engine.
+
+    Two graphs, so that f' is computed only where it is used (by backward), chunk
+    by chunk, and neither graph keeps the other's results in memory.
+    """
+    owner = type(layer).__name__
+    x = _check_dask(owner, x)
+    if kernel is not None:
+        parameters = tuple(getattr(layer, n) for n in _names(kernel))
+        compiled = True
+    else:
+        kernel, parameters, compiled = layer._kernel(derivative)
+    settings = (kernel, parameters, compiled)
+    if second:
+        first = x.map_blocks(_values_block, *settings, dtype=x.dtype)
+        return first, x.map_blocks(_derivative_block, *settings, dtype=x.dtype)
+    y = x.map_blocks(_values_block, *settings, dtype=x.dtype)
+    if not derivative:
+        return y, None
+    dtype = _engine.derivative_dtype(x.dtype)
+    return y, x.map_blocks(_derivative_block, *settings, dtype=dtype)
+
+
+def _chain_rule_block(grad: Any, derivative: Any, dtype: Any) -> Any:
+    from tinygrad_act.base import as_float_array
+
+    return _engine.chain_rule(as_float_array(grad, "backward"), derivative, dtype)
+
+
+def dask_chain_rule(owner: str, grad_output: Any, derivative: Any, dtype: Any) -> Any:
+    import dask.array as da
+
+    grad = check_same(owner, "grad_output", derivative, grad_output)
+    check_shape(owner, "grad_output", grad, derivative.shape)
+    grad = _check_dask(owner + ".backward", grad)
+    return da.map_blocks(_chain_rule_block, grad, derivative, dtype, dtype=dtype)
+
+
+def _quiet(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` on NumPy chunks without NumPy's warnings (their IEEE results stand)."""
+
+    def run(*arrays: Any) -> Any:
+        with np.errstate(all="ignore"):
+            return function(np, *arrays)
+
+    return run
+
+
+def blockwise(function: Callable[..., Any], *arrays: Any, dtype: Any = np.float64) -> Any:
+    """``function(np, *chunks)`` for every chunk of Dask arrays broadcast together."""
+    import dask.array as da
+
+    return da.map_blocks(_quiet(function), *arrays, dtype=dtype)
+
+
+# ---------------------------------------------------------------------------
+# Parameters, buffers and conversions
+
+
+def namespace_of(a: Any) -> Any:
+    """The namespace to compute with on `a`: NumPy's module for NumPy arrays."""
+    if type(a) is np.ndarray:
+        return np
+    import array_api_compat
+
+    return array_api_compat.array_namespace(a)
+
+
+def to_numpy(a: Any) -> Any:
+    """A NumPy copy of any array (through the host for device arrays)."""
+    if isinstance(a, np.ndarray):
+        return np.array(a)
+    if is_dask(a):
+        return np.asarray(a.compute())
+    import array_api_compat
+
+    a = detach(a)
+    if array_api_compat.is_torch_array(a):
+        return a.cpu().numpy().copy()
+    if array_api_compat.is_cupy_array(a):
+        return a.get()
+    host = array_api_compat.to_device(a, "cpu") if array_api_compat.is_jax_array(a) else a
+    return np.from_dlpack(host).copy()
+
+
+def like(value: Any, reference: Any) -> Any:
+    """`value` (NumPy or any library) as an array of `reference`'s library, device and dtype."""
+    if type(reference) is np.ndarray:
+        return value if type(value) is np.ndarray else to_numpy(value)
+    space = Namespace(reference)
+    if is_foreign(value) and namespace_of(value) is space.xp:
+        return space.astype(space.asarray(value, device=space.device), reference.dtype)
+    host = value if type(value) is np.ndarray else to_numpy(value)
+    return space.asarray(host, dtype=reference.dtype, device=space.device)
+
+
+def update(array: Any, value: Any) -> Any:
+    """`array` holding `value`: written in place for NumPy, a new array otherwise
+    (JAX's arrays are immutable, and so we treat every other library's)."""
+    if type(array) is np.ndarray:
+        array[...] = value
+        return array
+    return value
+
+
+def follow(parameters: Any, x: Any) -> None:
+    """Move each parameter (data and grad) to the library and device of `x`, if not there.
+
+    A foreign `x` gets float64 parameters (float32 on a device without float64);
+    NumPy input moves them back to NumPy float64.
+    """
+    for p in parameters:
+        if type(x) is np.ndarray:
+            if type(p.data) is not np.ndarray:
+                p.data = np.asarray(to_numpy(p.data), np.float64)
+                p.grad = np.asarray(to_numpy(p.grad), np.float64)
+            continue
+        import array_api_compat
+
+        space = Namespace(x)
+        data = p.data
+        same = (
+            type(data) is not np.ndarray
+            and array_api_compat.array_namespace(data) is space.xp
+            and array_api_compat.device(data) == space.device
+        )
+        if not same:
+            template = space.zeros((), dtype=space.dtype, device=space.device)
+            p.data = like(data, template)
+            p.grad = like(p.grad, template)
+
+
+def size(shape: tuple[Any, ...]) -> int:
+    """The number of elements of `shape` (``math.prod``; Dask's may be NaN: then 1)."""
+    total = math.prod(shape)
+    return int(total) if total == total else 1
