@@ -20,7 +20,7 @@ def code_blocks(language: str) -> list[str]:
 def test_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # the training example saves model.npz
     blocks = [block for block in code_blocks("python") if "parametrize_with_checks" not in block]
-    assert len(blocks) == 2
+    assert len(blocks) == 4  # sigmoid, functions, Newton's method, training
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
     assert (tmp_path / "model.npz").exists()
