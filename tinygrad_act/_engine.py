@@ -112,7 +112,7 @@ def kernel_helper(function: _F) -> _F:
         return function
     from numba.extending import register_jitable
 
-    return register_jitable(function)
+    return register_jitable(inline="always")(function)
 
 
 # ---------------------------------------------------------------------------
@@ -352,10 +352,16 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
     where = f"{kernel.__module__}.{kernel.__qualname__}"
     name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
-    holder.kernel = numba.njit(kernel, **KERNEL_OPTIONS)  # type: ignore[attr-defined]
+    # inlined into the loop, or LLVM leaves a large kernel as a call and nothing vectorizes
+    holder.kernel = numba.njit(kernel, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = _numba_math  # type: ignore[attr-defined]
     sys.modules[name] = holder
-    both, value_only = _loop_pair(holder, numba)
+    arity = len(_sample_parameters(kernel))
+    if arity > MAX_PARAMETERS:
+        if kernel.__module__.startswith("tinygrad_act."):
+            raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
+        return None
+    both, value_only = _loop_pair(holder, arity, numba)
     try:  # compile for float64 now, so that a kernel numba cannot type is found here
         both(np.zeros(1), np.empty(1), np.empty(1), _sample_parameters(kernel))
     except numba.core.errors.NumbaError as error:
@@ -372,17 +378,37 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
     return (1.0,) * (len(inspect.signature(kernel).parameters) - 2)
 
 
-def _loop_pair(holder: Any, numba: Any) -> tuple[Any, Any]:
+#: Parameters a compiled kernel may take after x (numba inlines no call with *args).
+MAX_PARAMETERS = 3
+
+
+def _loop_pair(holder: Any, arity: int, numba: Any) -> tuple[Any, Any]:
+    """The loops over a kernel of `arity` parameters: f and f', and f only.
+
+    numba prunes the branches for other arities before it compiles, as `arity` is a
+    constant of the closure.
+    """
+
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def call(v: float, p: tuple[float, ...]) -> tuple[float, float]:
+        if arity == 0:
+            return holder.kernel(holder.xp, v)  # type: ignore[no-any-return]
+        if arity == 1:
+            return holder.kernel(holder.xp, v, p[0])  # type: ignore[no-any-return]
+        if arity == 2:
+            return holder.kernel(holder.xp, v, p[0], p[1])  # type: ignore[no-any-return]
+        return holder.kernel(holder.xp, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = holder.kernel(holder.xp, np.float64(x[i]), *parameters)
+            value, slope = call(np.float64(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = holder.kernel(holder.xp, np.float64(x[i]), *parameters)[0]
+            y[i] = call(np.float64(x[i]), parameters)[0]
 
     return both, value_only
