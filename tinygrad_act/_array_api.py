@@ -465,3 +465,60 @@ def size(shape: tuple[Any, ...]) -> int:
     """The number of elements of `shape` (``math.prod``; Dask's may be NaN: then 1)."""
     total = math.prod(shape)
     return int(total) if total == total else 1
+
+
+# ---------------------------------------------------------------------------
+# Layers written with the namespace (Softmax, GLU, PReLU, Linear, the losses)
+
+
+def prepare(owner: str, x: Any, *, dask: bool = False) -> tuple[Namespace, Any, Any]:
+    """For a foreign `x`: its `Namespace`, `x` in a float dtype, and `x` in the compute dtype.
+
+    Dask arrays are a `TypeError` unless `dask`: only the layers that say so take them.
+    """
+    if not dask and is_dask(x):
+        raise TypeError(
+            f"{owner} does not take Dask arrays: the elementwise activations, Softmax, "
+            "LogSoftmax and Softmin do; compute this step in NumPy (x.compute())"
+        )
+    space = namespace(x, owner)
+    x = space.float_input(detach(x), owner)
+    return space, x, space.astype(x, space.dtype)  # a copy: our own, for the cache
+
+
+def quiet(function: Callable[..., Any], *arrays: Any) -> Any:
+    """``function(*arrays)`` without NumPy's warnings (array-api-strict computes with NumPy)."""
+    with np.errstate(all="ignore"):
+        return function(*arrays)
+
+
+def dask_rows(owner: str, x: Any, axis: int) -> Any:
+    """`x` rechunked lazily so that each chunk holds whole rows along `axis`.
+
+    The other axes are chunked by Dask ("auto"), so that chunks stay about their
+    configured size: a row must fit in memory, the array need not.
+    """
+    x = _check_dask(owner, x)
+    axis = axis % x.ndim
+    if len(x.chunks[axis]) == 1:
+        return x
+    return x.rechunk({i: -1 if i == axis else "auto" for i in range(x.ndim)})
+
+
+def dask_rowwise(function: Callable[..., Any], *arrays: Any, dtype: Any) -> Any:
+    """``function(*chunks)`` for aligned chunks of Dask arrays, lazily."""
+    import dask.array as da
+
+    return da.map_blocks(function, *arrays, dtype=dtype)
+
+
+def float_array(x: Any, owner: str) -> Any:
+    """A foreign `x` in a real floating dtype (Dask: NumPy chunks), detached."""
+    if is_dask(x):
+        return _check_dask(owner, x)
+    return namespace(x, owner).float_input(detach(x), owner)
+
+
+def astype(xp: Any, a: Any, dtype: Any) -> Any:
+    """`a` in `dtype`, a new array: NumPy's method, or the standard's function."""
+    return a.astype(dtype) if xp is np else xp.astype(a, dtype)

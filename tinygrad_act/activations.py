@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _engine, _numpy_math
+from tinygrad_act import _array_api, _numpy_math
 from tinygrad_act._engine import chain_rule, engine, kernel_helper
 from tinygrad_act.base import (
     Activation,
@@ -44,11 +44,11 @@ _E_MINUS_64 = math.exp(-64)
 _GELU_CUBIC = 0.044715
 
 
-def _logistic(x: Array) -> tuple[Array, Array]:
-    """sigma(x) and 1 - sigma(x) of a NumPy array, both accurate in both tails."""
-    e = np.exp(-np.abs(x))  # NOTE: e^-|x| <= 1 never overflows
+def _logistic(x: Array, xp: Any = np) -> tuple[Array, Array]:
+    """sigma(x) and 1 - sigma(x) of an array of namespace `xp`, accurate in both tails."""
+    e = xp.exp(-xp.abs(x))  # NOTE: e^-|x| <= 1 never overflows
     r = 1 / (1 + e)
-    return np.where(x >= 0, r, e * r), np.where(x >= 0, e * r, r)
+    return xp.where(x >= 0, r, e * r), xp.where(x >= 0, e * r, r)
 
 
 class Sigmoid(Activation):
@@ -1139,11 +1139,13 @@ class Threshold(Activation):
 class _AlongAxis(Layer):
     """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes, layout and the cache.
 
-    A subclass gives ``function(x)`` and ``vjp(y, g)``, the vector-Jacobian product
-    from the output ``y``, both along the last axis of a C-ordered float64 array.
-    The layer moves `axis` last and makes the rows contiguous first, so every
-    layout and every axis computes each row the same way: the results are
-    bit-identical whatever the memory layout.
+    A subclass gives ``function(xp, x, axis)`` and ``vjp(xp, y, g, axis)``, the
+    vector-Jacobian product from the output ``y``, written with the array API's
+    functions of namespace ``xp``. On NumPy the layer moves `axis` last and makes
+    the rows contiguous first, so every layout and every axis computes each row
+    the same way: the results are bit-identical whatever the memory layout. Other
+    libraries compute along `axis` in their own namespace; Dask arrays row by
+    row, each chunk on NumPy (see `_array_api.dask_rows`).
     """
 
     def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
@@ -1156,10 +1158,10 @@ class _AlongAxis(Layer):
             raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
 
-    def function(self, x: Array) -> Array:
+    def function(self, xp: Any, x: Array, axis: int) -> Array:
         raise NotImplementedError
 
-    def vjp(self, y: Array, g: Array) -> Array:
+    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
         raise NotImplementedError
 
     @property
@@ -1171,6 +1173,8 @@ class _AlongAxis(Layer):
         return np.ascontiguousarray(np.moveaxis(a, self.axis, -1), dtype=np.float64)
 
     def forward(self, x: npt.ArrayLike) -> Array:
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            return self._forward_foreign(x)
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
         self._forget()
@@ -1183,18 +1187,64 @@ class _AlongAxis(Layer):
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         y, dtype = self._recall()
+        if type(y) is not np.ndarray:
+            return self._backward_foreign(grad_output, y, dtype)
         shape = list(y.shape[:-1])
         shape.insert(self.axis % y.ndim, y.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
         with np.errstate(all="ignore"):
             result = self._compiled("backward", y, self._rows(grad))
-            return np.moveaxis(result, -1, self.axis).astype(dtype)
+            return np.moveaxis(result, -1, self.axis).astype(dtype, copy=False)  # fresh
+
+    def _forward_foreign(self, x: Any) -> Any:
+        """forward on another library's array; the output kept (in the compute dtype,
+        in `x`'s layout) for backward."""
+        name = type(self).__name__
+        self._forget()
+        if _array_api.is_dask(x):  # each chunk holds whole rows, computed as on NumPy
+            rows = _array_api.dask_rows(name, x, self.axis)
+            _check_axis(self, rows, self.axis)
+            y = _array_api.dask_rowwise(self._numpy_rows, rows, dtype=np.float64)
+            self._remember(y, rows.dtype)
+            return y.astype(rows.dtype)
+        space, x, wide = _array_api.prepare(name, x)
+        _check_axis(self, x, self.axis)
+        y = _array_api.quiet(self.function, space, wide, self.axis)
+        self._remember(y, x.dtype)  # a fresh array of that library: our own
+        return space.astype(y, x.dtype)
+
+    def _backward_foreign(self, grad_output: Any, y: Any, dtype: Any) -> Any:
+        name = type(self).__name__ + ".backward"
+        grad = _array_api.check_same(name, "grad_output", y, grad_output)
+        _array_api.check_shape(name, "grad_output", grad, y.shape)
+        if _array_api.is_dask(y):
+            grad = _array_api.dask_rows(name, grad, self.axis).rechunk(y.chunks)
+            result = _array_api.dask_rowwise(self._numpy_vjp, y, grad, dtype=np.float64)
+            return result.astype(dtype)
+        space = _array_api.namespace(y, name)
+        g = space.astype(space.float_input(grad, name), space.dtype)
+        return space.astype(_array_api.quiet(self.vjp, space, y, g, self.axis), dtype)
+
+    def _numpy_rows(self, x: Array) -> Array:
+        """forward of a NumPy chunk of whole rows, float64, in its layout (for Dask)."""
+        with np.errstate(all="ignore"):
+            y = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
+        return np.moveaxis(y, -1, self.axis)
+
+    def _numpy_vjp(self, y: Array, g: Array) -> Array:
+        """backward of NumPy chunks of whole rows, float64, in their layout (for Dask)."""
+        g = as_float_array(g, type(self).__name__)
+        with np.errstate(all="ignore"):
+            result = self._compiled("backward", self._rows(y), self._rows(g))
+        return np.moveaxis(result, -1, self.axis)
 
     def _compiled(self, which: str, *rows: Array) -> Array:
         """`function` or `vjp` of rows, by the compiled row kernels when the engine is numba."""
         shape = rows[0].shape
         if engine() != "numba" or rows[0].size == 0:
-            return self.function(*rows) if which == "forward" else self.vjp(*rows)
+            if which == "forward":
+                return self.function(np, rows[0], -1)
+            return self.vjp(np, rows[0], rows[1], -1)
         from tinygrad_act import _rows
 
         flat = [r.reshape(-1, shape[-1]) for r in rows]
@@ -1244,12 +1294,12 @@ class Softmax(_AlongAxis):
            [-0.25,  0.25]])
     """
 
-    def function(self, x: Array) -> Array:
-        _, e = _exp_minus_max(x)
-        return e / np.sum(e, axis=-1, keepdims=True)  # type: ignore[no-any-return]
+    def function(self, xp: Any, x: Array, axis: int) -> Array:
+        _, e = _exp_minus_max(xp, x, axis)
+        return e / xp.sum(e, axis=axis, keepdims=True)  # type: ignore[no-any-return]
 
-    def vjp(self, y: Array, g: Array) -> Array:
-        return y * (g - np.sum(g * y, axis=-1, keepdims=True))  # type: ignore[no-any-return]
+    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
+        return y * (g - xp.sum(g * y, axis=axis, keepdims=True))  # type: ignore[no-any-return]
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         r"""The explicit Jacobian :math:`\operatorname{diag}(y) - y y^\top` of each row.
@@ -1261,7 +1311,7 @@ class Softmax(_AlongAxis):
         x = as_float_array(x, "Softmax.jacobian")
         _check_axis(self, x, self.axis)
         with np.errstate(all="ignore"):
-            y = self.function(self._rows(x))
+            y = self.function(np, self._rows(x), -1)
         column, row = y[..., :, None], y[..., None, :]
         return (column * np.eye(y.shape[-1]) - column * row).astype(x.dtype)
 
@@ -1296,16 +1346,16 @@ class LogSoftmax(_AlongAxis):
     array([-4.24835426e-18, -4.00000000e+01])
     """
 
-    def function(self, x: Array) -> Array:
-        shifted, e = _exp_minus_max(x)
+    def function(self, xp: Any, x: Array, axis: int) -> Array:
+        shifted, e = _exp_minus_max(xp, x, axis)
         is_max = shifted == 0
         # the sum of e^(x_j - m) without one maximal entry's 1 (other maxima count 1 each)
-        rest = np.sum(np.where(is_max, 0, e), axis=-1, keepdims=True)
-        rest += np.sum(is_max, axis=-1, keepdims=True) - 1
-        return shifted - np.log1p(rest)  # type: ignore[no-any-return]
+        rest = xp.sum(xp.where(is_max, 0.0, e), axis=axis, keepdims=True)
+        rest = rest + (xp.sum(xp.where(is_max, 1.0, 0.0), axis=axis, keepdims=True) - 1)
+        return shifted - xp.log1p(rest)  # type: ignore[no-any-return]
 
-    def vjp(self, y: Array, g: Array) -> Array:
-        return g - np.exp(y) * np.sum(g, axis=-1, keepdims=True)  # type: ignore[no-any-return]
+    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
+        return g - xp.exp(y) * xp.sum(g, axis=axis, keepdims=True)  # type: ignore[no-any-return]
 
 
 class Softmin(Softmax):
@@ -1335,10 +1385,12 @@ class Softmin(Softmax):
     """
 
     def forward(self, x: npt.ArrayLike) -> Array:
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            return super().forward(-_array_api.float_array(x, "Softmin"))
         return super().forward(np.negative(as_float_array(x, "Softmin")))
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        return np.negative(super().backward(grad_output))
+        return -super().backward(grad_output)  # type: ignore[no-any-return]
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         return np.negative(super().jacobian(np.negative(as_float_array(x, "Softmin.jacobian"))))
@@ -1403,40 +1455,55 @@ class PReLU(Layer):
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         return [("weight", self.weight)]
 
-    def _slope(self, x: Array) -> Array:
-        """The slopes, shaped to broadcast against `x` (channels along axis 1)."""
-        if self.num_parameters == 1:
-            slope: Array = self.weight.data.reshape(()).copy()  # forward keeps what it used
-            return slope
-        if x.ndim < 2 or x.shape[1] != self.num_parameters:
-            raise ValueError(
-                f"PReLU(num_parameters={self.num_parameters}) needs an input with "
-                f"{self.num_parameters} channels along axis 1, got shape {x.shape}"
-            )
-        slopes: Array = self.weight.data.reshape((-1,) + (1,) * (x.ndim - 2)).copy()
-        return slopes
+    def _slope(self, xp: Any, x: Array) -> Array:
+        """The slopes, shaped to broadcast against `x` (channels along axis 1): a copy,
+        as forward keeps what it used."""
+        shape: tuple[int, ...] = ()
+        if self.num_parameters > 1:
+            if x.ndim < 2 or x.shape[1] != self.num_parameters:
+                raise ValueError(
+                    f"PReLU(num_parameters={self.num_parameters}) needs an input with "
+                    f"{self.num_parameters} channels along axis 1, got shape {tuple(x.shape)}"
+                )
+            shape = (-1,) + (1,) * (x.ndim - 2)
+        slope = xp.reshape(self.weight.data, shape)
+        return slope.copy() if xp is np else _array_api.copy(slope)  # type: ignore[no-any-return]
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        x = as_float_array(x, "PReLU")
+        xp: Any = np
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            xp, x, wide = _array_api.prepare("PReLU", x)
+        else:
+            x = as_float_array(x, "PReLU")
+            wide = x.astype(np.float64)
         self._forget()
-        slope = self._slope(x)
-        wide = x.astype(np.float64)
+        _array_api.follow([self.weight], wide)  # the slopes live where the input does
+        slope = self._slope(xp, x)
         with np.errstate(all="ignore"):
-            y = np.where(wide > 0, wide, slope * wide)
+            y = xp.where(wide > 0, wide, slope * wide)
         self._remember(wide, slope, x.dtype)
-        return y.astype(x.dtype)
+        return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, slope, dtype = self._recall()
-        grad = check_grad_output(self, grad_output, x.shape).astype(np.float64)
+        xp: Any = np
+        if type(x) is not np.ndarray:  # forward ran on another library's array
+            name = "PReLU.backward"
+            xp = _array_api.namespace(x, name)
+            grad = _array_api.check_same(name, "grad_output", x, grad_output)
+            _array_api.check_shape(name, "grad_output", grad, x.shape)
+            grad = xp.astype(xp.float_input(grad, name), x.dtype)
+        else:
+            grad = check_grad_output(self, grad_output, x.shape).astype(np.float64)
         with np.errstate(all="ignore"):
             positive = x > 0
-            weight_grad = np.where(positive, 0.0, grad * x)
+            weight_grad = xp.where(positive, 0.0, grad * x)
             other_axes = tuple(i for i in range(x.ndim) if self.num_parameters == 1 or i != 1)
-            self.weight.grad += np.sum(weight_grad, axis=other_axes).reshape(-1)
+            total = xp.reshape(xp.sum(weight_grad, axis=other_axes), (-1,))
+            self.weight.grad = _array_api.update(self.weight.grad, self.weight.grad + total)
             # NaN gives NaN, as in every activation
-            derivative = np.where(positive, 1.0, np.where(x <= 0, slope, np.nan))
-            return (grad * derivative).astype(dtype)
+            derivative = xp.where(positive, 1.0, xp.where(x <= 0, slope, math.nan))
+            return _array_api.astype(xp, grad * derivative, dtype)  # type: ignore[no-any-return]
 
 
 class RReLU(Layer):
@@ -1500,22 +1567,27 @@ class RReLU(Layer):
         return self.train(False)
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        x = as_float_array(x, "RReLU")
-        self._forget()
-        wide = x.astype(np.float64)
-        if self.training:
-            slope = self._rng.uniform(self.lower, self.upper, x.shape)
+        xp: Any = np
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            xp, x, wide = _array_api.prepare("RReLU", x)
         else:
-            slope = np.full(x.shape, (self.lower + self.upper) / 2)
+            x = as_float_array(x, "RReLU")
+            wide = x.astype(np.float64)
+        self._forget()
+        slope: Any = (self.lower + self.upper) / 2
+        if self.training:  # drawn by NumPy, then moved to the input's library and device
+            slope = _array_api.like(self._rng.uniform(self.lower, self.upper, x.shape), wide)
         # NaN gives NaN, as in every activation
-        derivative = np.where(wide > 0, 1.0, np.where(wide <= 0, slope, np.nan))
+        derivative = xp.where(wide > 0, 1.0, xp.where(wide <= 0, slope, math.nan))
         with np.errstate(all="ignore"):
-            y = np.where(wide > 0, wide, slope * wide)
+            y = xp.where(wide > 0, wide, slope * wide)
         self._remember(derivative, x.dtype)
-        return y.astype(x.dtype)
+        return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         derivative, dtype = self._recall()
+        if type(derivative) is not np.ndarray:
+            return _array_api.chain_rule("RReLU.backward", grad_output, derivative, dtype)  # type: ignore[no-any-return]
         grad = check_grad_output(self, grad_output, derivative.shape)
         return chain_rule(grad, derivative, dtype)
 
@@ -1554,54 +1626,78 @@ class GLU(_AlongAxis):
         return (None,) * self.axis + (2,)
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        x = as_float_array(x, "GLU")
+        # NumPy: rows with the axis last, as Softmax; other libraries: along the axis
+        xp: Any = np
+        axis = -1
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            xp, x, rows = _array_api.prepare("GLU", x)  # rows: a fresh copy, our own
+            axis = self.axis
+        else:
+            x = as_float_array(x, "GLU")
         _check_axis(self, x, self.axis)
         size = x.shape[self.axis]
         if size % 2:
             raise ValueError(
                 f"GLU(axis={self.axis}) splits its axis into two halves: its size must be "
-                f"even, got shape {x.shape}"
+                f"even, got shape {tuple(x.shape)}"
             )
         self._forget()
-        rows = self._rows(x)
-        a, b = rows[..., : size // 2].copy(), rows[..., size // 2 :]  # a: our own, for backward
+        if xp is np:
+            rows = self._rows(x)
+        a, b = _slice(rows, axis, 0, size // 2), _slice(rows, axis, size // 2, size)
+        if xp is np:
+            a = a.copy()  # our own, for backward
         with np.errstate(all="ignore"):
-            s, s_complement = _logistic(b)
+            s, s_complement = _logistic(b, xp)
             y = a * s
-        y = np.moveaxis(y, -1, self.axis)
-        self._remember(a, s, s_complement, x.dtype, y.shape)
-        result: Array = y.astype(x.dtype)
-        return result
+        if xp is np:
+            y = np.moveaxis(y, -1, self.axis)
+        self._remember(a, s, s_complement, x.dtype, tuple(y.shape))
+        return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         a, s, s_complement, dtype, shape = self._recall()
+        if type(a) is not np.ndarray:  # forward ran on another library's array
+            name = "GLU.backward"
+            xp = _array_api.namespace(a, name)
+            grad = _array_api.check_same(name, "grad_output", a, grad_output)
+            _array_api.check_shape(name, "grad_output", grad, shape)
+            g = xp.astype(xp.float_input(grad, name), a.dtype)
+            with np.errstate(all="ignore"):
+                result = xp.concat([g * s, g * a * (s * s_complement)], axis=self.axis)
+            return xp.astype(result, dtype)
         g = self._rows(check_grad_output(self, grad_output, shape))
         with np.errstate(all="ignore"):
             result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)
         return np.moveaxis(result, -1, self.axis).astype(dtype)
 
 
-def _exp_minus_max(x: Array) -> tuple[Array, Array]:
-    """``x - m`` and ``exp(x - m)``, with ``m`` the maximum along the last axis (0 if not
-    finite).
+def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
+    """``x - m`` and ``exp(x - m)``, with ``m`` the maximum along `axis` (0 if not
+    finite), in namespace `xp`.
 
     NOTE: ``x - m`` rounds by up to half its ulp (1e-13 at 1000), and ``exp`` turns that
     absolute error into a relative one of hundreds of ulp. Knuth's TwoSum gives the
     exact remainder ``lo`` of the subtraction, and ``exp(hi + lo) = exp(hi) (1 + lo)``.
     """
-    m = np.max(x, axis=-1, keepdims=True) if x.size else x
-    minus_m = -np.where(np.isfinite(m), m, 0)
+    m = xp.max(x, axis=axis, keepdims=True) if math.prod(x.shape) else x
+    minus_m = -xp.where(xp.isfinite(m), m, 0.0)
     hi = x + minus_m
     b = hi - x
     lo = (x - (hi - b)) + (minus_m - b)
-    return hi, np.exp(hi) * (1 + np.where(np.isfinite(hi), lo, 0))
+    return hi, xp.exp(hi) * (1 + xp.where(xp.isfinite(hi), lo, 0.0))
+
+
+def _slice(x: Array, axis: int, start: int, stop: int) -> Array:
+    """``x[..., start:stop, ...]`` along `axis` (a view on NumPy)."""
+    return x[(slice(None),) * (axis % x.ndim) + (slice(start, stop),)]
 
 
 def _check_axis(layer: Layer, x: Array, axis: int) -> None:
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(
             f"{type(layer).__name__}(axis={axis}) needs an input with more than "
-            f"{axis if axis >= 0 else -axis - 1} dimensions, got shape {x.shape}"
+            f"{axis if axis >= 0 else -axis - 1} dimensions, got shape {tuple(x.shape)}"
         )
 
 
