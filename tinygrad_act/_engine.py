@@ -228,6 +228,20 @@ def evaluate(
         if loops is not None:
             return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
     dtype = derivative_dtype(x.dtype)
+    if n <= BLOCK:  # one block: no threads, no copies the kernel has not made already
+        with np.errstate(all="ignore"):  # the IEEE results (inf, 0, NaN), quietly
+            result = kernel(_numpy_math, flat.astype(_FLOAT64, copy=False), *parameters)
+            y = _fresh(result[0], x.dtype, n, flat)
+            d = None
+            if derivative:
+                if reuse is None:
+                    d = _fresh(result[1], dtype, n, flat)
+                else:
+                    d = reuse.reshape(-1)
+                    d[...] = result[1]
+        if x.ndim == 1:
+            return y, d
+        return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
     y = np.empty(n, x.dtype)
     d = None
     if derivative:
@@ -244,6 +258,21 @@ def evaluate(
     with np.errstate(all="ignore"):  # the IEEE results (inf, 0, NaN), quietly
         run_chunks(n, task)
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
+
+
+def _fresh(value: Any, dtype: np.dtype[Any], n: int, source: Array) -> Array:
+    """`value` (a kernel's result) as a new 1-d array of `dtype` that nothing else holds."""
+    if (
+        isinstance(value, np.ndarray)
+        and value.dtype == dtype
+        and value.shape == (n,)
+        and value.base is None  # a ufunc's fresh result, not a view of the input
+        and value is not source
+    ):
+        return value
+    out = np.empty(n, dtype)
+    out[...] = value  # a scalar (a constant f') broadcasts
+    return out
 
 
 def _evaluate_compiled(
