@@ -389,12 +389,9 @@ def blockwise(function: Callable[..., Any], *arrays: Any, dtype: Any = np.float6
 
 
 def namespace_of(a: Any) -> Any:
-    """The namespace to compute with on `a`: NumPy's module for NumPy arrays."""
-    if type(a) is np.ndarray:
-        return np
-    import array_api_compat
-
-    return array_api_compat.array_namespace(a)
+    """The namespace to compute with on `a`: NumPy's module for NumPy arrays, else
+    the `Namespace` of its library."""
+    return np if type(a) is np.ndarray else Namespace(a)
 
 
 def to_numpy(a: Any) -> Any:
@@ -418,9 +415,15 @@ def like(value: Any, reference: Any) -> Any:
     """`value` (NumPy or any library) as an array of `reference`'s library, device and dtype."""
     if type(reference) is np.ndarray:
         return value if type(value) is np.ndarray else to_numpy(value)
+    import array_api_compat
+
+    if (
+        type(value) is type(reference)
+        and value.dtype == reference.dtype
+        and array_api_compat.device(value) == array_api_compat.device(reference)
+    ):
+        return value
     space = Namespace(reference)
-    if is_foreign(value) and namespace_of(value) is space.xp:
-        return space.astype(space.asarray(value, device=space.device), reference.dtype)
     host = value if type(value) is np.ndarray else to_numpy(value)
     return space.asarray(host, dtype=reference.dtype, device=space.device)
 

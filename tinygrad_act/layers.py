@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator, Sequence
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _array_api
 from tinygrad_act.base import Array, Layer, Parameter, as_float_array, check_grad_output
 
 
@@ -95,35 +96,53 @@ class Linear(Layer):
         return named if self.bias is None else [*named, ("bias", self.bias)]
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        x = as_float_array(x, "Linear")
+        xp: Any = np
+        if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            xp, x, wide = _array_api.prepare("Linear", x)  # wide: our own copy
+            dtype = x.dtype
+        else:
+            x = as_float_array(x, "Linear")
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ValueError(
-                f"Linear: input of shape {x.shape} does not end in in_features = "
+                f"Linear: input of shape {tuple(x.shape)} does not end in in_features = "
                 f"{self.in_features}; expected (..., {self.in_features})"
             )
         # NOTE: computed in float64 and rounded once to the input's dtype: a float32 or
         # float16 network then loses only its own roundings, not a float32 matmul's. The
         # output is in native byte order (a big-endian input gives the native result).
         self._forget()
-        wide, dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
+        if xp is np:
+            wide, dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
+        _array_api.follow(self.parameters(), wide)  # parameters live where the input does
         with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
             y = wide @ self.weight.data
             if self.bias is not None:
-                y += self.bias.data
+                y = y + self.bias.data
         self._remember(wide, dtype)
-        return y.astype(dtype, copy=False)
+        return y.astype(dtype, copy=False) if xp is np else xp.astype(y, dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, dtype = self._recall()
-        grad = check_grad_output(self, grad_output, (*x.shape[:-1], self.out_features))
-        g = grad.astype(np.float64)
-        flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
+        shape = (*x.shape[:-1], self.out_features)
+        xp: Any = np
+        if type(x) is not np.ndarray:  # forward ran on another library's array
+            xp = _array_api.namespace(x, "Linear.backward")
+            grad = _array_api.check_same("Linear.backward", "grad_output", x, grad_output)
+            _array_api.check_shape("Linear.backward", "grad_output", grad, shape)
+            g = xp.astype(xp.float_input(grad, "Linear.backward"), x.dtype)
+        else:
+            g = check_grad_output(self, grad_output, shape).astype(np.float64)
+        flat_x = xp.reshape(x, (-1, self.in_features))
+        flat_g = xp.reshape(g, (-1, self.out_features))
+        weight, bias = self.weight, self.bias
         with np.errstate(invalid="ignore", over="ignore"):
-            self.weight.grad += flat_x.T @ flat_g
-            if self.bias is not None:
-                self.bias.grad += flat_g.sum(axis=0)
-            grad_input: Array = g @ self.weight.data.T
-            return grad_input.astype(dtype, copy=False)
+            weight.grad = _array_api.update(weight.grad, weight.grad + flat_x.T @ flat_g)
+            if bias is not None:
+                bias.grad = _array_api.update(bias.grad, bias.grad + xp.sum(flat_g, axis=0))
+            grad_input = g @ weight.data.T
+        if xp is np:
+            return grad_input.astype(dtype, copy=False)  # type: ignore[no-any-return]
+        return xp.astype(grad_input, dtype)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (
@@ -195,13 +214,20 @@ class Sequential(Layer):
         ]
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        y = as_float_array(x, "Sequential")
+        foreign = type(x) is not np.ndarray and _array_api.is_foreign(x)
+        y = _array_api.float_array(x, "Sequential") if foreign else as_float_array(x, "Sequential")
         for layer in self.layers:
             y = layer.forward(y)
-        return y if self.layers else y.copy()
+        if self.layers:
+            return y
+        return _array_api.copy(y) if foreign else y.copy()
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        grad = as_float_array(grad_output, "Sequential.backward")
+        foreign = type(grad_output) is not np.ndarray and _array_api.is_foreign(grad_output)
+        if foreign:
+            grad = _array_api.float_array(grad_output, "Sequential.backward")
+        else:
+            grad = as_float_array(grad_output, "Sequential.backward")
         for layer in reversed(self.layers):
             grad = layer.backward(grad)
         return grad

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _array_api
 from tinygrad_act.activations import LogSoftmax, _logistic
 from tinygrad_act.base import Array, as_float_array
 
@@ -21,35 +25,49 @@ class Loss:
 
     def __call__(self, prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
         name = type(self).__name__
-        p = as_float_array(prediction, name)
-        t = self._target(p, target)
-        p64 = p.astype(np.float64)
+        xp: Any = np
+        if type(prediction) is not np.ndarray and _array_api.is_foreign(prediction):
+            xp, p, p64 = _array_api.prepare(name, prediction)
+            dtype = p.dtype
+        else:
+            p = as_float_array(prediction, name)
+            p64 = p.astype(np.float64)
+            dtype = p.dtype.newbyteorder("=")  # NOTE: the gradient is in native byte order
+        t = self._target(p64, target)
         self.check(p64, t)
-        dtype = p.dtype.newbyteorder("=")  # NOTE: the gradient is in native byte order
         # NOTE: inf and NaN give their IEEE results (inf, NaN) quietly, never a warning.
         with np.errstate(all="ignore"):
             value, grad = self.compute(p64, t)
-            grad = grad / max(p.size, 1)  # mean reduction
+            grad = grad / max(math.prod(p.shape), 1)  # mean reduction
             if self.finite_gradient:
-                limit = float(np.finfo(dtype).max)
-                grad = np.clip(grad, -limit, limit)
-            self._grad = grad.astype(dtype)
+                limit = float(xp.finfo(dtype).max)
+                grad = xp.clip(grad, -limit, limit)
+            self._grad = _array_api.astype(xp, grad, dtype)
         return float(value)
 
     def check(self, p: Array, t: Array) -> None:
         """Raise `ValueError` for inputs the loss has no meaning for (none by default)."""
 
     def _target(self, p: Array, target: npt.ArrayLike) -> Array:
-        t = as_float_array(target, f"{type(self).__name__} target").astype(np.float64)
-        if t.shape != p.shape:
+        """`target` in `p`'s library and dtype (float64, unless its device has none)."""
+        name = type(self).__name__
+        if type(p) is not np.ndarray:
+            target = _array_api.check_same(name, "target", p, target)
+            space = _array_api.namespace(p, name)
+            t = space.astype(space.float_input(target, name + " target"), p.dtype)
+        else:
+            _array_api.refuse_foreign(name, "target", target)
+            t = as_float_array(target, f"{name} target").astype(np.float64)
+        if tuple(t.shape) != tuple(p.shape):
             raise ValueError(
-                f"{type(self).__name__}: prediction has shape {p.shape}, target has shape "
-                f"{t.shape}; they must match"
+                f"{name}: prediction has shape {tuple(p.shape)}, target has shape "
+                f"{tuple(t.shape)}; they must match"
             )
         return t
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
-        """The mean loss, and the gradient of the *sum* over elements (float64)."""
+        """The mean loss, and the gradient of the *sum* over elements (float64), in the
+        namespace of `p` (NumPy, or another array library's)."""
         raise NotImplementedError
 
     def backward(self) -> Array:
@@ -59,6 +77,8 @@ class Loss:
                 f"{type(self).__name__}.backward called before the loss: call loss(prediction, "
                 "target) first"
             )
+        if type(self._grad) is not np.ndarray:
+            return _array_api.copy(self._grad)  # type: ignore[no-any-return]
         return np.array(self._grad)
 
     def __repr__(self) -> str:
@@ -80,8 +100,9 @@ class MSELoss(Loss):
     """
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
+        xp = _array_api.namespace_of(p)
         diff = p - t
-        return float(np.mean(diff * diff)) if diff.size else 0.0, 2 * diff
+        return float(xp.mean(diff * diff)) if math.prod(diff.shape) else 0.0, 2 * diff
 
 
 class BCELoss(Loss):
@@ -111,9 +132,11 @@ class BCELoss(Loss):
         _check_unit_interval("BCELoss", "target", t)
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
-        q = np.clip(p, self.eps, 1 - self.eps)
-        losses = -(t * np.log(q) + (1 - t) * np.log1p(-q))
-        return float(np.mean(losses)) if q.size else 0.0, (q - t) / (q * (1 - q))
+        xp = _array_api.namespace_of(p)
+        q = xp.clip(p, self.eps, 1 - self.eps)
+        losses = -(t * xp.log(q) + (1 - t) * xp.log1p(-q))
+        mean = float(xp.mean(losses)) if math.prod(q.shape) else 0.0
+        return mean, (q - t) / (q * (1 - q))
 
 
 class BCEWithLogitsLoss(Loss):
@@ -134,10 +157,11 @@ class BCEWithLogitsLoss(Loss):
         _check_unit_interval("BCEWithLogitsLoss", "target", t)
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
-        z = np.clip(p, -1e300, 1e300)  # NOTE: z * t would be inf - inf at z = +-inf
-        losses = np.maximum(z, 0) - z * t + np.log1p(np.exp(-np.abs(z)))
-        s, _ = _logistic(z)
-        return float(np.mean(losses)) if z.size else 0.0, s - t
+        xp = _array_api.namespace_of(p)
+        z = xp.clip(p, -1e300, 1e300)  # NOTE: z * t would be inf - inf at z = +-inf
+        losses = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
+        s, _ = _logistic(z, xp)
+        return float(xp.mean(losses)) if math.prod(z.shape) else 0.0, s - t
 
 
 class CrossEntropyLoss(Loss):
@@ -155,41 +179,61 @@ class CrossEntropyLoss(Loss):
     """
 
     def __call__(self, prediction: npt.ArrayLike, target: npt.ArrayLike) -> float:
-        logits = as_float_array(prediction, "CrossEntropyLoss")
-        labels = np.asarray(target)
-        if logits.ndim == 0 or labels.shape != logits.shape[:-1]:
-            expected = logits.shape[:-1] if logits.ndim else "(...) for logits (..., C)"
+        name = "CrossEntropyLoss"
+        xp: Any = np
+        if type(prediction) is not np.ndarray and _array_api.is_foreign(prediction):
+            xp, logits, wide = _array_api.prepare(name, prediction)
+            labels = _array_api.check_same(name, "target", logits, target)
+            integral = xp.isdtype(labels.dtype, "integral")
+            dtype = logits.dtype
+            classes_range = xp.arange(logits.shape[-1], device=xp.device)
+        else:
+            logits = as_float_array(prediction, name)
+            _array_api.refuse_foreign(name, "target", target)
+            labels = np.asarray(target)
+            integral = labels.dtype.kind in "iu"
+            wide, dtype = logits.astype(np.float64), logits.dtype.newbyteorder("=")
+            classes_range = np.arange(logits.shape[-1]) if logits.ndim else np.arange(0)
+        shape, label_shape = tuple(logits.shape), tuple(labels.shape)
+        if logits.ndim == 0 or label_shape != shape[:-1]:
+            expected = shape[:-1] if logits.ndim else "(...) for logits (..., C)"
             raise ValueError(
-                f"CrossEntropyLoss: logits have shape {logits.shape}, labels have shape "
-                f"{labels.shape}; expected labels of shape {expected}"
+                f"{name}: logits have shape {shape}, labels have shape "
+                f"{label_shape}; expected labels of shape {expected}"
             )
-        classes = logits.shape[-1]
-        if labels.dtype.kind not in "iu":
+        classes = shape[-1]
+        if not integral:
             raise ValueError(
-                f"CrossEntropyLoss: labels must be integers in [0, {classes}), "
-                f"got dtype {labels.dtype}"
+                f"{name}: labels must be integers in [0, {classes}), got dtype {labels.dtype}"
             )
-        if labels.size and (labels.min() < 0 or labels.max() >= classes):
-            raise ValueError(
-                f"CrossEntropyLoss: labels must be in [0, {classes}) for logits of shape "
-                f"{logits.shape}, got values from {labels.min()} to {labels.max()}"
-            )
-        index = labels[..., None].astype(np.intp)
-        log_p = LogSoftmax().forward(logits.astype(np.float64))
-        n = max(labels.size, 1)
+        count = math.prod(label_shape)
+        if count:
+            low, high = int(xp.min(labels)), int(xp.max(labels))
+            if low < 0 or high >= classes:
+                raise ValueError(
+                    f"{name}: labels must be in [0, {classes}) for logits of shape "
+                    f"{shape}, got values from {low} to {high}"
+                )
+        log_p = LogSoftmax().forward(wide)
+        n = max(count, 1)
+        is_label = labels[..., None] == classes_range
         with np.errstate(all="ignore"):  # NOTE: inf and NaN logits give NaN quietly
-            grad = np.exp(log_p)  # softmax, minus 1 at each label
-            # NOTE: p - 1 as expm1(log p): exp(log p) - 1 cancels where p is near 1
-            at_label = np.expm1(np.take_along_axis(log_p, index, axis=-1))
-            np.put_along_axis(grad, index, at_label, axis=-1)
-            self._grad = (grad / n).astype(logits.dtype.newbyteorder("="))
-            return float(-np.take_along_axis(log_p, index, axis=-1).sum() / n)
+            # softmax, minus 1 at each label. NOTE: p - 1 as expm1(log p): exp(log p) - 1
+            # cancels where p is near 1
+            grad = xp.where(is_label, xp.expm1(log_p), xp.exp(log_p))
+            self._grad = _array_api.astype(xp, grad / n, dtype)
+            # each row's sum has one term: exact, so the total sums the labels' log p alone
+            at_label = xp.sum(xp.where(is_label, log_p, 0.0), axis=-1)
+            return float(-xp.sum(at_label) / n)
 
 
 def _check_unit_interval(owner: str, what: str, values: Array, hint: str = "") -> None:
     """Raise `ValueError` naming the first value outside [0, 1] (NaN included)."""
     bad = ~((values >= 0) & (values <= 1))
-    if bad.any():
+    xp = _array_api.namespace_of(values)
+    if bool(xp.any(bad)):
+        if type(values) is not np.ndarray:  # the message only: NumPy copies
+            values, bad = _array_api.to_numpy(values), _array_api.to_numpy(bad)
         index = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"{owner}: {what} must be in [0, 1], got {float(values[index])} at index {index}{hint}"

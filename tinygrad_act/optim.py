@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _array_api
 from tinygrad_act.base import Array, Parameter
 
 
@@ -53,6 +54,10 @@ class Optimizer:
     A subclass lists its settings in `hyperparameters` and its per-parameter
     arrays in `buffers` (PyTorch's names), creates them in ``__init__`` and
     implements `step`.
+
+    Parameters on another array library (see `Linear`) are updated in their own
+    namespace, by new arrays rather than in place; each buffer follows its
+    parameter's library and device at the next `step`.
     """
 
     #: Names of the settings saved by `state_dict`, besides ``lr``.
@@ -105,7 +110,7 @@ class Optimizer:
             state[name] = np.array(getattr(self, name), dtype=np.float64)
         for name in self.buffers:
             for i, buffer in enumerate(getattr(self, name)):
-                state[f"{name}.{i}"] = buffer.copy()
+                state[f"{name}.{i}"] = _array_api.to_numpy(buffer)
         return state
 
     def load_state_dict(self, state: Mapping[str, npt.ArrayLike]) -> None:
@@ -122,7 +127,7 @@ class Optimizer:
             expected[name] = np.shape(getattr(self, name))
         for name in self.buffers:
             for i, buffer in enumerate(getattr(self, name)):
-                expected[f"{name}.{i}"] = buffer.shape
+                expected[f"{name}.{i}"] = tuple(buffer.shape)
         missing = sorted(set(expected) - set(state))
         unexpected = sorted(set(state) - set(expected))
         if missing or unexpected:
@@ -149,8 +154,10 @@ class Optimizer:
         for name, value in settings.items():
             setattr(self, name, tuple(value) if isinstance(value, list) else value)
         for name in self.buffers:
-            for i, buffer in enumerate(getattr(self, name)):
-                buffer[...] = arrays[f"{name}.{i}"]
+            buffers = getattr(self, name)
+            for i, buffer in enumerate(buffers):
+                value = _array_api.like(arrays[f"{name}.{i}"], buffer)
+                buffers[i] = _array_api.update(buffer, value)
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
         """Raise as the constructor would for these settings (``lr`` and the rest)."""
@@ -210,7 +217,7 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs a momentum > 0, got momentum=0")
         self.momentum, self.weight_decay = float(momentum), float(weight_decay)
         self.nesterov = nesterov
-        self.momentum_buffer: list[Array] = [np.zeros_like(p.data) for p in self.params]
+        self.momentum_buffer: list[Array] = [_zeros_like(p.data) for p in self.params]
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
         super()._check_settings(settings)
@@ -219,13 +226,14 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         self.step_count += 1
-        for p, v in zip(self.params, self.momentum_buffer, strict=True):
+        update, buffers = _array_api.update, self.momentum_buffer
+        for i, p in enumerate(self.params):
+            v = buffers[i] = _array_api.like(buffers[i], p.data)
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
             if self.momentum:
-                v *= self.momentum
-                v += g
+                v = buffers[i] = update(v, v * self.momentum + g)
                 g = g + self.momentum * v if self.nesterov else v
-            p.data -= self.lr * g
+            p.data = update(p.data, p.data - self.lr * g)
 
 
 class Adam(Optimizer):
@@ -279,8 +287,8 @@ class Adam(Optimizer):
         self._check_settings({"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps, self.weight_decay = float(eps), float(weight_decay)
-        self.exp_avg: list[Array] = [np.zeros_like(p.data) for p in self.params]
-        self.exp_avg_sq: list[Array] = [np.zeros_like(p.data) for p in self.params]
+        self.exp_avg: list[Array] = [_zeros_like(p.data) for p in self.params]
+        self.exp_avg_sq: list[Array] = [_zeros_like(p.data) for p in self.params]
 
     def _check_settings(self, settings: dict[str, Any]) -> None:
         super()._check_settings(settings)
@@ -298,13 +306,16 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         correction1 = 1 - beta1**self.step_count
         correction2 = 1 - beta2**self.step_count
-        for p, m, v in zip(self.params, self.exp_avg, self.exp_avg_sq, strict=True):
+        update = _array_api.update
+        for i, p in enumerate(self.params):
+            m = self.exp_avg[i] = _array_api.like(self.exp_avg[i], p.data)
+            v = self.exp_avg_sq[i] = _array_api.like(self.exp_avg_sq[i], p.data)
+            xp = _array_api.namespace_of(p.data)
             g = self._decay(p)
-            m *= beta1
-            m += (1 - beta1) * g
-            v *= beta2
-            v += (1 - beta2) * g * g
-            p.data -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+            m = self.exp_avg[i] = update(m, m * beta1 + (1 - beta1) * g)
+            v = self.exp_avg_sq[i] = update(v, v * beta2 + (1 - beta2) * g * g)
+            step = self.lr * (m / correction1) / (xp.sqrt(v / correction2) + self.eps)
+            p.data = update(p.data, p.data - step)
 
     def _decay(self, p: Parameter) -> Array:
         """The gradient Adam averages: with the L2 term added."""
@@ -339,5 +350,10 @@ class AdamW(Adam):
 
     def _decay(self, p: Parameter) -> Array:
         if self.weight_decay:
-            p.data *= 1 - self.lr * self.weight_decay
+            p.data = _array_api.update(p.data, p.data * (1 - self.lr * self.weight_decay))
         return p.grad
+
+
+def _zeros_like(a: Array) -> Array:
+    """Zeros of `a`'s shape, dtype, library and device."""
+    return _array_api.namespace_of(a).zeros_like(a)  # type: ignore[no-any-return]
