@@ -107,12 +107,26 @@ def available_engines() -> tuple[str, ...]:
 
 
 def kernel_helper(function: _F) -> _F:
-    """Mark a function that kernels call, so that numba compiles it into them too."""
-    if importlib.util.find_spec("numba") is None:
-        return function
+    """Mark a function that kernels call, so that numba compiles it into them too.
+
+    numba is imported, and the function registered with it, only when the first
+    kernel compiles: importing tinygrad_act stays fast.
+    """
+    _helpers.append(function)
+    return function
+
+
+_helpers: list[Callable[..., Any]] = []
+_registered: set[Callable[..., Any]] = set()
+
+
+def _register_helpers() -> None:
     from numba.extending import register_jitable
 
-    return register_jitable(inline="always")(function)
+    for function in _helpers:
+        if function not in _registered:
+            register_jitable(inline="always")(function)  # registers `function` itself
+            _registered.add(function)
 
 
 # ---------------------------------------------------------------------------
@@ -371,6 +385,7 @@ def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
 
     from tinygrad_act import _numba_math
 
+    _register_helpers()
     # numba caches a loop on disk under a key that includes the module objects it
     # closes over, by name. The name carries a hash of the kernel's source file and
     # of the math namespace, so that a changed kernel never loads a stale loop.
