@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _array_api
 from tinygrad_act.base import Activation, Array, Layer, as_float_array
 
 
@@ -90,14 +91,14 @@ def gradcheck(
     _check_settings("gradcheck", eps, atol, rtol)
     _check_layer("gradcheck", layer)
     point = finite_point("gradcheck", x)
-    found = gradients(layer, point, eps=eps, seed=seed)
+    found = gradients(layer, x, eps=eps, seed=seed)
     message = None
     for what, numerical, analytical in found:
         message = _compare(layer, point, what, numerical, analytical, eps, atol, rtol, seed)
         if message is not None:
             break
     if message is None and isinstance(layer, Activation):
-        message = chain_rule_mismatch(layer, point, rtol, seed)
+        message = chain_rule_mismatch(layer, point, rtol, seed, like=x)
     if message is None:
         return True
     if raise_exception:
@@ -118,29 +119,64 @@ def gradients(
     ``what`` is ``"input"`` or names a parameter. `grad_output` is ones for an
     `Activation` (the gradient is then its derivative) and random otherwise
     (standard normal, seeded by `seed`), unless given. The last forward runs at `x`.
+
+    For `x` of another array library (torch, JAX, ...) the layer runs on that
+    library and device, in float64 where it has it; the differences are taken on
+    NumPy copies, and the gradients returned as NumPy arrays.
     """
     _check_settings("gradients", eps, 0.0, 0.0)
     point = finite_point("gradients", x)
-    y = np.asarray(layer.forward(point), dtype=np.float64)
+    to_input = _converter(x)
+    y = _host(layer.forward(to_input(point)))
     v = default_grad_output(layer, y.shape, seed) if grad_output is None else grad_output
-    v = np.asarray(v, dtype=np.float64)
+    v = _host(v)
+    named = layer.named_parameters()
+    # NumPy parameters are perturbed in place; another library's through NumPy copies
+    variables = [point, *(_host(p.data) if _foreign(p.data) else p.data for _, p in named)]
 
     def output() -> Array:
-        return np.asarray(layer.forward(point), dtype=np.float64)
+        for (_, p), value in zip(named, variables[1:], strict=True):
+            if _foreign(p.data):
+                p.data = _array_api.like(value, p.data)
+        return _host(layer.forward(to_input(point)))
 
-    named = [("input", point), *((f"parameter {n!r}", p.data) for n, p in layer.named_parameters())]
-    numerical = [central_differences(output, variable, eps, v)[0] for _, variable in named]
+    numerical = [central_differences(output, variable, eps, v)[0] for variable in variables]
 
+    output()  # NOTE: the parameters as they were, their own values restored
     layer.zero_grad()  # NOTE: last, so that the layer is left with the forward at x itself
-    layer.forward(point)
-    analytical = [np.asarray(layer.backward(v), dtype=np.float64)]
+    layer.forward(to_input(point))
+    analytical = [_host(layer.backward(to_input(v)))]
     if analytical[0].shape != point.shape:
         raise GradcheckError(
             f"gradcheck: {layer!r}.backward returned shape {analytical[0].shape} "
             f"for an input of shape {point.shape}"
         )
-    analytical += [np.array(p.grad, np.float64) for p in layer.parameters()]
-    return [(what, n, a) for (what, _), n, a in zip(named, numerical, analytical, strict=True)]
+    analytical += [_host(p.grad) for p in layer.parameters()]
+    whats = ["input", *(f"parameter {n!r}" for n, _ in named)]
+    return list(zip(whats, numerical, analytical, strict=True))
+
+
+def _foreign(a: Any) -> bool:
+    return type(a) is not np.ndarray and _array_api.is_foreign(a)
+
+
+def _host(a: Any) -> Array:
+    """`a` as a new NumPy float64 array (from any library)."""
+    if _foreign(a):
+        return np.asarray(_array_api.to_numpy(a), dtype=np.float64)
+    return np.array(a, dtype=np.float64)
+
+
+def _converter(like: Any) -> Callable[[Array], Any]:
+    """NumPy float64 to the library and device of `like`, in float64 where it has it."""
+    if not _foreign(like):
+        return lambda a: a
+    if _array_api.is_dask(like):
+        import dask.array as da
+
+        return lambda a: da.from_array(a.copy(), chunks=like.chunks)
+    space = _array_api.Namespace(like)
+    return lambda a: space.asarray(a, dtype=space.dtype, device=space.device)
 
 
 def gradgradcheck(
@@ -216,9 +252,10 @@ def gradgradcheck(
             "it checks elementwise layers that provide f''"
         )
     point = finite_point("gradgradcheck", x)
-    analytical = np.asarray(second_derivative(point), dtype=np.float64)
-    numerical, _ = _first_derivative_differences(layer, point, eps)
-    layer.forward(point)  # NOTE: leaves the layer with the forward at x itself
+    to_input = _converter(x)
+    analytical = _host(second_derivative(to_input(point)))
+    numerical, _ = _first_derivative_differences(layer, point, eps, to_input)
+    layer.forward(to_input(point))  # NOTE: leaves the layer with the forward at x itself
     message = _compare_second(layer, point, numerical, analytical, eps, atol, rtol)
     if message is None:
         return True
@@ -284,15 +321,18 @@ def central_differences(
 
 
 def _first_derivative_differences(
-    layer: Layer, point: Array, step: float | Array
+    layer: Layer,
+    point: Array,
+    step: float | Array,
+    to_input: Callable[[Array], Any] = lambda a: a,
 ) -> tuple[Array, Array]:
     """Central differences of f' (``backward(ones)`` after forward) of an elementwise
     layer at `point`, all elements at once, and their noise scale (see
-    `central_differences`)."""
+    `central_differences`). `to_input` moves NumPy arrays to the layer's library."""
 
     def derivative() -> Array:
-        y = layer.forward(variable)
-        return np.asarray(layer.backward(np.ones(np.shape(y))), dtype=np.float64)
+        layer.forward(to_input(variable))
+        return _host(layer.backward(to_input(np.ones(point.shape))))
 
     variable = point.copy()
     return central_differences(derivative, variable, step, np.ones(point.shape), elementwise=True)
@@ -315,7 +355,10 @@ def within_tolerance(
 
 
 def finite_point(caller: str, x: npt.ArrayLike) -> Array:
-    """`x` as a new float64 array, or `ValueError` if it holds NaN or inf."""
+    """`x` as a new NumPy float64 array (from any library), or `ValueError` if it holds
+    NaN or inf."""
+    if _foreign(x):
+        x = _array_api.to_numpy(_array_api.float_array(x, caller))
     point = as_float_array(x, caller).astype(np.float64)
     bad = ~np.isfinite(point)
     if bad.any():
@@ -400,14 +443,22 @@ def _compare(
 
 
 def chain_rule_mismatch(
-    layer: Layer, point: Array, rtol: float = 1e-12, seed: int | None = None
+    layer: Layer,
+    point: Array,
+    rtol: float = 1e-12,
+    seed: int | None = None,
+    *,
+    like: Any = None,
 ) -> str | None:
     """None if an elementwise layer's ``backward(v)`` is ``v * backward(ones)`` for a
-    random v (standard normal, seeded by `seed`), else a message saying where not."""
-    y = layer.forward(point)
-    derivative = np.asarray(layer.backward(np.ones(np.shape(y))), np.float64)
-    v = np.random.default_rng(seed).standard_normal(np.shape(y))
-    got = np.asarray(layer.backward(v), np.float64)
+    random v (standard normal, seeded by `seed`), else a message saying where not.
+
+    The layer runs on the library and device of `like`, if given (NumPy otherwise)."""
+    to_input = _converter(like)
+    y = _host(layer.forward(to_input(point)))
+    derivative = _host(layer.backward(to_input(np.ones(y.shape))))
+    v = np.random.default_rng(seed).standard_normal(y.shape)
+    got = _host(layer.backward(to_input(v)))
     expected = v * derivative
     good = within_tolerance(expected, got, atol=0.0, rtol=max(rtol, 1e-12))
     good |= (expected == got) | (np.isnan(expected) & np.isnan(got))
