@@ -443,16 +443,20 @@ def _loop_pair(holder: Any, arity: int, numba: Any) -> tuple[Any, Any]:
             return holder.kernel(holder.xp, v, p[0], p[1])  # type: ignore[no-any-return]
         return holder.kernel(holder.xp, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
 
+    # through the module, like the kernel: a dispatcher in the closure would change
+    # the on-disk cache's key in every process
+    holder.call = call
+
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = call(np.float64(x[i]), parameters)
+            value, slope = holder.call(np.float64(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = call(np.float64(x[i]), parameters)[0]
+            y[i] = holder.call(np.float64(x[i]), parameters)[0]
 
     return both, value_only
