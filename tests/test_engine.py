@@ -250,3 +250,42 @@ def test_one_instance_in_two_threads_is_an_error_never_a_wrong_gradient() -> Non
     assert done.is_set()
     with pytest.raises(RuntimeError, match="ran in another thread"):
         layer.backward(np.ones(3))
+
+
+NEEDS_NUMBA = pytest.mark.skipif("numba" not in ENGINES, reason="numba is not installed")
+
+PROBE = """
+import re, sys, numpy as np, tinygrad_act as t
+from tinygrad_act import _engine
+for layer in (t.Sigmoid(), t.ELU(), t.Tanh(), t.SiLU(), t.Softplus(), t.GELU(approximate="tanh")):
+    layer.forward(np.ones(4))
+    kernel = layer._kernel(True)[0]
+    both, _ = _engine._compiled(kernel)
+    hits = sum(both.stats.cache_hits.values())
+    if sys.argv[1] == "asm":
+        asm = both.inspect_asm(both.signatures[0])
+        packed = len(re.findall(r"\\bv\\w+pd\\s+[^\\n]*%[yz]mm", asm))
+        print(type(layer).__name__, packed)
+    else:
+        print(type(layer).__name__, hits)
+"""
+
+
+@NEEDS_NUMBA
+def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
+    """Each loop has packed SIMD instructions; a second process loads it from disk."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    first = subprocess.run(
+        [sys.executable, "-c", PROBE, "asm"], env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr
+    for line in first.stdout.splitlines():
+        name, packed = line.split()
+        assert int(packed) > 10, f"{name}: the compiled loop did not vectorize"
+    second = subprocess.run(
+        [sys.executable, "-c", PROBE, "hits"], env=env, capture_output=True, text=True
+    )
+    assert second.returncode == 0, second.stderr
+    hits = dict(line.split() for line in second.stdout.splitlines())
+    assert len(hits) == 6
+    assert all(int(n) >= 1 for n in hits.values()), hits
