@@ -91,3 +91,12 @@ __all__ = [
     "set_num_threads",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``tinygrad_act.testing`` (it needs Hypothesis) and ``tinygrad_act.cli``, on first use."""
+    if name in ("testing", "cli"):
+        import importlib
+
+        return importlib.import_module(f"tinygrad_act.{name}")
+    raise AttributeError(f"module 'tinygrad_act' has no attribute {name!r}")
