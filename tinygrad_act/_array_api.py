@@ -8,7 +8,7 @@ a `Namespace` that adds what the standard lacks. Nothing here calls
 arrays are immutable).
 
 Dask arrays of NumPy chunks are the exception: each chunk runs on the NumPy (or
-numba) engine, lazily, through ``map_blocks``; see `dask_forward`.
+numba) engine, lazily, through ``map_blocks``; see `dask_elementwise`.
 
 array-api-compat is optional: it is imported only when an input is neither a
 NumPy array nor a Python number or list (``pip install "tinygrad_act[array-api]"``).
@@ -16,13 +16,16 @@ NumPy array nor a Python number or list (``pip install "tinygrad_act[array-api]"
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tinygrad_act import _engine
+
+#: Another library's array, typed as the NumPy arrays it stands in for.
+Array = npt.NDArray[Any]
 
 # What is never another library's array: the NumPy path converts these.
 _NUMPY_OR_PYTHON = (np.ndarray, np.generic, list, tuple, int, float, complex, str, bytes)
@@ -74,13 +77,13 @@ def _torch_erfc() -> Callable[[Any], Any]:
 
 
 def _jax_erfc() -> Callable[[Any], Any]:
-    import jax.scipy.special
+    import jax.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
     return jax.scipy.special.erfc  # type: ignore[no-any-return]
 
 
 def _cupy_erfc() -> Callable[[Any], Any]:
-    import cupyx.scipy.special
+    import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
     return cupyx.scipy.special.erfc  # type: ignore[no-any-return]
 
@@ -364,24 +367,8 @@ def dask_chain_rule(owner: str, grad_output: Any, derivative: Any, dtype: Any) -
     grad = check_same(owner, "grad_output", derivative, grad_output)
     check_shape(owner, "grad_output", grad, derivative.shape)
     grad = _check_dask(owner + ".backward", grad)
-    return da.map_blocks(_chain_rule_block, grad, derivative, dtype, dtype=dtype)
-
-
-def _quiet(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function` on NumPy chunks without NumPy's warnings (their IEEE results stand)."""
-
-    def run(*arrays: Any) -> Any:
-        with np.errstate(all="ignore"):
-            return function(np, *arrays)
-
-    return run
-
-
-def blockwise(function: Callable[..., Any], *arrays: Any, dtype: Any = np.float64) -> Any:
-    """``function(np, *chunks)`` for every chunk of Dask arrays broadcast together."""
-    import dask.array as da
-
-    return da.map_blocks(_quiet(function), *arrays, dtype=dtype)
+    map_blocks: Any = da.map_blocks
+    return map_blocks(_chain_rule_block, grad, derivative, dtype, dtype=dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -464,17 +451,11 @@ def follow(parameters: Any, x: Any) -> None:
             p.grad = like(p.grad, template)
 
 
-def size(shape: tuple[Any, ...]) -> int:
-    """The number of elements of `shape` (``math.prod``; Dask's may be NaN: then 1)."""
-    total = math.prod(shape)
-    return int(total) if total == total else 1
-
-
 # ---------------------------------------------------------------------------
 # Layers written with the namespace (Softmax, GLU, PReLU, Linear, the losses)
 
 
-def prepare(owner: str, x: Any, *, dask: bool = False) -> tuple[Namespace, Any, Any]:
+def prepare(owner: str, x: Any, *, dask: bool = False) -> tuple[Namespace, Array, Array]:
     """For a foreign `x`: its `Namespace`, `x` in a float dtype, and `x` in the compute dtype.
 
     Dask arrays are a `TypeError` unless `dask`: only the layers that say so take them.
@@ -512,14 +493,15 @@ def dask_rowwise(function: Callable[..., Any], *arrays: Any, dtype: Any) -> Any:
     """``function(*chunks)`` for aligned chunks of Dask arrays, lazily."""
     import dask.array as da
 
-    return da.map_blocks(function, *arrays, dtype=dtype)
+    map_blocks: Any = da.map_blocks
+    return map_blocks(function, *arrays, dtype=dtype)
 
 
-def float_array(x: Any, owner: str) -> Any:
+def float_array(x: Any, owner: str) -> Array:
     """A foreign `x` in a real floating dtype (Dask: NumPy chunks), detached."""
     if is_dask(x):
-        return _check_dask(owner, x)
-    return namespace(x, owner).float_input(detach(x), owner)
+        return _check_dask(owner, x)  # type: ignore[no-any-return]
+    return namespace(x, owner).float_input(detach(x), owner)  # type: ignore[no-any-return]
 
 
 def astype(xp: Any, a: Any, dtype: Any) -> Any:

@@ -937,7 +937,10 @@ class CELU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-        z = xp.where(x > 0, 0.0, x) / alpha  # NOTE: keeps exp finite on the branch not taken
+        # NOTE: 0 keeps exp finite on the branch not taken. Dividing inside the where, not
+        # after it, keeps f(-0.0) = -0.0 on numba: compiled for float32 and float16 input,
+        # where(x > 0, 0.0, x) / alpha lost the sign of -0.0.
+        z = xp.where(x > 0, 0.0, x / alpha)
         return xp.where(x > 0, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
 
     @staticmethod
@@ -1174,7 +1177,7 @@ class _AlongAxis(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
-            return self._forward_foreign(x)
+            return self._forward_foreign(x)  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
         self._forget()
@@ -1188,7 +1191,7 @@ class _AlongAxis(Layer):
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         y, dtype = self._recall()
         if type(y) is not np.ndarray:
-            return self._backward_foreign(grad_output, y, dtype)
+            return self._backward_foreign(grad_output, y, dtype)  # type: ignore[no-any-return]
         shape = list(y.shape[:-1])
         shape.insert(self.axis % y.ndim, y.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
@@ -1390,7 +1393,7 @@ class Softmin(Softmax):
         return super().forward(np.negative(as_float_array(x, "Softmin")))
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        return -super().backward(grad_output)  # type: ignore[no-any-return]
+        return -super().backward(grad_output)
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         return np.negative(super().jacobian(np.negative(as_float_array(x, "Softmin.jacobian"))))
@@ -1665,7 +1668,7 @@ class GLU(_AlongAxis):
             g = xp.astype(xp.float_input(grad, name), a.dtype)
             with np.errstate(all="ignore"):
                 result = xp.concat([g * s, g * a * (s * s_complement)], axis=self.axis)
-            return xp.astype(result, dtype)
+            return xp.astype(result, dtype)  # type: ignore[no-any-return]
         g = self._rows(check_grad_output(self, grad_output, shape))
         with np.errstate(all="ignore"):
             result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)

@@ -196,7 +196,9 @@ class Layer:
             )
         arrays = {}
         for key, value in state.items():
-            array = _array_api.to_numpy(value) if _array_api.is_foreign(value) else np.asarray(value)
+            array = (
+                _array_api.to_numpy(value) if _array_api.is_foreign(value) else np.asarray(value)
+            )
             if array.dtype.kind not in "fiu" or array.dtype.itemsize > 8:
                 raise TypeError(
                     f"{name}.load_state_dict: {key!r} has dtype {array.dtype}; "
@@ -375,7 +377,7 @@ class Activation(Layer):
     def _second_derivative(self, kernel: _engine.Kernel, x: npt.ArrayLike) -> Array:
         """f''(x) in the dtype of `x`, by `kernel`, a ``derivatives(xp, x, ...)``."""
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
-            return _array_api.evaluate(self, x, derivative=True, second=True, kernel=kernel)[1]
+            return _array_api.evaluate(self, x, derivative=True, second=True, kernel=kernel)[1]  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
         parameters = tuple(getattr(self, name) for name in _parameter_names(kernel))
         _, second = _engine.evaluate(kernel, parameters, x, derivative=True)
@@ -384,7 +386,7 @@ class Activation(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
-            return self._forward_foreign(x)
+            return self._forward_foreign(x)  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
         # Take the cache out first: a forward that fails leaves none, never a half-written one.
         old = self.__dict__.pop("_cache", None)

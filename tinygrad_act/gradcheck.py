@@ -174,7 +174,8 @@ def _converter(like: Any) -> Callable[[Array], Any]:
     if _array_api.is_dask(like):
         import dask.array as da
 
-        return lambda a: da.from_array(a.copy(), chunks=like.chunks)
+        from_array: Any = da.from_array
+        return lambda a: from_array(a.copy(), chunks=like.chunks)
     space = _array_api.Namespace(like)
     return lambda a: space.asarray(a, dtype=space.dtype, device=space.device)
 

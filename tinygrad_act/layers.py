@@ -220,7 +220,7 @@ class Sequential(Layer):
             y = layer.forward(y)
         if self.layers:
             return y
-        return _array_api.copy(y) if foreign else y.copy()
+        return _array_api.copy(y) if foreign else y.copy()  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         foreign = type(grad_output) is not np.ndarray and _array_api.is_foreign(grad_output)

@@ -63,7 +63,7 @@ class Loss:
                 f"{name}: prediction has shape {tuple(p.shape)}, target has shape "
                 f"{tuple(t.shape)}; they must match"
             )
-        return t
+        return t  # type: ignore[no-any-return]
 
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
         """The mean loss, and the gradient of the *sum* over elements (float64), in the

@@ -1,0 +1,470 @@
+"""Other array libraries: array-api-strict as the referee, PyTorch, JAX, CuPy and Dask.
+
+array-api-strict allows only the standard's functions, dtypes and rules: every layer
+that runs on it uses nothing else (exact GELU's erfc, documented, comes from the
+library: here one is lent to array-api-strict to show that it is the only exception).
+The results are compared with the NumPy layers, which tests elsewhere check against
+mpmath; the float64 CPU backends are also measured against mpmath here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.test_accuracy import CASES, check_within, exact_values
+from tinygrad_act import (
+    GELU,
+    GLU,
+    SGD,
+    Adam,
+    AdamW,
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    Linear,
+    LogSoftmax,
+    MSELoss,
+    PReLU,
+    ReLU,
+    RReLU,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    Softmin,
+    Tanh,
+    _array_api,
+    _engine,
+    gradcheck,
+    gradgradcheck,
+)
+from tinygrad_act.activations import ACTIVATIONS
+from tinygrad_act.base import Activation, Layer
+
+xs = pytest.importorskip("array_api_strict")
+StrictArray = type(xs.asarray(0.0))
+
+RNG = np.random.default_rng(0)
+POINTS = np.concatenate([RNG.standard_normal(64) * 4, [0.0, -0.0, 1.0, -1.0, 40.0, -800.0]])
+
+
+def layers() -> Iterator[tuple[str, Layer]]:
+    """Every registered layer, exact GELU apart (see the erfc tests), RReLU in eval mode."""
+    for name, cls in ACTIVATIONS.items():
+        if name == "gelu":
+            yield "gelu(tanh)", GELU(approximate="tanh")
+        elif name == "rrelu":
+            yield name, RReLU().eval()
+        else:
+            yield name, cls()
+
+
+LAYERS = dict(layers())
+
+
+def numpy_of(a: Any) -> Any:
+    return _array_api.to_numpy(a)
+
+
+def reference(layer: Layer, x: Any, grad: Any) -> tuple[Any, Any]:
+    """The NumPy engine's forward and backward: the same ufuncs array-api-strict calls."""
+    twin = type(layer).__new__(type(layer))
+    twin.__dict__.update({k: v for k, v in vars(layer).items() if k != "_cache"})
+    with _engine.using("numpy"):
+        return twin.forward(x), twin.backward(grad)
+
+
+def sample(name: str, dtype: Any = np.float64) -> Any:
+    """Points for layer `name`: a (4, 4, 4) block, whose axis 1 GLU and PReLU use."""
+    del name
+    return POINTS[:64].reshape(4, 4, 4).astype(dtype)
+
+
+# ---------------------------------------------------------------------------
+# array-api-strict: the standard alone
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", list(LAYERS))
+def test_every_layer_runs_on_the_standard_alone(name: str, dtype: str) -> None:
+    layer = LAYERS[name]
+    if isinstance(layer, PReLU):
+        layer = PReLU(num_parameters=4, init=0.1)
+    x = sample(name, np.dtype(dtype))
+    strict_x = xs.asarray(x)
+    y = layer.forward(strict_x)
+    assert isinstance(y, StrictArray)
+    assert y.dtype == strict_x.dtype
+    grad = xs.ones(y.shape, dtype=y.dtype)
+    dx = layer.backward(grad)
+    assert isinstance(dx, StrictArray)
+    assert dx.dtype == strict_x.dtype
+    expected_y, expected_dx = reference(layer, x, np.ones(tuple(y.shape), x.dtype))
+    # bit for bit: the same formulas on the same ufuncs, whole arrays instead of blocks
+    np.testing.assert_array_equal(numpy_of(y), expected_y)
+    np.testing.assert_array_equal(numpy_of(dx), expected_dx)
+    np.testing.assert_array_equal(numpy_of(strict_x), x)  # not mutated
+
+
+def test_exact_gelu_names_the_library_and_suggests_tanh() -> None:
+    with pytest.raises(TypeError, match=r"array_api_strict.*approximate='tanh'"):
+        GELU()(xs.asarray([1.0]))
+
+
+def test_exact_gelu_needs_only_erfc_beyond_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:
+    special = pytest.importorskip("scipy.special")
+
+    def erfc(t: Any) -> Any:
+        return xs.asarray(special.erfc(numpy_of(t)))
+
+    monkeypatch.setitem(_array_api.ERFC, "array_api_strict", lambda: erfc)
+    x = POINTS
+    layer = GELU()
+    y = layer(xs.asarray(x))
+    dy = layer.backward(xs.ones(x.shape, dtype=xs.float64))
+    expected = GELU()
+    np.testing.assert_allclose(numpy_of(y), expected(x), rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(
+        numpy_of(dy), expected.backward(np.ones_like(x)), rtol=1e-12, atol=1e-300
+    )
+
+
+def test_second_derivatives_on_the_standard() -> None:
+    for layer in (Sigmoid(), Tanh(), GELU(approximate="tanh"), ReLU()):
+        got = layer.second_derivative(xs.asarray(POINTS))
+        assert isinstance(got, StrictArray)
+        with _engine.using("numpy"):
+            np.testing.assert_array_equal(numpy_of(got), layer.second_derivative(POINTS))
+
+
+def test_bool_and_integers_become_float64_and_other_dtypes_are_refused() -> None:
+    y = Sigmoid()(xs.asarray([0, 1, 2]))
+    assert y.dtype == xs.float64
+    assert Tanh()(xs.asarray([True, False])).dtype == xs.float64
+    with pytest.raises(TypeError, match=r"real floating-point.*complex128"):
+        Sigmoid()(xs.asarray([1j]))
+
+
+def test_cache_is_owned_and_input_is_never_mutated() -> None:
+    x = xs.asarray(POINTS)
+    layer = Sigmoid()
+    layer.forward(x)
+    before = numpy_of(layer.backward(xs.ones(x.shape, dtype=x.dtype)))
+    x[...] = 0.0  # the caller reuses its array (array-api-strict allows it)
+    after = numpy_of(layer.backward(xs.ones(x.shape, dtype=x.dtype)))
+    np.testing.assert_array_equal(after, before)
+    softmax = Softmax()
+    y = softmax(xs.asarray(POINTS[:8]))
+    y[...] = 0.0
+    grad = softmax.backward(xs.asarray(np.arange(8.0)))
+    expected = Softmax()
+    expected(POINTS[:8])
+    np.testing.assert_allclose(numpy_of(grad), expected.backward(np.arange(8.0)), rtol=1e-14)
+
+
+def test_results_stay_on_the_input_device() -> None:
+    device = xs.Device("device1")
+    x = xs.asarray(POINTS, device=device)
+    layer = Tanh()
+    assert layer(x).device == device
+    assert layer.backward(xs.ones(x.shape, dtype=x.dtype, device=device)).device == device
+    with pytest.raises(ValueError, match="device"):
+        layer.backward(xs.ones(x.shape, dtype=x.dtype))
+
+
+def test_a_device_without_float64_computes_in_float32() -> None:
+    device = xs.Device("no_float64")
+    x = POINTS.astype(np.float32)
+    layer = Sigmoid()
+    y = layer(xs.asarray(x, device=device))
+    assert y.dtype == xs.float32
+    np.testing.assert_allclose(numpy_of(y), Sigmoid()(x), rtol=1e-6)
+    model = Sequential(Linear(3, 2, rng=0), Tanh())
+    out = model(xs.asarray(np.ones((2, 3), np.float32), device=device))
+    assert out.dtype == xs.float32
+    assert model[0].weight.data.dtype == xs.float32  # type: ignore[attr-defined]
+
+
+def test_mixing_array_types_in_one_layer_is_a_type_error_naming_both() -> None:
+    layer = Sigmoid()
+    layer(np.zeros(3))
+    with pytest.raises(TypeError, match=r"numpy\.ndarray.*array_api_strict\.Array"):
+        layer.backward(xs.ones(3))
+    layer(xs.zeros(3))
+    with pytest.raises(TypeError, match=r"array_api_strict\.Array.*numpy\.ndarray"):
+        layer.backward(np.ones(3))
+    for other in (Softmax(), Linear(3, 3, rng=0), PReLU(), GLU()):
+        other(xs.zeros((2, 4 if isinstance(other, GLU) else 3)))
+        with pytest.raises(TypeError, match=r"array_api_strict\.Array.*numpy\.ndarray"):
+            other.backward(np.ones((2, 2 if isinstance(other, GLU) else 3)))
+    with pytest.raises(TypeError, match=r"numpy\.ndarray.*array_api_strict\.Array"):
+        MSELoss()(np.zeros(3), xs.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [Sigmoid(), Softmax(axis=0), LogSoftmax(), Softmin(), GLU(), Linear(4, 3, rng=0), PReLU(4)],
+    ids=repr,
+)
+def test_gradcheck_on_the_standard(layer: Layer) -> None:
+    x = xs.asarray(RNG.standard_normal((3, 4)))
+    assert gradcheck(layer, x, seed=0)
+    if isinstance(layer, Activation):
+        assert gradgradcheck(layer, x)
+
+
+def train_step(model: Sequential, loss: Any, optimizer: Any, x: Any, target: Any) -> float:
+    optimizer.zero_grad()
+    value = float(loss(model(x), target))
+    model.backward(loss.backward())
+    optimizer.step()
+    return value
+
+
+@pytest.mark.parametrize(
+    ("loss", "make_optimizer"),
+    [
+        (MSELoss(), lambda p: SGD(p, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+        (BCEWithLogitsLoss(), lambda p: Adam(p, lr=0.01, weight_decay=0.01)),
+        (BCELoss(), lambda p: AdamW(p, lr=0.01)),
+        (CrossEntropyLoss(), lambda p: Adam(p, lr=0.01)),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_a_training_step_on_the_standard_matches_numpy(
+    loss: Any, make_optimizer: Callable[[Any], Any]
+) -> None:
+    x = RNG.standard_normal((8, 3))
+    if isinstance(loss, CrossEntropyLoss):
+        target: Any = np.arange(8) % 2
+    else:
+        target = (RNG.uniform(size=(8, 2)) > 0.5).astype(np.float64)
+
+    def model() -> Sequential:
+        last: Layer = Sigmoid() if isinstance(loss, BCELoss) else Tanh()
+        return Sequential(Linear(3, 5, rng=1), PReLU(), Linear(5, 2, rng=2), last)
+
+    ours, theirs = model(), model()
+    ours_opt, theirs_opt = make_optimizer(ours.parameters()), make_optimizer(theirs.parameters())
+    with _engine.using("numpy"):
+        for _ in range(3):
+            got = train_step(ours, loss, ours_opt, xs.asarray(x), xs.asarray(target))
+            expected = train_step(theirs, loss, theirs_opt, x, target)
+            assert got == pytest.approx(expected, rel=1e-13)
+    assert isinstance(ours[0].weight.data, StrictArray)  # type: ignore[attr-defined]
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value, rtol=1e-12, atol=1e-15)
+    for key, value in theirs_opt.state_dict().items():
+        np.testing.assert_allclose(ours_opt.state_dict()[key], value, rtol=1e-12, atol=1e-15)
+
+
+def test_array_api_compat_is_not_imported_for_numpy_input() -> None:
+    code = (
+        "import sys, numpy as np, tinygrad_act as t\n"
+        "t.Sigmoid()(np.ones(3)); t.Softmax()([1.0, 2.0]); t.Linear(2, 1)(np.ones(2))\n"
+        "assert 'array_api_compat' not in sys.modules, 'imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ---------------------------------------------------------------------------
+# Accuracy on float64 CPU backends against mpmath
+
+
+def float64_array(library: str, x: Any) -> Any:
+    if library == "torch":
+        torch = pytest.importorskip("torch", reason="PyTorch is not installed (CI has none)")
+        return torch.from_numpy(x.copy())
+    return xs.asarray(x)
+
+
+@pytest.mark.parametrize("library", ["array_api_strict", "torch"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_float64_accuracy_against_mpmath_per_backend(
+    name: str, library: str, record_ulp: Callable[[str, str, float, float], None]
+) -> None:
+    case = CASES[name]
+    if name == "GELU" and library not in _array_api.ERFC:
+        pytest.skip(f"{library} has no erfc: exact GELU raises (tested above)")
+    x, exact_f = exact_values(name, "float64", "f")
+    _, exact_df = exact_values(name, "float64", "df")
+    layer = case.layer()
+    y = numpy_of(layer.forward(float64_array(library, x)))
+    dy = numpy_of(layer.backward(float64_array(library, np.ones_like(x))))
+    # the bounds of the NumPy engine hold: the same kernels, and on torch its erfc
+    forward = check_within(name, "f", x, y, exact_f, case.forward_ulp)
+    backward = check_within(name, "f'", x, dy, exact_df, case.backward_ulp)
+    record_ulp(f"{name} [{library}]", "float64", forward, backward)
+
+
+# ---------------------------------------------------------------------------
+# PyTorch
+
+
+@pytest.fixture
+def torch() -> Any:
+    return pytest.importorskip("torch", reason="PyTorch is not installed (CI has none)")
+
+
+def test_torch_tensors_with_requires_grad(torch: Any) -> None:
+    x = torch.tensor(POINTS, requires_grad=True)
+    for layer in (Sigmoid(), Softmax(), Linear(POINTS.size, 2, rng=0), GELU()):
+        y = layer(x)
+        assert isinstance(y, torch.Tensor)
+        assert not y.requires_grad  # our layers differentiate by hand, not through autograd
+        dx = layer.backward(torch.ones_like(y))
+        assert dx.shape == x.shape
+    assert x.grad is None
+    np.testing.assert_array_equal(x.detach().numpy(), POINTS)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_torch_dtypes_follow_the_numpy_rules(torch: Any, dtype: str) -> None:
+    x = torch.from_numpy(POINTS.astype(dtype))
+    layer = Sigmoid()
+    y: Any = layer(x)
+    assert y.dtype == x.dtype
+    assert layer.backward(torch.ones_like(x)).dtype == x.dtype
+    expected = Sigmoid()(POINTS.astype(dtype))
+    np.testing.assert_allclose(y.numpy(), expected, rtol=2 * np.finfo(dtype).eps)
+    assert Tanh()(torch.arange(3)).dtype == torch.float64
+
+
+def test_a_toy_network_trains_end_to_end_on_torch_tensors(torch: Any) -> None:
+    rng = np.random.default_rng(1)
+    points = rng.standard_normal((128, 2))
+    labels = (points[:, 0] * points[:, 1] > 0).astype(np.int64)  # XOR of the signs
+    x, target = torch.from_numpy(points), torch.from_numpy(labels)
+    model = Sequential(Linear(2, 16, rng=0), Tanh(), Linear(16, 2, rng=1))
+    optimizer = Adam(model.parameters(), lr=0.05)
+    loss = CrossEntropyLoss()
+    first = train_step(model, loss, optimizer, x, target)
+    for _ in range(150):
+        last = train_step(model, loss, optimizer, x, target)
+    assert last < 0.25 * first
+    for p in model.parameters():
+        assert isinstance(p.data, torch.Tensor)
+        assert isinstance(p.grad, torch.Tensor)
+    logits: Any = model(x)
+    accuracy = (logits.argmax(dim=1) == target).double().mean()
+    assert float(accuracy) > 0.9
+    saved = model.state_dict()
+    assert all(type(v) is np.ndarray for v in saved.values())
+    model.load_state_dict(saved)
+    assert isinstance(model[0].weight.data, torch.Tensor)  # type: ignore[attr-defined]
+
+
+def test_torch_mixed_with_numpy_is_a_type_error(torch: Any) -> None:
+    layer = Tanh()
+    layer(torch.zeros(3))
+    with pytest.raises(TypeError, match=r"torch\.Tensor.*numpy\.ndarray"):
+        layer.backward(np.ones(3))
+    layer(np.zeros(3))
+    with pytest.raises(TypeError, match=r"numpy\.ndarray.*torch\.Tensor"):
+        layer.backward(torch.ones(3))
+
+
+def test_gradcheck_on_torch(torch: Any) -> None:
+    x = torch.from_numpy(RNG.standard_normal((3, 4)))
+    for layer in (GELU(), LogSoftmax(axis=0), Linear(4, 2, rng=0), PReLU(4)):
+        assert gradcheck(layer, x, seed=0)
+
+
+# ---------------------------------------------------------------------------
+# JAX and CuPy, when installed
+
+
+def test_jax_arrays_are_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
+    jnp = pytest.importorskip("jax.numpy", reason="JAX is not installed")
+    x = jnp.asarray(POINTS[:12].reshape(3, 4))
+    for layer in (Sigmoid(), GELU(), Softmax(), GLU(), Linear(4, 2, rng=0), RReLU(rng=0)):
+        y = layer(x)
+        dx = layer.backward(jnp.ones_like(y))
+        assert dx.shape == x.shape
+    model = Sequential(Linear(4, 3, rng=0), Tanh(), Linear(3, 1, rng=1))
+    optimizer = Adam(model.parameters(), lr=0.01)
+    train_step(model, MSELoss(), optimizer, x, jnp.zeros((3, 1)))
+
+
+def test_cupy_arrays_stay_on_the_gpu() -> None:
+    cp = pytest.importorskip("cupy", reason="CuPy is not installed")
+    x = cp.asarray(POINTS)
+    layer = GELU()
+    y = layer(x)
+    assert isinstance(y, cp.ndarray)
+    np.testing.assert_allclose(cp.asnumpy(y), GELU()(POINTS), rtol=1e-12, atol=1e-300)
+    assert isinstance(layer.backward(cp.ones_like(x)), cp.ndarray)
+
+
+# ---------------------------------------------------------------------------
+# Dask
+
+
+@pytest.fixture
+def da() -> Any:
+    return pytest.importorskip("dask.array")
+
+
+def refuse_to_compute(*args: Any, **kwargs: Any) -> Any:
+    raise AssertionError("something was computed before .compute()")
+
+
+def test_dask_stays_lazy_until_compute(da: Any) -> None:
+    import dask
+
+    x = da.from_array(RNG.standard_normal((6, 10)), chunks=(2, 3))
+    with dask.config.set(scheduler=refuse_to_compute):
+        results: list[tuple[Layer, Any, Any]] = []
+        lazy: list[Layer] = [Sigmoid(), GELU(), Softmax(axis=1), LogSoftmax(axis=0), Softmin()]
+        for layer in lazy:
+            y = layer(x)
+            results.append((layer, y, layer.backward(x)))
+        with pytest.raises(AssertionError, match="computed"):
+            results[0][1].compute()
+    for done, y, dx in results:
+        twin = type(done).__new__(type(done))
+        twin.__dict__.update({k: v for k, v in vars(done).items() if k != "_cache"})
+        expected = twin.forward(x.compute())
+        assert isinstance(y, da.Array)
+        np.testing.assert_array_equal(y.compute(), expected)
+        np.testing.assert_allclose(dx.compute(), twin.backward(x.compute()), rtol=1e-14)
+
+
+def test_dask_elementwise_layers_keep_their_chunks(da: Any) -> None:
+    x = da.from_array(POINTS.astype(np.float32), chunks=10)
+    y: Any = Tanh()(x)
+    assert y.chunks == x.chunks
+    assert y.dtype == np.float32
+
+
+def test_dask_refuses_layers_with_parameters_clearly(da: Any) -> None:
+    x = da.ones((2, 3), chunks=1)
+    for layer in (Linear(3, 1), PReLU(), GLU(axis=0)):
+        with pytest.raises(TypeError, match="does not take Dask arrays"):
+            layer(x)
+
+
+def test_dask_on_a_local_cluster_chunk_by_chunk(da: Any) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    # 8 x 1,000,000 chunks of 10,000 x 100: generated in the workers, never whole
+    x = da.random.default_rng(0).standard_normal((80_000, 100), chunks=(10_000, 100))
+    grad = da.ones_like(x)
+    with (
+        distributed.LocalCluster(
+            n_workers=3, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+    ):
+        for layer in (Sigmoid(), LogSoftmax(axis=1)):
+            y: Any = layer(x)
+            dx: Any = layer.backward(grad)
+            twin = type(layer)() if not isinstance(layer, LogSoftmax) else LogSoftmax(axis=1)
+            for i in range(x.numblocks[0]):
+                chunk, got_y, got_dx = da.compute(x.blocks[i], y.blocks[i], dx.blocks[i])
+                np.testing.assert_array_equal(got_y, twin.forward(chunk))
+                np.testing.assert_array_equal(got_dx, twin.backward(np.ones_like(chunk)))
