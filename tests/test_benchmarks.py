@@ -39,3 +39,15 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     )
     assert {"numpy", "expit"} <= set(sigmoid32["seconds"])  # SciPy comes with the test extra
     assert [m["activation"] for m in results["memory"]] == ["sigmoid", "gelu", "softmax"]
+
+
+def test_dask_cluster_benchmark_smoke_run() -> None:
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "dask_cluster.py"),
+        *("--size", "1e5", "--chunk", "25000", "--workers", "2", "--repeats", "1", "--threads"),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert "Dask local cluster" in run.stdout
+    assert "NumPy, one array" in run.stdout
