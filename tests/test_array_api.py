@@ -9,9 +9,11 @@ mpmath; the float64 CPU backends are also measured against mpmath here.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,7 @@ from tinygrad_act import (
 from tinygrad_act.activations import ACTIVATIONS
 from tinygrad_act.base import Activation, Layer
 
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 xs = pytest.importorskip("array_api_strict")
 StrictArray = type(xs.asarray(0.0))
 
@@ -468,3 +471,20 @@ def test_dask_on_a_local_cluster_chunk_by_chunk(da: Any) -> None:
                 chunk, got_y, got_dx = da.compute(x.blocks[i], y.blocks[i], dx.blocks[i])
                 np.testing.assert_array_equal(got_y, twin.forward(chunk))
                 np.testing.assert_array_equal(got_dx, twin.backward(np.ones_like(chunk)))
+
+
+def readme_examples() -> list[str]:
+    section = README.split("## Other array libraries and Dask", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```py\n(.*?)```", section, flags=re.DOTALL)
+
+
+def test_readme_examples_run() -> None:
+    blocks = readme_examples()
+    assert len(blocks) == 2  # torch training, Dask cluster
+    for block in blocks:
+        if "import torch" in block:
+            pytest.importorskip("torch", reason="PyTorch is not installed (CI has none)")
+        namespace: dict[str, Any] = {"__name__": "readme"}
+        exec(compile(block, "README.md", "exec"), namespace)
+        if "import torch" in block:
+            assert namespace["value"] < 0.69  # below chance: it learned

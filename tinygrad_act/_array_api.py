@@ -479,14 +479,12 @@ def quiet(function: Callable[..., Any], *arrays: Any) -> Any:
 def dask_rows(owner: str, x: Any, axis: int) -> Any:
     """`x` rechunked lazily so that each chunk holds whole rows along `axis`.
 
-    The other axes are chunked by Dask ("auto"), so that chunks stay about their
-    configured size: a row must fit in memory, the array need not.
+    The chunks along the other axes stay as they are: block i of the result holds
+    the rows of block i of `x`. A row must fit in memory; the array need not.
     """
     x = _check_dask(owner, x)
     axis = axis % x.ndim
-    if len(x.chunks[axis]) == 1:
-        return x
-    return x.rechunk({i: -1 if i == axis else "auto" for i in range(x.ndim)})
+    return x if len(x.chunks[axis]) == 1 else x.rechunk({axis: -1})
 
 
 def dask_rowwise(function: Callable[..., Any], *arrays: Any, dtype: Any) -> Any:
