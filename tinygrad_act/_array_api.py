@@ -16,6 +16,7 @@ NumPy array nor a Python number or list (``pip install "tinygrad_act[array-api]"
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -73,19 +74,19 @@ def library(xp: Any) -> str:
 def _torch_erfc() -> Callable[[Any], Any]:
     import torch
 
-    return torch.special.erfc  # type: ignore[no-any-return]
+    return torch.special.erfc  # type: ignore[no-any-return, unused-ignore]
 
 
 def _jax_erfc() -> Callable[[Any], Any]:
     import jax.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
-    return jax.scipy.special.erfc  # type: ignore[no-any-return]
+    return jax.scipy.special.erfc  # type: ignore[no-any-return, unused-ignore]
 
 
 def _cupy_erfc() -> Callable[[Any], Any]:
     import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
-    return cupyx.scipy.special.erfc  # type: ignore[no-any-return]
+    return cupyx.scipy.special.erfc  # type: ignore[no-any-return, unused-ignore]
 
 
 #: erfc, which the array API standard does not have, by library: the library's own.
@@ -116,11 +117,15 @@ class Namespace:
         self.device = array_api_compat.device(x)
         key = (self.library, str(self.device))
         if key not in _FLOAT64:
-            try:  # NOTE: e.g. Apple's MPS and array-api-strict's "no_float64" device lack it
-                self.xp.asarray(0.0, dtype=self.xp.float64, device=self.device)
-                _FLOAT64[key] = True
-            except Exception:
-                _FLOAT64[key] = False
+            # NOTE: Apple's MPS and array-api-strict's "no_float64" device lack float64 (an
+            # error); JAX without jax_enable_x64 gives float32 with a warning: no float64
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                try:
+                    probe = self.xp.asarray(0.0, dtype=self.xp.float64, device=self.device)
+                    _FLOAT64[key] = probe.dtype == self.xp.float64
+                except Exception:
+                    _FLOAT64[key] = False
         self.dtype = self.xp.float64 if _FLOAT64[key] else self.xp.float32
         self._constants: dict[float, Any] = {}
 
