@@ -723,11 +723,6 @@ def test_glu_gradient_beyond_float32_is_inf_without_warning() -> None:
     assert_identical(got, np.array([np.inf, np.inf], np.float32), "backward")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_engine.py, chain_rule: float16 grad_output times f' (float32) is computed in "
-    "float32 and rounded again to float16: rounded twice, not once",
-)
 def test_float16_backward_rounds_once() -> None:
     x, grad_output = np.array([-1.786], np.float16), np.array([-3.262], np.float16)
     derivative = run(Sigmoid(), x.astype(np.float32), np.ones(1, np.float32))[1]  # f', float32
@@ -735,22 +730,7 @@ def test_float16_backward_rounds_once() -> None:
     assert_identical(run(Sigmoid(), x, grad_output)[1], exact, "backward")
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        pytest.param(
-            "numba",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="_engine.py, _evaluate_compiled: float16 results are stored in "
-                "float32 and then rounded to float16: rounded twice, not once",
-            ),
-        )
-        if "numba" in ENGINES
-        else pytest.param("numba", marks=pytest.mark.skip(reason="numba is not installed")),
-        "numpy",
-    ],
-)
+@pytest.mark.parametrize("engine", ENGINES)
 def test_float16_forward_rounds_once(engine: str) -> None:
     x = np.array([0.00293], np.float16)  # f(x) = 0.5007324..., just below a float16 tie
     with _engine.using(engine):

@@ -299,13 +299,15 @@ def _evaluate_compiled(
 ) -> tuple[Array, Array | None]:
     both, value_only = loops
     half = x.itemsize == 2  # float16
-    if half:  # numba has no float16 arithmetic: widen (exactly), and round once at the end
-        flat = flat.astype(_FLOAT32)
+    if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
+        flat = flat.astype(_FLOAT64)
+    elif not (flat.flags.c_contiguous and flat.flags.writeable):
+        flat = flat.copy()  # one compiled loop per dtype, for C-ordered writeable arrays
     n = x.size
     y = np.empty(n, flat.dtype)
     d = None
     if derivative:
-        d = np.empty(n, flat.dtype) if reuse is None else reuse.reshape(-1)
+        d = np.empty(n, derivative_dtype(x.dtype)) if reuse is None else reuse.reshape(-1)
         if n < PARALLEL_MIN:
             both(flat, y, d, parameters)
         else:
@@ -325,21 +327,31 @@ def _evaluate_compiled(
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     result = np.empty(derivative.shape, dtype)
-    compiled = _ENGINE == "numba" and grad_output.itemsize != 2 and dtype.itemsize != 2
-    if compiled and result.size < PARALLEL_MIN:  # skips np.errstate's cost (numba: no float16)
+    compiled = (
+        _ENGINE == "numba"
+        and grad_output.itemsize != 2  # numba has no float16
+        and dtype.itemsize != 2
+        and grad_output.flags.c_contiguous  # one compiled loop per dtype pair
+        and grad_output.flags.writeable
+    )
+    if compiled and result.size < PARALLEL_MIN:  # skips np.errstate's cost
         if result.ndim == 1:
             _product()(grad_output, derivative, result)
         else:
             _product()(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
         return result
+    # NOTE: float16 times float32 is exact in float64, so float16 results round once
+    wide = _FLOAT64 if dtype.itemsize == 2 else None
     with np.errstate(all="ignore"):  # inf * 0 is NaN, a huge product inf: quietly
         if derivative.size < PARALLEL_MIN:
-            np.multiply(grad_output, derivative, out=result, casting="unsafe")
+            np.multiply(grad_output, derivative, out=result, dtype=wide, casting="unsafe")
         else:
             g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
             run_chunks(
                 out.size,
-                lambda a, b: np.multiply(g[a:b], f[a:b], out=out[a:b], casting="unsafe"),
+                lambda a, b: np.multiply(
+                    g[a:b], f[a:b], out=out[a:b], dtype=wide, casting="unsafe"
+                ),
             )
     return result
 
