@@ -429,6 +429,14 @@ def update(array: Any, value: Any) -> Any:
     return value
 
 
+def accumulate(p: Any, value: Any) -> None:
+    """``p.grad += value``: in place for NumPy, a new array for other libraries."""
+    if type(p.grad) is np.ndarray:
+        p.grad += value
+    else:
+        p.grad = p.grad + value
+
+
 def follow(parameters: Any, x: Any) -> None:
     """Move each parameter (data and grad) to the library and device of `x`, if not there.
 

@@ -1503,7 +1503,7 @@ class PReLU(Layer):
             weight_grad = xp.where(positive, 0.0, grad * x)
             other_axes = tuple(i for i in range(x.ndim) if self.num_parameters == 1 or i != 1)
             total = xp.reshape(xp.sum(weight_grad, axis=other_axes), (-1,))
-            self.weight.grad = _array_api.update(self.weight.grad, self.weight.grad + total)
+            _array_api.accumulate(self.weight, total)
             # NaN gives NaN, as in every activation
             derivative = xp.where(positive, 1.0, xp.where(x <= 0, slope, math.nan))
             return _array_api.astype(xp, grad * derivative, dtype)  # type: ignore[no-any-return]

@@ -113,11 +113,12 @@ class Linear(Layer):
         self._forget()
         if xp is np:
             wide, dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
-        _array_api.follow(self.parameters(), wide)  # parameters live where the input does
+        if xp is not np or type(self.weight.data) is not np.ndarray:
+            _array_api.follow(self.parameters(), wide)  # parameters live where the input does
         with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
             y = wide @ self.weight.data
             if self.bias is not None:
-                y = y + self.bias.data
+                y = y + self.bias.data if xp is not np else np.add(y, self.bias.data, out=y)
         self._remember(wide, dtype)
         return y.astype(dtype, copy=False) if xp is np else xp.astype(y, dtype)
 
@@ -132,13 +133,18 @@ class Linear(Layer):
             g = xp.astype(xp.float_input(grad, "Linear.backward"), x.dtype)
         else:
             g = check_grad_output(self, grad_output, shape).astype(np.float64)
-        flat_x = xp.reshape(x, (-1, self.in_features))
-        flat_g = xp.reshape(g, (-1, self.out_features))
+        # NOTE: NumPy's methods, not its functions: a microsecond less per call
+        if xp is np:
+            flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
+        else:
+            flat_x = xp.reshape(x, (-1, self.in_features))
+            flat_g = xp.reshape(g, (-1, self.out_features))
         weight, bias = self.weight, self.bias
         with np.errstate(invalid="ignore", over="ignore"):
-            weight.grad = _array_api.update(weight.grad, weight.grad + flat_x.T @ flat_g)
+            _array_api.accumulate(weight, flat_x.T @ flat_g)
             if bias is not None:
-                bias.grad = _array_api.update(bias.grad, bias.grad + xp.sum(flat_g, axis=0))
+                total = flat_g.sum(axis=0) if xp is np else xp.sum(flat_g, axis=0)
+                _array_api.accumulate(bias, total)
             grad_input = g @ weight.data.T
         if xp is np:
             return grad_input.astype(dtype, copy=False)  # type: ignore[no-any-return]

@@ -226,14 +226,24 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         self.step_count += 1
-        update, buffers = _array_api.update, self.momentum_buffer
+        buffers = self.momentum_buffer
         for i, p in enumerate(self.params):
             v = buffers[i] = _array_api.like(buffers[i], p.data)
             g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+            # NOTE: NumPy arrays are updated in place, without temporaries of their size;
+            # other libraries' are replaced by new arrays (JAX's are immutable)
+            in_place = type(p.data) is np.ndarray
             if self.momentum:
-                v = buffers[i] = update(v, v * self.momentum + g)
+                if in_place:
+                    v *= self.momentum
+                    v += g
+                else:
+                    v = buffers[i] = v * self.momentum + g
                 g = g + self.momentum * v if self.nesterov else v
-            p.data = update(p.data, p.data - self.lr * g)
+            if in_place:
+                p.data -= self.lr * g
+            else:
+                p.data = p.data - self.lr * g
 
 
 class Adam(Optimizer):
@@ -306,16 +316,23 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         correction1 = 1 - beta1**self.step_count
         correction2 = 1 - beta2**self.step_count
-        update = _array_api.update
         for i, p in enumerate(self.params):
             m = self.exp_avg[i] = _array_api.like(self.exp_avg[i], p.data)
             v = self.exp_avg_sq[i] = _array_api.like(self.exp_avg_sq[i], p.data)
-            xp = _array_api.namespace_of(p.data)
             g = self._decay(p)
-            m = self.exp_avg[i] = update(m, m * beta1 + (1 - beta1) * g)
-            v = self.exp_avg_sq[i] = update(v, v * beta2 + (1 - beta2) * g * g)
-            step = self.lr * (m / correction1) / (xp.sqrt(v / correction2) + self.eps)
-            p.data = update(p.data, p.data - step)
+            if type(p.data) is np.ndarray:  # NOTE: in place, as in SGD
+                m *= beta1
+                m += (1 - beta1) * g
+                v *= beta2
+                v += (1 - beta2) * g * g
+                p.data -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+            else:
+                xp = _array_api.namespace_of(p.data)
+                m = self.exp_avg[i] = m * beta1 + (1 - beta1) * g
+                v = self.exp_avg_sq[i] = v * beta2 + (1 - beta2) * g * g
+                p.data = p.data - self.lr * (m / correction1) / (
+                    xp.sqrt(v / correction2) + self.eps
+                )
 
     def _decay(self, p: Parameter) -> Array:
         """The gradient Adam averages: with the L2 term added."""
@@ -349,8 +366,10 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay)
 
     def _decay(self, p: Parameter) -> Array:
-        if self.weight_decay:
-            p.data = _array_api.update(p.data, p.data * (1 - self.lr * self.weight_decay))
+        if self.weight_decay and type(p.data) is np.ndarray:
+            p.data *= 1 - self.lr * self.weight_decay
+        elif self.weight_decay:
+            p.data = p.data * (1 - self.lr * self.weight_decay)
         return p.grad
 
 
