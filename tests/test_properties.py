@@ -10,10 +10,8 @@ result bit for bit, signed zeros included; no call may warn; no argument may be
 modified. Each promise of the README's "What every activation does" has a test
 that names it.
 
-Where a layer breaks a property today, the property leaves out that input class
-for that layer (`KNOWN_BUGS`), and a deterministic reproducer marked
-``xfail(strict=True)`` at the end of this file says what to fix. When a
-reproducer starts passing, remove it and its entry in `KNOWN_BUGS`.
+The end of this file holds deterministic reproducers of bugs the properties found,
+kept as regression tests.
 """
 
 from __future__ import annotations
@@ -130,22 +128,6 @@ FACTORIES: list[Callable[[], Layer]] = [
 LAYERS = [pytest.param(make, id=repr(make())) for make in FACTORIES]
 ELEMENTWISE = [p for p in LAYERS if isinstance(p.values[0](), Activation)]  # type: ignore[operator]
 
-#: Input classes a layer breaks today, each with a strict xfail reproducer below:
-#: "fortran" (a Fortran-ordered array changes the result) and "overflow" (a result
-#: beyond the dtype's range warns; the properties keep finite values within LIMIT).
-KNOWN_BUGS: dict[type[Layer], frozenset[str]] = {
-    Linear: frozenset({"fortran", "overflow"}),
-    Sequential: frozenset({"fortran", "overflow"}),
-    PReLU: frozenset({"fortran"}),
-    GLU: frozenset({"overflow"}),
-}
-LIMIT = 100.0
-
-
-def _bugs(layer: Layer) -> frozenset[str]:
-    return KNOWN_BUGS.get(type(layer), frozenset())
-
-
 # ---------------------------------------------------------------------------
 # What is drawn
 
@@ -160,30 +142,20 @@ def special_values(dtype: np.dtype[Any]) -> list[float]:
     return [sign * v for v in values for sign in (1.0, -1.0)]
 
 
-def elements(dtype: np.dtype[Any], limit: float | None = None) -> st.SearchStrategy[float]:
-    """Values of `dtype`: specials, moderate ones and the whole range, finite ones
-    within ``[-limit, limit]`` if `limit` is given (inf and NaN come all the same)."""
+def elements(dtype: np.dtype[Any]) -> st.SearchStrategy[float]:
+    """Values of `dtype`: specials, moderate ones and the whole range."""
     width: Literal[16, 32, 64] = {2: 16, 4: 32}.get(dtype.itemsize, 64)  # type: ignore[assignment]
-    specials = [
-        v for v in special_values(dtype) if limit is None or not np.isfinite(v) or abs(v) <= limit
-    ]
-    whole = st.floats(width=width) if limit is None else st.floats(-limit, limit, width=width)
-    return st.one_of(st.sampled_from(specials), st.floats(-40, 40, width=width), whole)
+    specials = st.sampled_from(special_values(dtype))
+    return st.one_of(specials, st.floats(-40, 40, width=width), st.floats(width=width))
 
 
 def arrays(
-    dtype: np.dtype[Any],
-    shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]],
-    limit: float | None,
+    dtype: np.dtype[Any], shape: tuple[int, ...] | st.SearchStrategy[tuple[int, ...]]
 ) -> st.SearchStrategy[Array]:
     """Arrays of any float, integer or bool dtype, native byte order and C order."""
     if dtype.kind == "f":
-        return hnp.arrays(dtype, shape, elements=elements(dtype, limit))
-    if dtype.kind == "b" or limit is None:
-        return hnp.arrays(dtype, shape)
-    info = np.iinfo(dtype)
-    bounded = st.integers(max(info.min, -int(limit)), min(info.max, int(limit)))
-    return hnp.arrays(dtype, shape, elements=bounded)
+        return hnp.arrays(dtype, shape, elements=elements(dtype))
+    return hnp.arrays(dtype, shape)
 
 
 def arrange(a: Array, layouts: Sequence[str]) -> Any:
@@ -213,44 +185,15 @@ def arrange(a: Array, layouts: Sequence[str]) -> Any:
     return result
 
 
-#: On numba, an input that is read-only, or 1-d and not contiguous, gets a compiled loop
-#: of its own: about a second per activation and dtype, cold. Those layouts of x are
-#: drawn on numba for these activations only, to keep the file fast; every other
-#: layout, and every layout on the NumPy engine, is drawn for every layer.
-COMPILED_LAYOUTS_FOR = (Sigmoid, CELU)
-
-
 def layouts(layer: Layer) -> st.SearchStrategy[list[str]]:
-    allowed = [name for name in LAYOUTS if not (name == "fortran" and "fortran" in _bugs(layer))]
-    return st.lists(st.sampled_from(allowed), max_size=3)
-
-
-def compiles_own_loop(layer: Layer, engine: str) -> bool:
-    """Whether x may be read-only, or 1-d and not contiguous (see COMPILED_LAYOUTS_FOR)."""
-    return (
-        engine == "numpy"
-        or not isinstance(layer, Activation)
-        or (isinstance(layer, COMPILED_LAYOUTS_FOR))
-    )
-
-
-def loop_friendly(x: Any) -> Any:
-    """`x` as an array the compiled loops already have: writeable, and contiguous if 1-d."""
-    if not isinstance(x, np.ndarray):
-        return x
-    if (x.ndim == 1 and not x.flags.c_contiguous) or not x.flags.writeable:
-        return np.array(x)  # a copy, keeping a non-native byte order
-    return x
+    return st.lists(st.sampled_from(LAYOUTS), max_size=3)
 
 
 def grad_outputs(
-    data: st.DataObject,
-    dtypes: Sequence[np.dtype[Any]],
-    shape: tuple[int, ...],
-    limit: float | None,
+    data: st.DataObject, dtypes: Sequence[np.dtype[Any]], shape: tuple[int, ...]
 ) -> Array:
     dtype = data.draw(st.sampled_from(dtypes), label="grad_output dtype")
-    return data.draw(arrays(dtype, shape, limit), label="grad_output")
+    return data.draw(arrays(dtype, shape), label="grad_output")
 
 
 # ---------------------------------------------------------------------------
@@ -305,10 +248,6 @@ def assert_unmodified(argument: Any, before: Any, what: str) -> None:
         assert argument == before or np.array_equal(argument, before, equal_nan=True), what
 
 
-def limit_for(layer: Layer) -> float | None:
-    return LIMIT if "overflow" in _bugs(layer) else None
-
-
 # ---------------------------------------------------------------------------
 # The properties
 
@@ -325,17 +264,15 @@ def test_every_layout_gives_the_native_result_without_warnings_or_mutation(
     accepted", and "neither call modifies its arguments": for every layout of x and
     of grad_output, in every dtype, forward, backward and the parameters' gradients
     are the native C-contiguous results bit for bit."""
-    layer, limit = make(), limit_for(make())
+    layer = make()
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
-    x = data.draw(arrays(dtype, input_shapes(layer), limit), label="x")
+    x = data.draw(arrays(dtype, input_shapes(layer)), label="x")
     shape = forward_quietly(make(), x).shape
-    grad_output = grad_outputs(data, GRAD_DTYPES, shape, limit)
+    grad_output = grad_outputs(data, GRAD_DTYPES, shape)
     expected = run(make(), x, grad_output)
     assert expected[0].dtype == dtype, "forward keeps float16, float32 and float64"
     assert expected[1].dtype == dtype, "backward returns the input's dtype"
     x_arranged = arrange(x, data.draw(layouts(layer), label="layouts of x"))
-    if not compiles_own_loop(layer, each_engine):
-        x_arranged = loop_friendly(x_arranged)
     grad_arranged = arrange(grad_output, data.draw(layouts(layer), label="of grad_output"))
     x_before, grad_before = snapshot(x_arranged), snapshot(grad_arranged)
     got = run(make(), x_arranged, grad_arranged)
@@ -355,14 +292,11 @@ def test_grad_output_of_any_dtype_is_taken_exactly(
     """README, "bool and integers become float64", for grad_output: and a float16 or
     float32 grad_output is exact in float64, so backward gives what it gives for
     grad_output converted to float64 first."""
-    layer, limit = make(), limit_for(make())
+    layer = make()
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
-    x = data.draw(arrays(dtype, input_shapes(layer), limit), label="x")
+    x = data.draw(arrays(dtype, input_shapes(layer)), label="x")
     shape = forward_quietly(make(), x).shape
-    dtypes = GRAD_DTYPES
-    if isinstance(layer, Activation) and dtype == np.float16:
-        dtypes = tuple(d for d in GRAD_DTYPES if d.kind != "f" or d == np.float64)  # a known bug
-    grad_output = grad_outputs(data, dtypes, shape, limit)
+    grad_output = grad_outputs(data, GRAD_DTYPES, shape)
     expected = run(make(), x, grad_output.astype(np.float64))
     for result, reference in zip(run(make(), x, grad_output), expected, strict=True):
         assert_identical(result, reference, f"with a {grad_output.dtype} grad_output")
@@ -379,11 +313,9 @@ def test_elementwise_results_are_rounded_once(
     grad_output * f'(x)": forward is the float64 result rounded, and backward the
     product of grad_output with f'(x) in its cache dtype, rounded once."""
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
-    if dtype == np.float16 and each_engine == "numba":
-        dtype = np.dtype(np.float32)  # a known bug: see the reproducers
-    x = data.draw(arrays(dtype, input_shapes(make()), None), label="x")
+    x = data.draw(arrays(dtype, input_shapes(make())), label="x")
     y = forward_quietly(make(), x)
-    grad_output = grad_outputs(data, (dtype, np.dtype(np.float64)), y.shape, None)
+    grad_output = grad_outputs(data, (dtype, np.dtype(np.float64)), y.shape)
     wide = _engine.derivative_dtype(dtype)
     derivative = run(make(), x.astype(wide), np.ones(x.shape, wide))[1]  # f' rounded once
     got = run(make(), x, grad_output)
@@ -391,8 +323,7 @@ def test_elementwise_results_are_rounded_once(
         exact_forward = forward_quietly(make(), x.astype(np.float64)).astype(dtype)
         exact_backward = (grad_output.astype(np.float64) * derivative).astype(dtype)
     assert_identical(got[0], exact_forward, "forward")
-    if dtype != np.float16 or grad_output.dtype == np.float64:  # float16's: a known bug
-        assert_identical(got[1], exact_backward, "backward")
+    assert_identical(got[1], exact_backward, "backward")
 
 
 @pytest.mark.parametrize("make", LAYERS)
@@ -404,24 +335,22 @@ def test_the_cache_is_its_own(
     """README, "Its cache is its own: changing the input or the returned output in
     place after forward does not change what backward returns", and
     "`copy.copy(layer)` gets its own" cache."""
-    layer, limit = make(), limit_for(make())
+    layer = make()
     dtype = data.draw(st.sampled_from(FLOATS), label="dtype")
-    x = data.draw(arrays(dtype, input_shapes(layer), limit), label="x")
-    other = data.draw(arrays(dtype, st.just(x.shape), limit), label="another x")
+    x = data.draw(arrays(dtype, input_shapes(layer)), label="x")
+    other = data.draw(arrays(dtype, st.just(x.shape)), label="another x")
     y = forward_quietly(make(), x)
-    grad_output = grad_outputs(data, FLOATS, y.shape, limit)
+    grad_output = grad_outputs(data, FLOATS, y.shape)
     expected = run(make(), x, grad_output)[1]
     expected_other = run(make(), other, grad_output)[1]
     buffer = x.copy()
     y = layer.forward(buffer)
     copied = copy.copy(layer)
-    if not isinstance(layer, Sequential):  # a known bug: see the reproducers
-        copied.forward(other)
+    copied.forward(other)
     buffer[...] = 7
     y[...] = -7
     assert_identical(layer.backward(grad_output), expected, "backward after the caller's writes")
-    if not isinstance(layer, Sequential):
-        assert_identical(copied.backward(grad_output), expected_other, "the copy's backward")
+    assert_identical(copied.backward(grad_output), expected_other, "the copy's backward")
 
 
 @pytest.mark.parametrize("make", LAYERS)
@@ -485,7 +414,7 @@ def test_bool_and_integer_input_become_float64(
     """README, "bool and integers become float64"."""
     layer = make()
     dtype = data.draw(st.sampled_from([d for d in GRAD_DTYPES if d.kind != "f"]), label="dtype")
-    x = data.draw(arrays(dtype, input_shapes(layer), None), label="x")
+    x = data.draw(arrays(dtype, input_shapes(layer)), label="x")
     y = forward_quietly(make(), x)
     grad_output = np.ones(y.shape)
     for result, reference in zip(
@@ -559,8 +488,6 @@ def _shape_for(layer: Layer) -> tuple[int, ...]:
 @pytest.mark.parametrize("make", LAYERS)
 def test_the_kits_no_warnings_check_passes(make: Callable[[], Layer], each_engine: str) -> None:
     """`check_no_warnings`, in every dtype and with extreme grad_output values."""
-    if _bugs(make()) & {"overflow"}:
-        pytest.skip("a known bug: see the reproducers")
     check_no_warnings(make)
 
 
@@ -650,17 +577,9 @@ def test_the_signed_zero_table_is_pytorchs() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Known bugs outside the elementwise kernels: deterministic reproducers. Each says
-# where the fix belongs; KNOWN_BUGS and the notes above keep the properties green
-# meanwhile. When one passes, remove it and what it left out of the properties.
+# Bugs the properties found, as deterministic regression tests.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers.py, Linear: a Fortran-ordered input stays Fortran-ordered in "
-    "x.astype(np.float64), and matmul and the batch sums then round differently: "
-    "forward and the parameters' gradients differ from the C-ordered result",
-)
 def test_linear_fortran_input_gives_the_native_result() -> None:
     rng = np.random.default_rng(1)
     x, grad_output = rng.standard_normal((53, 37)), rng.standard_normal((53, 19))
@@ -671,11 +590,6 @@ def test_linear_fortran_input_gives_the_native_result() -> None:
         assert_identical(result, reference, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="activations.py, PReLU.backward: grad_output * x keeps the Fortran order of "
-    "x and grad_output, and the slope's gradient then sums it in another order",
-)
 def test_prelu_slope_gradient_does_not_depend_on_the_layout() -> None:
     rng = np.random.default_rng(0)
     x, grad_output = rng.standard_normal((6, 4)), rng.standard_normal((6, 4))
@@ -684,13 +598,6 @@ def test_prelu_slope_gradient_does_not_depend_on_the_layout() -> None:
     assert_identical(got, expected, "weight.grad")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="layers.py, Linear.forward: the float64 result is rounded to float16 or float32 "
-    "outside np.errstate, so a result beyond the dtype's range warns 'overflow "
-    "encountered in cast' instead of being inf quietly",
-)
 def test_linear_result_beyond_float16_is_inf_without_warning() -> None:
     layer = Linear(2, 1, rng=0)
     layer.weight.data[...] = 1.0
@@ -698,26 +605,12 @@ def test_linear_result_beyond_float16_is_inf_without_warning() -> None:
     assert_identical(y, np.array([[np.inf]], np.float16), "forward")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="activations.py, PReLU.forward and RReLU.forward: y.astype(x.dtype) outside "
-    "np.errstate; a slope above 1 takes float16 input beyond its range with 'overflow "
-    "encountered in cast'",
-)
 @pytest.mark.parametrize("make", [lambda: PReLU(init=2.0), lambda: RReLU(2.0, 2.0).eval()])
 def test_a_slope_above_one_overflows_quietly(make: Callable[[], Layer]) -> None:
     y = run(make(), np.array([-60000.0], np.float16), np.ones(1, np.float16))[0]
     assert_identical(y, np.array([-np.inf], np.float16), "forward")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeWarning,
-    reason="activations.py, GLU.backward: the float64 gradient is rounded to the input's "
-    "dtype outside np.errstate, so a grad_output beyond float32's range warns "
-    "'overflow encountered in cast'",
-)
 def test_glu_gradient_beyond_float32_is_inf_without_warning() -> None:
     got = run(GLU(), np.array([1.0, 0.0], np.float32), np.array([1e300]))[1]
     assert_identical(got, np.array([np.inf, np.inf], np.float32), "backward")
@@ -739,11 +632,6 @@ def test_float16_forward_rounds_once(engine: str) -> None:
     assert_identical(got, exact, "forward")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers.py, Sequential: copy.copy shares the layer objects, so the copy's "
-    "forward replaces the original's caches and its backward returns the copy's gradient",
-)
 def test_a_copied_sequential_has_its_own_cache() -> None:
     model = Sequential(Tanh())
     expected = run(Sequential(Tanh()), np.zeros(2), np.ones(2))[1]

@@ -516,5 +516,11 @@ def float_array(x: Any, owner: str) -> Array:
 
 
 def astype(xp: Any, a: Any, dtype: Any) -> Any:
-    """`a` in `dtype`, a new array: NumPy's method, or the standard's function."""
-    return a.astype(dtype) if xp is np else xp.astype(a, dtype)
+    """`a` in `dtype`, a new array: NumPy's method, or the standard's function.
+
+    A value beyond the dtype's range becomes inf, quietly.
+    """
+    if xp is np:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return a.astype(dtype)
+    return xp.astype(a, dtype)

@@ -1478,7 +1478,7 @@ class PReLU(Layer):
             xp, x, wide = _array_api.prepare("PReLU", x)
         else:
             x = as_float_array(x, "PReLU")
-            wide = x.astype(np.float64)
+            wide = x.astype(np.float64, order="C")  # any layout sums the same way
         self._forget()
         _array_api.follow([self.weight], wide)  # the slopes live where the input does
         slope = self._slope(xp, x)
@@ -1497,7 +1497,7 @@ class PReLU(Layer):
             _array_api.check_shape(name, "grad_output", grad, x.shape)
             grad = xp.astype(xp.float_input(grad, name), x.dtype)
         else:
-            grad = check_grad_output(self, grad_output, x.shape).astype(np.float64)
+            grad = check_grad_output(self, grad_output, x.shape).astype(np.float64, order="C")
         with np.errstate(all="ignore"):
             positive = x > 0
             weight_grad = xp.where(positive, 0.0, grad * x)
@@ -1672,7 +1672,7 @@ class GLU(_AlongAxis):
         g = self._rows(check_grad_output(self, grad_output, shape))
         with np.errstate(all="ignore"):
             result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)
-        return np.moveaxis(result, -1, self.axis).astype(dtype)
+        return _array_api.astype(np, np.moveaxis(result, -1, self.axis), dtype)  # type: ignore[no-any-return]
 
 
 def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:

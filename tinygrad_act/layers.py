@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal, overload
@@ -112,15 +113,18 @@ class Linear(Layer):
         # output is in native byte order (a big-endian input gives the native result).
         self._forget()
         if xp is np:
-            wide, dtype = x.astype(np.float64), x.dtype.newbyteorder("=")  # our own copy
+            # our own copy, C-ordered: a Fortran-ordered input gives the same sums
+            wide, dtype = x.astype(np.float64, order="C"), x.dtype.newbyteorder("=")
         if xp is not np or type(self.weight.data) is not np.ndarray:
             _array_api.follow(self.parameters(), wide)  # parameters live where the input does
-        with np.errstate(invalid="ignore", over="ignore"):  # NOTE: inf - inf is NaN, no warning
+        # NOTE: inf - inf is NaN and a result beyond float16 is inf, without a warning
+        with np.errstate(invalid="ignore", over="ignore"):
             y = wide @ self.weight.data
             if self.bias is not None:
                 y = y + self.bias.data if xp is not np else np.add(y, self.bias.data, out=y)
+            y = y.astype(dtype, copy=False) if xp is np else xp.astype(y, dtype)
         self._remember(wide, dtype)
-        return y.astype(dtype, copy=False) if xp is np else xp.astype(y, dtype)
+        return y
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, dtype = self._recall()
@@ -132,7 +136,7 @@ class Linear(Layer):
             _array_api.check_shape("Linear.backward", "grad_output", grad, shape)
             g = xp.astype(xp.float_input(grad, "Linear.backward"), x.dtype)
         else:
-            g = check_grad_output(self, grad_output, shape).astype(np.float64)
+            g = check_grad_output(self, grad_output, shape).astype(np.float64, order="C")
         # NOTE: NumPy's methods, not its functions: a microsecond less per call
         if xp is np:
             flat_x, flat_g = x.reshape(-1, self.in_features), g.reshape(-1, self.out_features)
@@ -146,9 +150,9 @@ class Linear(Layer):
                 total = flat_g.sum(axis=0) if xp is np else xp.sum(flat_g, axis=0)
                 _array_api.accumulate(bias, total)
             grad_input = g @ weight.data.T
-        if xp is np:
-            return grad_input.astype(dtype, copy=False)  # type: ignore[no-any-return]
-        return xp.astype(grad_input, dtype)  # type: ignore[no-any-return]
+            if xp is np:
+                return grad_input.astype(dtype, copy=False)  # type: ignore[no-any-return]
+            return xp.astype(grad_input, dtype)  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return (
@@ -199,6 +203,13 @@ class Sequential(Layer):
                 raise TypeError(f"Sequential: item {i} is {type(layer).__name__}, not a Layer")
         _check_distinct(self, layers)
         self.layers = list(layers)
+
+    def __copy__(self) -> Sequential:
+        """Shallow copies of the layers: the parameters are shared, the caches are not."""
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        copied.layers = [copy.copy(layer) for layer in self.layers]
+        return copied
 
     def append(self, layer: Layer) -> Sequential:
         """Add `layer` at the end; returns this `Sequential`, as in PyTorch."""

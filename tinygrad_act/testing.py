@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -566,26 +567,39 @@ def check_grad_shape_mismatch(layer_or_factory: LayerOrFactory) -> None:
     )
 
 
-EXTREMES = (-1000.0, 1000.0, -np.inf, np.inf, np.nan, 0.0, 1e-300, -1e300)
+EXTREMES = (-1000.0, 1000.0, -np.inf, np.inf, np.nan, 0.0, -0.0, 1e-300, -1e300, 60000.0)
+#: grad_output values for `check_no_warnings`: besides 1, the IEEE extremes, and values
+#: beyond the range of float16 and float32 (given in float64, or rounded to inf).
+GRAD_EXTREMES = (1.0, -np.inf, np.inf, np.nan, 1e300, -1e300, 0.0)
 
 
 def check_no_warnings(layer_or_factory: LayerOrFactory) -> None:
-    """No RuntimeWarning (overflow, invalid value) for +-1000, +-inf and NaN."""
+    """No RuntimeWarning (overflow, invalid value, overflow in a cast) in float16, float32
+    and float64, for inputs of +-1000, +-inf, NaN, +-0, tiny and huge values, each with a
+    grad_output of 1, +-inf, NaN, 0 or +-1e300, in the input's dtype and in float64."""
     make = _factory(layer_or_factory)
-    for value in EXTREMES:
-        layer = make()
-        x = np.full(_example_shape(layer, 2), value)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            try:
-                y = layer.forward(x)
-                layer.backward(np.ones_like(y))
-            except Warning as warning:
-                raise _fail(
-                    "no_warnings",
-                    layer,
-                    f"input {value!r} gave {type(warning).__name__}: {warning}",
-                ) from None
+    for dtype in (np.float16, np.float32, np.float64):
+        for value in EXTREMES:
+            shape = _example_shape(make(), 2)
+            with np.errstate(all="ignore"):  # 1e300 is inf in float16: the value meant
+                x = np.full(shape, value).astype(dtype)
+            for grad_value, grad_dtype in itertools.product(GRAD_EXTREMES, (dtype, np.float64)):
+                layer = make()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    try:
+                        y = layer.forward(x)
+                        with np.errstate(all="ignore"):
+                            grad_output = np.full(np.shape(y), grad_value).astype(grad_dtype)
+                        layer.backward(grad_output)
+                    except Warning as warning:
+                        raise _fail(
+                            "no_warnings",
+                            layer,
+                            f"input {value!r} in {np.dtype(dtype)} with grad_output "
+                            f"{grad_value!r} in {np.dtype(grad_dtype)} gave "
+                            f"{type(warning).__name__}: {warning}",
+                        ) from None
 
 
 @_ignoring_runtime_warnings
