@@ -38,8 +38,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_act
-from tinygrad_act import _engine, engine, get, set_num_threads
-from tinygrad_act.base import Activation
+from tinygrad_act import RReLU, _engine, engine, get, set_num_threads
 
 Step = Callable[[], object]
 
@@ -130,14 +129,41 @@ TORCH_NAMES = {
     "gelu": "gelu",
     "softmax": "softmax",
     "logsoftmax": "log_softmax",
+    "logsigmoid": "logsigmoid",
+    "softsign": "softsign",
+    "mish": "mish",
+    "hardtanh": "hardtanh",
+    "relu6": "relu6",
+    "hardsigmoid": "hardsigmoid",
+    "hardswish": "hardswish",
+    "celu": "celu",
+    "softshrink": "softshrink",
+    "hardshrink": "hardshrink",
+    "tanhshrink": "tanhshrink",
+    "threshold": "threshold",
+    "softmin": "softmin",
+    "prelu": "prelu",
+    "rrelu": "rrelu",
+    "glu": "glu",
 }
+#: What PyTorch's function needs besides the input, to match our layer's defaults.
+TORCH_ARGUMENTS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "softmax": lambda torch: {"dim": -1},
+    "logsoftmax": lambda torch: {"dim": -1},
+    "softmin": lambda torch: {"dim": -1},
+    "glu": lambda torch: {"dim": -1},
+    "threshold": lambda torch: {"threshold": 0.0, "value": 0.0},
+    "rrelu": lambda torch: {"training": False},
+    "prelu": lambda torch: {"weight": torch.full((1,), 0.25, dtype=torch.float64)},
+}
+AXIS_LAYERS = ("softmax", "logsoftmax", "softmin", "glu")
 
 
 def _shape(name: str, size: int | tuple[int, ...]) -> tuple[int, ...]:
     """A shape as given; else rows of 1000 for the softmaxes, a flat array otherwise."""
     if isinstance(size, tuple):
         return size
-    if name in ("softmax", "logsoftmax") and size >= 1000:
+    if name in AXIS_LAYERS and size >= 1000:
         return (size // 1000, 1000)
     return (size,)
 
@@ -164,8 +190,10 @@ def vector_isa() -> str:
 
 def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
     """Every available way to run one training step of activation `name` on `x`."""
-    g = np.ones_like(x)
     layer = get(name)
+    if isinstance(layer, RReLU):
+        layer.eval()  # the slopes' mean, as PyTorch's rrelu(training=False)
+    g = np.ones_like(layer.forward(x))
     steps: dict[str, Step] = {}
 
     def ours(n: int) -> Step:
@@ -192,7 +220,9 @@ def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
         tx = torch.from_numpy(x.copy()).requires_grad_(True)
         tg = torch.from_numpy(g)
         function = getattr(torch.nn.functional, TORCH_NAMES[name])
-        kwargs = {"dim": -1} if name in ("softmax", "logsoftmax") else {}
+        kwargs = TORCH_ARGUMENTS.get(name, lambda torch: {})(torch)
+        if "weight" in kwargs:
+            kwargs["weight"] = kwargs["weight"].to(tx.dtype)
 
         def torch_step(n: int) -> Step:
             def step() -> object:
@@ -232,8 +262,10 @@ def time_interleaved(steps: dict[str, Step], repeats: int, size: int) -> dict[st
 
 def peak_memory(name: str, x: Any) -> tuple[float, float]:
     """tracemalloc's peak during one forward and one backward call, in bytes."""
-    layer, g = get(name), np.ones_like(x)
-    layer.forward(x)  # a warm cache, as in training
+    layer = get(name)
+    if isinstance(layer, RReLU):
+        layer.eval()
+    g = np.ones_like(layer.forward(x))  # a warm cache, as in training
     layer.backward(g)
     peaks = []
     calls: list[Callable[[], object]] = [lambda: layer.forward(x), lambda: layer.backward(g)]
@@ -284,8 +316,6 @@ def run(args: argparse.Namespace) -> int:
 
     results = []
     for name in args.activations:
-        if not isinstance(get(name), Activation) and name not in ("softmax", "logsoftmax"):
-            continue
         for dtype in args.dtypes:
             for size in args.sizes:
                 shape = _shape(name, size)
@@ -334,7 +364,7 @@ def _print_row(name: str, dtype: str, label: str, size: int, medians: dict[str, 
         base = ours_1 if peer.endswith(" 1t") else ours_all
         ratio = "" if peer.startswith("ours") else f" ({seconds / base:.2f}x)"
         cells.append(f"{peer} {seconds / size * 1e9:.2f}{ratio}")
-    print(f"{name:<11}{dtype:<8}{label:>9}  " + "  ".join(cells))
+    print(f"{name:<12}{dtype:<8}{label:>9}  " + "  ".join(cells))
     sys.stdout.flush()
 
 
@@ -343,7 +373,7 @@ def _print_memory(memory: list[dict[str, Any]], size: int) -> None:
     print(f"\npeak traced allocation per call at {size} float64 elements ({mib:.1f} MiB an array)")
     for row in memory:
         f, b = row["forward"] / (size * 8), row["backward"] / (size * 8)
-        print(f"{row['activation']:<11} forward {f:.2f} arrays   backward {b:.2f} arrays")
+        print(f"{row['activation']:<12} forward {f:.2f} arrays   backward {b:.2f} arrays")
 
 
 if __name__ == "__main__":
