@@ -950,7 +950,18 @@ class CELU(Activation):
         return xp.where(x > 0, 1.0, e), xp.where(x < 0, e / alpha, _zero(xp, x))
 
 
-class Softshrink(Activation):
+class _Shrink(Activation):
+    """Shared by `Softshrink` and `Hardshrink`: the threshold and the kinks at its ends."""
+
+    def __init__(self, lambd: float = 0.5) -> None:
+        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
+
+    @property
+    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (-self.lambd, self.lambd)
+
+
+class Softshrink(_Shrink):
     r"""Soft thresholding: shrink towards 0 by ``lambd``.
 
     .. math::
@@ -977,13 +988,6 @@ class Softshrink(Activation):
     array([-1.5,  0. ,  0.5])
     """
 
-    def __init__(self, lambd: float = 0.5) -> None:
-        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
-
-    @property
-    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
-        return (-self.lambd, self.lambd)
-
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
         y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, _zero(xp, x)))
@@ -994,7 +998,7 @@ class Softshrink(Activation):
         return _above(xp, xp.abs(x), lambd), _zero(xp, x)
 
 
-class Hardshrink(Activation):
+class Hardshrink(_Shrink):
     r"""Hard thresholding: 0 on :math:`[-\lambda, \lambda]`, the identity outside.
 
     .. math::
@@ -1020,13 +1024,6 @@ class Hardshrink(Activation):
     >>> hardshrink(np.array([-2.0, 0.25, 1.0]))
     array([-2.,  0.,  1.])
     """
-
-    def __init__(self, lambd: float = 0.5) -> None:
-        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
-
-    @property
-    def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
-        return (-self.lambd, self.lambd)
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
