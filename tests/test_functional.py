@@ -133,3 +133,17 @@ def test_softmax_family_along_an_axis() -> None:
         functional.log_softmax(x), np.log([[0.25, 0.75], [0.5, 0.5]]), rtol=1e-15
     )
     np.testing.assert_allclose(functional.softmin(x), [[0.75, 0.25], [0.5, 0.5]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "silu", "elu", "softplus"])
+def test_other_array_libraries_get_their_own_arrays_back(name: str) -> None:
+    """f, f' and f'' of an array-API array are computed in its library, returned in its
+    type, and equal the NumPy results."""
+    xp = pytest.importorskip("array_api_strict")
+    values = np.array([-30.0, -1.0, -0.0, 0.5, 2.0, 40.0])
+    for suffix in ("", "_derivative", "_second_derivative"):
+        function = getattr(functional, name + suffix)
+        got = function(xp.asarray(values))
+        assert type(got) is type(xp.asarray(values)), f"{name}{suffix} changed the array type"
+        with _engine.using("numpy"):
+            np.testing.assert_array_equal(np.asarray(got), function(values))

@@ -39,11 +39,12 @@ array([-4.24835426e-018, -9.85967654e-305])
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from tinygrad_act import _array_api
 from tinygrad_act.activations import (
     CELU,
     ELU,
@@ -89,6 +90,11 @@ def _wide(layer: Activation, x: npt.ArrayLike) -> tuple[Array, np.dtype[np.float
 
 
 def _first(layer: Activation, x: npt.ArrayLike) -> Array:
+    if type(x) is not np.ndarray and _array_api.is_foreign(x):  # computed in its library
+        _, derivative = layer._evaluate(x, derivative=True)
+        foreign: Any = x
+        xp = _array_api.namespace(foreign, type(layer).__name__)
+        return _array_api.astype(xp, derivative, foreign.dtype)  # type: ignore[no-any-return]
     wide, dtype = _wide(layer, x)
     _, derivative = layer._evaluate(wide, derivative=True)
     assert derivative is not None  # asked for with derivative=True
@@ -96,6 +102,8 @@ def _first(layer: Activation, x: npt.ArrayLike) -> Array:
 
 
 def _second(layer: Activation, x: npt.ArrayLike) -> Array:
+    if type(x) is not np.ndarray and _array_api.is_foreign(x):  # computed in its library
+        return layer.second_derivative(x)
     wide, dtype = _wide(layer, x)
     return layer.second_derivative(wide).astype(dtype, copy=False)
 
