@@ -1,7 +1,8 @@
 """Softmax and LogSoftmax compiled row by row, for the numba engine.
 
-Each row is read twice in forward, its maximum and then its exponentials, whose
-sum is kept with its rounding error (Neumaier's compensated sum). The formulas are
+Each row is read twice in forward, its maximum and then its exponentials, which
+are summed in blocks of 128 on 8 lanes (as NumPy's pairwise sum does) and the
+blocks with Neumaier's compensated sum. Every pass vectorizes. The formulas are
 those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
 them; here they are written as loops over one row, which NumPy's whole-array form
 cannot express. Rows are independent, so they run in chunks on the thread pool.
@@ -21,33 +22,34 @@ Array = Any
 
 
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-def _sum(values: Array, lanes: Array, errors: Array) -> float:
-    """The sum of `values`, accurate to about an ulp: Kahan's compensated sum on 8
-    interleaved lanes (which vectorizes), then the lanes and the tail by Neumaier's.
+def _sum(values: Array, lanes: Array) -> float:
+    """The sum of `values`, as NumPy's pairwise sum does it: blocks of 128 summed on 8
+    interleaved lanes (which vectorizes), and the blocks added by Neumaier's
+    compensated sum. `lanes` is a scratch array of 8.
 
-    `lanes` and `errors` are scratch arrays of 8. A compensation that is not finite
-    (a term of inf) is dropped, so the sum is inf, never NaN, for such a row.
+    A compensation that is not finite (a term of inf) is dropped, so the sum is inf,
+    never NaN, for such a row.
     """
     n = values.size
-    whole = n - n % 8
-    for k in range(8):
-        lanes[k] = 0.0
-        errors[k] = 0.0
-    for j in range(0, whole, 8):
-        for k in range(8):
-            term = values[j + k] - errors[k]
-            t = lanes[k] + term
-            error = (t - lanes[k]) - term
-            errors[k] = error if xp.isfinite(error) else 0.0
-            lanes[k] = t
     total, compensation = 0.0, 0.0
-    for j in range(8 + n - whole):
-        term = lanes[j] - errors[j] if j < 8 else values[whole + j - 8]
-        t = total + term
-        if xp.abs(total) >= xp.abs(term):
-            compensation += (total - t) + term
+    for start in range(0, n, 128):
+        stop = min(start + 128, n)
+        whole = stop - (stop - start) % 8
+        for k in range(8):
+            lanes[k] = 0.0
+        for j in range(start, whole, 8):
+            for k in range(8):
+                lanes[k] += values[j + k]
+        block = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
+            (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+        )
+        for j in range(whole, stop):
+            block += values[j]
+        t = total + block
+        if xp.abs(total) >= xp.abs(block):
+            compensation += (total - t) + block
         else:
-            compensation += (term - t) + total
+            compensation += (block - t) + total
         total = t
     return total + (compensation if xp.isfinite(compensation) else 0.0)
 
@@ -74,7 +76,7 @@ def _max(values: Array, lanes: Array) -> float:
 def _forward(x: Array, y: Array, log: bool) -> None:
     n = x.shape[1]
     exps = np.empty(n)
-    lanes, errors = np.empty(8), np.empty(8)
+    lanes = np.empty(8)
     for i in range(x.shape[0]):
         m = _max(x[i], lanes)
         shift = -m if xp.isfinite(m) else 0.0
@@ -94,9 +96,9 @@ def _forward(x: Array, y: Array, log: bool) -> None:
             while x[i, top] != m:
                 top += 1
             exps[top] = 0.0
-            rest = _sum(exps, lanes, errors)
+            rest = _sum(exps, lanes)
         else:
-            rest = _sum(exps, lanes, errors) - 1.0
+            rest = _sum(exps, lanes) - 1.0
         if log:
             correction = xp.log1p(rest)
             for j in range(n):
@@ -111,11 +113,11 @@ def _forward(x: Array, y: Array, log: bool) -> None:
 def _backward(y: Array, g: Array, out: Array, log: bool) -> None:
     n = y.shape[1]
     terms = np.empty(n)
-    lanes, errors = np.empty(8), np.empty(8)
+    lanes = np.empty(8)
     for i in range(y.shape[0]):
         for j in range(n):
             terms[j] = g[i, j] if log else g[i, j] * y[i, j]
-        total = _sum(terms, lanes, errors)
+        total = _sum(terms, lanes)
         for j in range(n):
             if log:
                 out[i, j] = g[i, j] - xp.exp(y[i, j]) * total
