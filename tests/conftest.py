@@ -53,12 +53,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             row[0], row[1] = forward, backward
     terminalreporter.section("max ulp error against mpmath")
     headings = ("activation", "dtype", "f", "f'", "f''")
-    terminalreporter.write_line("{:<24}{:<10}{:>9}{:>10}{:>10}".format(*headings))
+    terminalreporter.write_line("{:<32}{:<10}{:>9}{:>10}{:>10}".format(*headings))
 
     def cell(value: float | None, width: int) -> str:
         return f"{'-':>{width}}" if value is None else f"{value:>{width}.2f}"
 
     for (name, dtype), (f, f_prime, f_second) in sorted(rows.items()):
         terminalreporter.write_line(
-            f"{name:<24}{dtype:<10}{cell(f, 9)}{cell(f_prime, 10)}{cell(f_second, 10)}"
+            f"{name:<32}{dtype:<10}{cell(f, 9)}{cell(f_prime, 10)}{cell(f_second, 10)}"
         )
