@@ -264,7 +264,7 @@ def evaluate(
     def task(start: int, stop: int) -> None:
         for begin in range(start, stop, BLOCK):
             block = slice(begin, min(begin + BLOCK, stop))
-            result = kernel(_numpy_math, flat[block].astype(_FLOAT64), *parameters)
+            result = kernel(_numpy_math, flat[block].astype(_FLOAT64, copy=False), *parameters)
             y[block] = result[0]
             if d is not None:
                 d[block] = result[1]

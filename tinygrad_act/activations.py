@@ -164,7 +164,8 @@ class ReLU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        return xp.where(x < 0, 0.0, x), _step(xp, x, 0.0)
+        # sign(max(x, 0)) is 1, 0, or NaN for NaN: _step's result, in two passes not five
+        return xp.where(x < 0, 0.0, x), xp.sign(xp.maximum(x, 0.0))
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
