@@ -1,9 +1,11 @@
 """Activation layers: one small class per activation, its math and nothing else.
 
-Elementwise activations subclass `Activation` and give ``function`` and
-``derivative`` (or, where an accurate derivative needs another saved value,
-``function_and_saved`` and ``derivative_from_saved``). `Softmax` and
-`LogSoftmax` act along an axis and are `Layer` subclasses.
+Elementwise activations subclass `Activation` and write their math once, as the
+static method ``function_and_derivative(xp, x, ...)`` returning f(x) and f'(x)
+(and ``derivatives(xp, x, ...)`` returning f'(x) and f''(x)), against the math
+namespace ``xp``: NumPy, the compiled scalar functions, or another array library.
+`Softmax`, `LogSoftmax`, `Softmin` and `GLU` act along an axis; `PReLU` has a
+learnable slope and `RReLU` random ones: they are `Layer` subclasses.
 """
 
 from __future__ import annotations
