@@ -32,7 +32,9 @@ class LossLayer(Layer):
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         g = check_grad_output(self, grad_output, None if self._dtype is None else ())
-        return (g * self.loss.backward()).astype(self._dtype)
+        grad = self.loss.backward()  # the library's part: it must not warn
+        with np.errstate(all="ignore"):  # this adapter's chain rule: inf * 0 is NaN, quietly
+            return (g * grad).astype(self._dtype)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.loss!r})"
@@ -61,7 +63,9 @@ class ProbabilityLayer(LossLayer):
         return np.asarray(self.loss(squashed, self.target(p.shape)), dtype=p.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        return (super().backward(grad_output) * self._squash_grad).astype(self._dtype)
+        grad = super().backward(grad_output)
+        with np.errstate(all="ignore"):
+            return (grad * self._squash_grad).astype(self._dtype)
 
 
 class WithClasses(LossLayer):
