@@ -328,3 +328,54 @@ def test_module_entry_point_ctrl_c_exits_130() -> None:
         _, err = process.communicate(timeout=60)
     assert process.returncode == 130
     assert err == "tinygrad-act: interrupted\n"
+
+
+def test_bad_environment_settings_are_one_line_and_exit_code_2() -> None:
+    for variable, value in (("TINYGRAD_ACT_ENGINE", "bogus"), ("TINYGRAD_ACT_NUM_THREADS", "0")):
+        env = {**os.environ, variable: value}
+        run = subprocess.run(
+            [sys.executable, "-m", "tinygrad_act", "show", "sigmoid", "1"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert run.returncode == 2
+        assert run.stdout == ""
+        assert run.stderr.count("\n") == 1
+        assert variable in run.stderr
+        assert repr(value) in run.stderr
+
+
+def test_show_refuses_a_layer_that_changes_the_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", "glu", "1", "2"]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "tinygrad-act: glu maps 2 values to 1: show needs a layer whose output has its "
+        "input's shape"
+    )
+
+
+def test_show_and_plot_use_rrelu_in_inference(capsys: pytest.CaptureFixture[str]) -> None:
+    """RReLU's slopes are random while training; show gives their mean, every time."""
+    outputs = []
+    for _ in range(2):
+        assert main(["show", "rrelu", "-1"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1]
+    mean = (1 / 8 + 1 / 3) / 2
+    assert outputs[0].splitlines()[1].split() == ["-1", f"{-mean:.8g}", f"{mean:.8g}"]
+
+
+@pytest.mark.parametrize("command", ["show", "plot", "demo", "check"])
+def test_help_says_no_default_twice_and_no_default_of_none(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "(default: None)" not in text
+    assert ") (default:" not in text
+
+
+def test_show_without_a_name_asks_for_the_name_only(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show"]) == 2
+    assert capsys.readouterr().err.strip().endswith("the following arguments are required: NAME")

@@ -97,11 +97,13 @@ def test_environment_variables_set_the_threads_and_the_engine() -> None:
         **{"TINYGRAD_ACT_NUM_THREADS": "5"},
     )
     assert out.stdout.strip() == "5"
-    bad = _run("import tinygrad_act", TINYGRAD_ACT_NUM_THREADS="many")
+    bad = _run(
+        "import tinygrad_act; tinygrad_act.get_num_threads()", TINYGRAD_ACT_NUM_THREADS="many"
+    )
     assert "TINYGRAD_ACT_NUM_THREADS must be a positive integer, got 'many'" in bad.stderr
     forced = _run("import tinygrad_act; print(tinygrad_act.engine())", TINYGRAD_ACT_ENGINE="numpy")
     assert forced.stdout.strip() == "numpy"
-    wrong = _run("import tinygrad_act", TINYGRAD_ACT_ENGINE="cuda")
+    wrong = _run("import tinygrad_act; tinygrad_act.engine()", TINYGRAD_ACT_ENGINE="cuda")
     assert "TINYGRAD_ACT_ENGINE must be 'numba' or 'numpy' (or unset), got 'cuda'" in wrong.stderr
 
 

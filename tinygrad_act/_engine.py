@@ -71,7 +71,9 @@ def _choose_engine() -> str:
     return requested or ("numba" if have_numba else "numpy")
 
 
-_ENGINE = _choose_engine()
+# Chosen on first use, not at import: a bad environment variable is then an error
+# where the library is used, which a command line can report in one line.
+_ENGINE: str | None = None
 
 
 def engine() -> str:
@@ -80,6 +82,9 @@ def engine() -> str:
     numba is used when it can be imported (``pip install "tinygrad_act[fast]"``);
     the environment variable ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
     """
+    global _ENGINE
+    if _ENGINE is None:
+        _ENGINE = _choose_engine()
     return _ENGINE
 
 
@@ -94,7 +99,7 @@ def using(name: str) -> Iterator[None]:
         raise ValueError(f"engine must be one of {ENGINES}, got {name!r}")
     if name == "numba" and importlib.util.find_spec("numba") is None:
         raise ImportError('numba is not installed: pip install "tinygrad_act[fast]"')
-    previous, _ENGINE = _ENGINE, name
+    previous, _ENGINE = engine(), name
     try:
         yield
     finally:
@@ -160,7 +165,7 @@ def _default_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-_threads = _default_threads()
+_threads: int | None = None  # from the environment on first use, like the engine
 _pool_lock = threading.Lock()
 # Pools are never shut down: another thread may be submitting to an older one.
 _pools: list[tuple[int, ThreadPoolExecutor]] = []
@@ -178,6 +183,9 @@ def set_num_threads(n: int) -> None:
 
 def get_num_threads() -> int:
     """The number of threads large arrays run on."""
+    global _threads
+    if _threads is None:
+        _threads = _default_threads()
     return _threads
 
 
@@ -194,7 +202,7 @@ def run_chunks(n: int, task: Callable[[int, int], object]) -> None:
     The calling thread runs the first chunk itself. Worker threads run under the
     caller's `np.errstate`, which they do not inherit.
     """
-    threads = min(_threads, n // PARALLEL_MIN)
+    threads = min(get_num_threads(), n // PARALLEL_MIN)
     if threads <= 1:
         task(0, n)
         return
@@ -237,7 +245,7 @@ def evaluate(
     """
     n = x.size
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
-    if _ENGINE == "numba" and compiled:
+    if compiled and engine() == "numba":
         loops = _compiled(kernel)
         if loops is not None:
             return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
@@ -328,7 +336,7 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     result = np.empty(derivative.shape, dtype)
     compiled = (
-        _ENGINE == "numba"
+        engine() == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.c_contiguous  # one compiled loop per dtype pair

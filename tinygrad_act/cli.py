@@ -19,7 +19,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from tinygrad_act.activations import ACTIVATIONS, RReLU, get, resolve
+from tinygrad_act._engine import engine, get_num_threads
+from tinygrad_act.activations import ACTIVATIONS, RReLU, _AlongAxis, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
 from tinygrad_act.demo import DEFAULTS, train
@@ -37,8 +38,9 @@ VALUE_OPTIONS = frozenset(
     | {"--plot", "-o", "--output"}
 )
 EXIT_STATUS = (
-    "exit status: 0 success; 1 the work failed (a check, a missing package, a file "
-    "that cannot be written, training that diverged); 2 bad arguments; 130 interrupted"
+    "exit status: 0 success; 1 the work failed (a check, a missing package, a file\n"
+    "that cannot be written, training that diverged); 2 bad arguments or settings;\n"
+    "130 interrupted"
 )
 
 
@@ -63,6 +65,12 @@ class _Parser(argparse.ArgumentParser):
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults shown after each option's help; descriptions kept as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, [], argparse.SUPPRESS) or "default" in text:
+            return text  # no "(default: None)", and no default said twice
+        return super()._get_help_string(action) or text
 
 
 def _names(elementwise_only: bool = False) -> list[str]:
@@ -156,6 +164,7 @@ def _build_parser() -> _Parser:
         "values",
         type=float,
         nargs="*",
+        default=[],
         metavar="X",
         help="points x (default: the tutorial's 0.1 0.2 0.3 0.4 0.5)",
     )
@@ -263,7 +272,7 @@ def _numbers_as_values(argv: list[str]) -> list[str]:
 
 def _diagonal(layer: Layer, y: Array) -> Array:
     """dy_i/dx_i after ``layer.forward``: backward of ones for an elementwise layer."""
-    if isinstance(layer, Activation):
+    if not isinstance(layer, _AlongAxis):
         return layer.backward(np.ones_like(y))
     diagonal = np.empty_like(y)
     for index in np.ndindex(y.shape):
@@ -273,12 +282,23 @@ def _diagonal(layer: Layer, y: Array) -> Array:
     return diagonal
 
 
-def _show(name: str, values: list[float]) -> int:
+def _layer(name: str) -> Layer:
+    """A new built-in by name, RReLU in its inference form (its training slopes are random)."""
     layer = get(name)
+    return layer.eval() if isinstance(layer, RReLU) else layer
+
+
+def _show(name: str, values: list[float]) -> int:
+    layer = _layer(name)
     x = np.array(values or TUTORIAL_VALUES, dtype=np.float64)
     y = layer.forward(x)
+    if y.shape != x.shape:
+        raise ValueError(
+            f"{name} maps {x.size} values to {y.size}: show needs a layer whose output has "
+            "its input's shape"
+        )
     dydx = _diagonal(layer, y)
-    derivative = "f'(x)" if isinstance(layer, Activation) else "dy_i/dx_i"
+    derivative = "dy_i/dx_i" if isinstance(layer, _AlongAxis) else "f'(x)"
     print("".join(f"{heading:>15}" for heading in ("x", "f(x)", derivative)))
     for row in zip(x, y, dydx, strict=True):
         print("".join(f"{v:>15.8g}" for v in row))
@@ -336,15 +356,16 @@ def _plot(names: list[str], output: Path) -> int:
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 3.4 * rows), squeeze=False)
     x = np.linspace(-5, 5, 401)
     for panel, name in zip(axes.flat, names, strict=False):
-        layer = get(name)
-        if isinstance(layer, Activation):
+        layer = _layer(name)
+        title = repr(layer) if len(repr(layer)) <= 32 else type(layer).__name__
+        if not isinstance(layer, _AlongAxis):  # elementwise, PReLU and RReLU included
             y = layer.forward(x)
             dydx = _diagonal(layer, y)
-            panel.set_title(repr(layer))
+            panel.set_title(title, fontsize="medium")
         else:  # along an axis: the first of two entries, (x, 0)
             pairs = np.stack([x, np.zeros_like(x)], axis=-1)
             y, dydx = (a[:, 0] for a in _pair_output(layer, pairs))
-            panel.set_title(f"{layer!r} of (x, 0), first entry")
+            panel.set_title(f"{title} of (x, 0), first entry", fontsize="medium")
         panel.plot(x, y, label="f(x)")
         panel.plot(x, dydx, label="f'(x)", linestyle="--")
         panel.axhline(0, color="grey", linewidth=0.5)
@@ -436,6 +457,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = parser.parse_args(_numbers_as_values(tokens))
         except SystemExit as exit_:  # --help, --version and bad arguments
             return exit_.code if isinstance(exit_.code, int) else 2
+        try:  # the environment's settings, checked before any work like the arguments
+            engine()
+            get_num_threads()
+        except (ValueError, ImportError) as error:
+            print(f"{PROG}: error: {error}", file=sys.stderr)
+            return 2
         return _run(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
