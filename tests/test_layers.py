@@ -309,3 +309,17 @@ class TestSequentialHabits:
             model.append(act)
         assert model.layers[-1] is act
         assert len(model) == 2
+
+
+def test_train_and_eval_reach_every_layer_of_a_sequential() -> None:
+    """PyTorch's habit: model.eval() for inference, model.train() to go on training."""
+    from tinygrad_act import RReLU
+
+    inner = RReLU(rng=0)
+    model = Sequential(Linear(2, 2, rng=0), Sequential(inner, Tanh()))
+    assert model.eval() is model
+    assert inner.training is False
+    x = np.array([[-1.0, -2.0]])
+    np.testing.assert_array_equal(model.forward(x), model.forward(x))  # the mean slope
+    model.train()
+    assert inner.training is True

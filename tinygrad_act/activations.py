@@ -1565,10 +1565,6 @@ class RReLU(Layer):
         self.training = bool(mode)
         return self
 
-    def eval(self) -> RReLU:
-        """Inference mode: the mean slope (lower + upper) / 2; returns self."""
-        return self.train(False)
-
     def forward(self, x: npt.ArrayLike) -> Array:
         xp: Any = np
         if type(x) is not np.ndarray and _array_api.is_foreign(x):

@@ -14,12 +14,14 @@ import inspect
 import math
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _array_api, _engine
+
+_L = TypeVar("_L", bound="Layer")
 
 #: A floating-point array; what activations receive and return.
 Array = npt.NDArray[np.floating[Any]]
@@ -154,6 +156,18 @@ class Layer:
 
     def __call__(self, x: npt.ArrayLike) -> Array:
         return self.forward(x)
+
+    def train(self: _L, mode: bool = True) -> _L:
+        """Training mode, or inference with ``mode=False``, as in PyTorch; returns self.
+
+        Only layers that behave differently in training (`RReLU`, with its random
+        slopes) change; a `Sequential` passes it to every layer.
+        """
+        return self
+
+    def eval(self: _L) -> _L:
+        """Inference mode: ``train(False)``; returns self."""
+        return self.train(False)
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
         """``(name, parameter)`` pairs; none for activations. Layers with parameters override it."""

@@ -204,6 +204,12 @@ class Sequential(Layer):
         _check_distinct(self, layers)
         self.layers = list(layers)
 
+    def train(self, mode: bool = True) -> Sequential:
+        """Every layer in training mode, or in inference with ``mode=False``; returns self."""
+        for layer in self.layers:
+            layer.train(mode)
+        return self
+
     def __copy__(self) -> Sequential:
         """Shallow copies of the layers: the parameters are shared, the caches are not."""
         copied = type(self).__new__(type(self))
