@@ -62,12 +62,3 @@ def _erfcx() -> Any:
             'engine), or use GELU(approximate="tanh")'
         ) from None
     return erfcx
-
-
-def has_erfc() -> bool:
-    """Whether `erfc` can run here (SciPy is installed)."""
-    try:
-        _erfcx()
-    except ImportError:
-        return False
-    return True
