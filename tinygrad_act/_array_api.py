@@ -315,15 +315,8 @@ def _check_dask(owner: str, x: Any) -> Any:
         raise TypeError(
             f"{owner} takes Dask arrays of NumPy chunks, got chunks of {type_name(x._meta)}"
         )
-    dtype = x.dtype
-    if dtype.kind == "f" and dtype.itemsize <= 8:
-        return x if dtype.isnative else x.astype(dtype.newbyteorder("="))
-    if dtype.kind in "biu":
-        return x.astype(np.float64)
-    raise TypeError(
-        f"{owner} expects real floating-point input (float16, float32 or float64; "
-        f"bool and integers are converted to float64), got dtype {dtype}"
-    )
+    dtype = _engine.input_dtype(x.dtype, owner)
+    return x if x.dtype == dtype else x.astype(dtype)
 
 
 def _values_block(block: Any, kernel: Any, parameters: Any, compiled: bool) -> Any:

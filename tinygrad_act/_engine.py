@@ -138,6 +138,21 @@ def _register_helpers() -> None:
 # dtypes
 
 
+def input_dtype(dtype: np.dtype[Any], owner: str) -> np.dtype[Any]:
+    """The dtype an input of `dtype` is taken in: float16/32/64 in native byte order
+    (converted exactly), float64 for bool and integers; a `TypeError` naming the dtype
+    for anything else (complex, object, strings, datetimes, long double)."""
+    if dtype.kind == "f" and dtype.itemsize <= 8:
+        native: np.dtype[Any] = dtype.newbyteorder("=")
+        return native
+    if dtype.kind in "biu":
+        return _FLOAT64
+    raise TypeError(
+        f"{owner} expects real floating-point input (float16, float32 or float64; "
+        f"bool and integers are converted to float64), got dtype {dtype}"
+    )
+
+
 def derivative_dtype(dtype: np.dtype[Any]) -> np.dtype[Any]:
     """The dtype f' is kept in for input of `dtype`: its own, float16's in float32."""
     return _FLOAT32 if dtype.itemsize == 2 else dtype

@@ -82,16 +82,9 @@ def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
             "Pass x.filled(value) or x.compressed() instead"
         )
     array = np.asarray(x)
-    dtype = array.dtype
-    if dtype.kind == "f" and dtype.itemsize <= 8:
-        # NOTE: byte order never changes a result: non-native input is converted exactly
-        return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
-    if dtype.kind in "biu":
-        return array.astype(np.float64)
-    raise TypeError(
-        f"{owner} expects real floating-point input (float16, float32 or float64; "
-        f"bool and integers are converted to float64), got dtype {dtype}"
-    )
+    # NOTE: byte order never changes a result: non-native input is converted exactly
+    dtype = _engine.input_dtype(array.dtype, owner)
+    return array if array.dtype == dtype else array.astype(dtype)
 
 
 class Parameter:
