@@ -198,6 +198,36 @@ def test_sigmoid_forward_within_3_ulp_including_subnormal_results(engine: str) -
         assert ulp_errors(y, x, sigmoid).max() <= 3
 
 
+def float32_ulp(exact: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The float32 ulp at each float64 value (2**-149 among the subnormals)."""
+    _, exponent = np.frexp(np.abs(exact))
+    ulp: np.ndarray[Any, Any] = np.maximum(np.ldexp(1.0, exponent - 24), 2.0**-149)
+    return ulp
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigmoid_float32_within_4_ulp_on_a_dense_sweep(engine: str) -> None:
+    """Every 257th float32 from 2**-30 to 110, both signs: the compiled engine computes
+    float32 in float32 (Sigmoid is float32_safe), so its every rounding is checked."""
+    bits = np.arange(
+        np.float32(2**-30).view(np.int32), np.float32(110).view(np.int32), 257, dtype=np.int32
+    )
+    x = np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
+    with _engine.using(engine):
+        layer = Sigmoid()
+        y = layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+    # float64 closed forms from NumPy's exp: a float64 rounding is 2**-29 float32 ulp
+    wide = x.astype(np.float64)
+    e = np.exp(-np.abs(wide))
+    exact_y = np.where(wide >= 0, 1 / (1 + e), e / (1 + e))
+    exact_dy = e / (1 + e) ** 2
+    for what, got, exact in (("f", y, exact_y), ("f'", dy, exact_dy)):
+        errors = np.abs(got - exact) / float32_ulp(exact)
+        worst = np.argmax(errors)
+        assert errors[worst] <= 4, f"Sigmoid {what} at x = {x[worst]!r}: {errors[worst]:.3g} ulp"
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", ["SiLU", "GELU", "GELU(tanh)", "Mish"])
 def test_near_the_zero_of_f_prime_the_absolute_error_is_a_few_eps(name: str, engine: str) -> None:

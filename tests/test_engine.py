@@ -22,6 +22,7 @@ from tinygrad_act import (
     Tanh,
     _engine,
     engine,
+    float32_safe,
     get_num_threads,
     no_grad,
     set_num_threads,
@@ -30,6 +31,7 @@ from tinygrad_act.base import Array
 
 LARGE = 300_001  # several chunks, on each of several threads
 ENGINES = _engine.available_engines()
+NEEDS_NUMBA = pytest.mark.skipif("numba" not in ENGINES, reason="numba is not installed")
 
 
 @pytest.fixture
@@ -157,6 +159,38 @@ def test_a_kernel_numba_cannot_compile_still_runs() -> None:
     np.testing.assert_array_equal(layer.backward(np.ones(2)), [2.0, -6.0])
 
 
+class OnePlusMinusOne(Activation):
+    """(x + 1) - 1: 0 for x = 1e-8 in float32 arithmetic, x itself in float64."""
+
+    @staticmethod
+    @float32_safe
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        return (x + 1) - 1, 1 + 0 * x
+
+
+@NEEDS_NUMBA
+def test_float32_safe_kernels_run_float32_input_in_float32() -> None:
+    x = np.full(3, 1e-8, np.float32)
+    with _engine.using("numba"):
+        layer = OnePlusMinusOne()
+        np.testing.assert_array_equal(layer.forward(x), 0.0)  # float32 literals, float32 sums
+        np.testing.assert_array_equal(layer.backward(np.ones(3, np.float32)), 1.0)
+        np.testing.assert_array_equal(layer.forward(x.astype(np.float64)), x)  # float64
+    with _engine.using("numpy"):  # the NumPy engine computes in float64
+        np.testing.assert_array_equal(layer.forward(x), x)
+
+
+@NEEDS_NUMBA
+def test_a_float32_safe_kernel_may_not_close_over_locals() -> None:
+    offset = 1.0
+
+    def kernel(xp: Any, x: Any) -> tuple[Any, Any]:
+        return x + offset, 1.0
+
+    with pytest.raises(TypeError, match="must not close over local variables"):
+        _engine._compiled(float32_safe(kernel), True)
+
+
 def test_cache_is_reused_for_the_same_shape_and_stays_correct(each_engine: str) -> None:
     layer = Sigmoid()
     x1 = np.random.default_rng(0).standard_normal(LARGE)
@@ -254,22 +288,23 @@ def test_one_instance_in_two_threads_is_an_error_never_a_wrong_gradient() -> Non
         layer.backward(np.ones(3))
 
 
-NEEDS_NUMBA = pytest.mark.skipif("numba" not in ENGINES, reason="numba is not installed")
-
 PROBE = """
 import re, sys, numpy as np, tinygrad_act as t
 from tinygrad_act import _engine
-for layer in (t.Sigmoid(), t.ELU(), t.Tanh(), t.SiLU(), t.Softplus(), t.GELU(approximate="tanh")):
+layers = (t.Sigmoid(), t.ELU(), t.Tanh(), t.SiLU(), t.Softplus(), t.GELU(approximate="tanh"))
+loops = []
+for layer in layers:
     layer.forward(np.ones(4))
-    kernel = layer._kernel(True)[0]
-    both, _ = _engine._compiled(kernel)
-    hits = sum(both.stats.cache_hits.values())
+    loops.append((type(layer).__name__, _engine._compiled(layer._kernel(True)[0])[0], "pd"))
+t.Sigmoid().forward(np.ones(4, np.float32))  # float32_safe: float32 arithmetic
+native = _engine._compiled(t.Sigmoid.function_and_derivative, True)[0]
+loops.append(("Sigmoid[float32]", native, "ps"))
+for name, both, suffix in loops:
     if sys.argv[1] == "asm":
         asm = both.inspect_asm(both.signatures[0])
-        packed = len(re.findall(r"\\bv\\w+pd\\s+[^\\n]*%[yz]mm", asm))
-        print(type(layer).__name__, packed)
+        print(name, len(re.findall(r"\\bv\\w+" + suffix + r"\\s+[^\\n]*%[yz]mm", asm)))
     else:
-        print(type(layer).__name__, hits)
+        print(name, sum(both.stats.cache_hits.values()))
 """
 
 
@@ -289,5 +324,5 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     )
     assert second.returncode == 0, second.stderr
     hits = dict(line.split() for line in second.stdout.splitlines())
-    assert len(hits) == 6
+    assert len(hits) == 7
     assert all(int(n) >= 1 for n in hits.values()), hits

@@ -1,7 +1,7 @@
 """Activation layers with explicit forward and backward, for networks built by hand in NumPy."""
 
 from tinygrad_act import datasets, functional
-from tinygrad_act._engine import engine, get_num_threads, set_num_threads
+from tinygrad_act._engine import engine, float32_safe, get_num_threads, set_num_threads
 from tinygrad_act.activations import (
     CELU,
     ELU,
@@ -81,6 +81,7 @@ __all__ = [
     "Threshold",
     "datasets",
     "engine",
+    "float32_safe",
     "functional",
     "get",
     "get_num_threads",

@@ -12,13 +12,17 @@ functions: ``kernel(xp, x, *parameters) -> (f(x), f'(x))``. Two engines run it.
 
 The dtype rule, for both: every element is computed in float64 and rounded once to
 the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
-backward, too, rounds once). Large arrays run in chunks on a thread pool; each
+backward, too, rounds once). One exception: a kernel marked `float32_safe` keeps its
+accuracy bound in float32 arithmetic, and the compiled engine runs float32 input
+through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on a
+thread pool; each
 element's result depends on that element alone, so results do not depend on the
 number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -26,6 +30,7 @@ import inspect
 import marshal
 import os
 import sys
+import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -119,6 +124,18 @@ def kernel_helper(function: _F) -> _F:
     """
     _helpers.append(function)
     return function
+
+
+def float32_safe(kernel: _F) -> _F:
+    """Mark a kernel that keeps its accuracy bound when computed in float32 arithmetic.
+
+    The compiled engine then runs float32 input through it in float32, with its
+    numeric literals made float32 and its math functions from
+    `tinygrad_act._numba_math32` (``exp`` and the exact ones). Put it under
+    ``@staticmethod``; the kernel must not close over local variables.
+    """
+    kernel.float32_safe = True  # type: ignore[attr-defined]
+    return kernel
 
 
 _helpers: list[Callable[..., Any]] = []
@@ -261,8 +278,11 @@ def evaluate(
     n = x.size
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
     if compiled and engine() == "numba":
-        loops = _compiled(kernel)
+        native = x.dtype == _FLOAT32 and getattr(kernel, "float32_safe", False)
+        loops = _compiled(kernel, native)
         if loops is not None:
+            if native:
+                parameters = tuple([np.float32(p) for p in parameters])
             return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
     dtype = derivative_dtype(x.dtype)
     if n <= BLOCK:  # one block: no threads, no copies the kernel has not made already
@@ -401,48 +421,59 @@ def _product() -> Any:
 # Compiling kernels with numba
 
 _compile_lock = threading.Lock()
-_loops: dict[Kernel, tuple[Any, Any] | None] = {}
+_loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 
 
-def _compiled(kernel: Kernel) -> tuple[Any, Any] | None:
-    """The two compiled loops of `kernel` (f and f', f only); None if it cannot compile."""
-    loops = _loops.get(kernel)
-    if loops is None and kernel not in _loops:
+def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:
+    """The two compiled loops of `kernel` (f and f', f only); None if it cannot compile.
+
+    `native`: the float32 loops of a `float32_safe` kernel, computed in float32.
+    """
+    key = (kernel, native)
+    loops = _loops.get(key)
+    if loops is None and key not in _loops:
         with _compile_lock:
-            if kernel not in _loops:
-                _loops[kernel] = _make_loops(kernel)
-            loops = _loops[kernel]
+            if key not in _loops:
+                _loops[key] = _make_loops(kernel, native)
+            loops = _loops[key]
     return loops
 
 
-def _make_loops(kernel: Kernel) -> tuple[Any, Any] | None:
+def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     import numba
 
-    from tinygrad_act import _numba_math
+    from tinygrad_act import _numba_math, _numba_math32
 
     _register_helpers()
+    space = _numba_math32 if native else _numba_math
     # numba caches a loop on disk under a key that includes the module objects it
     # closes over, by name. The name carries a hash of the kernel's source file and
-    # of the math namespace, so that a changed kernel never loads a stale loop.
+    # of the math namespaces, so that a changed kernel never loads a stale loop.
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
-    for path in (inspect.getsourcefile(kernel), _numba_math.__file__):
+    for path in (inspect.getsourcefile(kernel), _numba_math.__file__, space.__file__):
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
-    name = f"tinygrad_act._kernels.{where}.{digest.hexdigest()[:16]}"
+    precision = "float32" if native else "float64"
+    name = f"tinygrad_act._kernels.{where}.{precision}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
     # inlined into the loop, or LLVM leaves a large kernel as a call and nothing vectorizes
-    holder.kernel = numba.njit(kernel, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
-    holder.xp = _numba_math  # type: ignore[attr-defined]
+    source = _with_float32_literals(kernel) if native else kernel
+    holder.kernel = numba.njit(source, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
+    holder.xp = space  # type: ignore[attr-defined]
     sys.modules[name] = holder
     arity = len(_sample_parameters(kernel))
     if arity > MAX_PARAMETERS:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
-    both, value_only = _loop_pair(holder, arity, numba)
-    try:  # compile for float64 now, so that a kernel numba cannot type is found here
-        both(np.zeros(1), np.empty(1), np.empty(1), _sample_parameters(kernel))
+    both, value_only = _loop_pair(holder, arity, native, numba)
+    sample = np.zeros(1, np.float32 if native else np.float64)
+    parameters = _sample_parameters(kernel)
+    if native:
+        parameters = tuple([np.float32(p) for p in parameters])
+    try:  # compile now, so that a kernel numba cannot type is found here
+        both(sample, np.empty_like(sample), np.empty_like(sample), parameters)
     except numba.core.errors.NumbaError as error:
         if kernel.__module__.startswith("tinygrad_act."):
             raise
@@ -461,8 +492,9 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 MAX_PARAMETERS = 3
 
 
-def _loop_pair(holder: Any, arity: int, numba: Any) -> tuple[Any, Any]:
-    """The loops over a kernel of `arity` parameters: f and f', and f only.
+def _loop_pair(holder: Any, arity: int, native: bool, numba: Any) -> tuple[Any, Any]:
+    """The loops over a kernel of `arity` parameters: f and f', and f only; each element
+    widened to float64 first unless `native`.
 
     numba prunes the branches for other arities before it compiles, as `arity` is a
     constant of the closure.
@@ -482,16 +514,62 @@ def _loop_pair(holder: Any, arity: int, numba: Any) -> tuple[Any, Any]:
     # the on-disk cache's key in every process
     holder.call = call
 
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def element(v: Any) -> Any:
+        if native:
+            return v
+        return np.float64(v)
+
+    holder.element = element
+
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = holder.call(np.float64(x[i]), parameters)
+            value, slope = holder.call(holder.element(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
     @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = holder.call(np.float64(x[i]), parameters)[0]
+            y[i] = holder.call(holder.element(x[i]), parameters)[0]
 
     return both, value_only
+
+
+class _Float32Literals(ast.NodeTransformer):
+    """Wraps each int and float literal in ``__float32__(...)``, except exponents and
+    subscripts: numba widens float32 arithmetic with a Python number to float64."""
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if type(node.value) not in (int, float):
+            return node
+        call = ast.Call(ast.Name("__float32__", ast.Load()), [node], [])
+        return ast.copy_location(call, node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node.left = self.visit(node.left)
+        if not isinstance(node.op, ast.Pow):  # x ** 2 stays a multiplication
+            node.right = self.visit(node.right)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        node.value = self.visit(node.value)
+        return node
+
+
+def _with_float32_literals(kernel: Kernel) -> Kernel:
+    """`kernel` recompiled from its source with float32 literals (see `_Float32Literals`)."""
+    where = f"{kernel.__module__}.{kernel.__qualname__}"
+    if kernel.__code__.co_freevars:
+        raise TypeError(f"{where}: a float32_safe kernel must not close over local variables")
+    lines, first = inspect.getsourcelines(kernel)
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    function = tree.body[0]
+    assert isinstance(function, ast.FunctionDef)
+    function.decorator_list = []
+    tree = ast.fix_missing_locations(_Float32Literals().visit(tree))
+    ast.increment_lineno(tree, first - 1)  # tracebacks point at the kernel's own lines
+    scope = {**kernel.__globals__, "__float32__": np.float32}
+    exec(compile(tree, inspect.getsourcefile(kernel) or where, "exec"), scope)
+    return scope[function.name]  # type: ignore[no-any-return]
