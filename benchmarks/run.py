@@ -188,34 +188,35 @@ def vector_isa() -> str:
     return "unknown"
 
 
-def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
-    """Every available way to run one training step of activation `name` on `x`."""
+def _nothing() -> None:
+    pass
+
+
+def candidates(name: str, x: Any, threads: bool) -> dict[str, tuple[Step, Step]]:
+    """Every available way to run one training step of activation `name` on `x`: for
+    each, the setting it runs under (the thread count), and the step itself."""
     layer = get(name)
     if isinstance(layer, RReLU):
         layer.eval()  # the slopes' mean, as PyTorch's rrelu(training=False)
     g = np.ones_like(layer.forward(x))
-    steps: dict[str, Step] = {}
+    steps: dict[str, tuple[Step, Step]] = {}
 
-    def ours(n: int) -> Step:
-        def step() -> object:
-            set_num_threads(n)
-            layer.forward(x)
-            return layer.backward(g)
+    def ours() -> object:
+        layer.forward(x)
+        return layer.backward(g)
 
-        return step
-
-    steps["ours 1t"] = ours(1)
+    steps["ours 1t"] = (lambda: set_num_threads(1), ours)
     if threads and ALL_THREADS and ALL_THREADS > 1:
-        steps[f"ours {ALL_THREADS}t"] = ours(ALL_THREADS)
+        steps[f"ours {ALL_THREADS}t"] = (lambda: set_num_threads(ALL_THREADS), ours)
     if name in NUMPY and x.dtype != np.float16:  # NumPy's float16 ufuncs are no real peer
-        steps["numpy"] = lambda: NUMPY[name](x, g)
+        steps["numpy"] = (_nothing, lambda: NUMPY[name](x, g))
     if name == "sigmoid" and scipy_special is not None:
 
         def expit() -> object:
             s = scipy_special.expit(x)
             return s, g * s * (1 - s)
 
-        steps["expit"] = expit
+        steps["expit"] = (_nothing, expit)
     if torch is not None:
         tx = torch.from_numpy(x.copy()).requires_grad_(True)
         tg = torch.from_numpy(g)
@@ -224,38 +225,44 @@ def candidates(name: str, x: Any, threads: bool) -> dict[str, Step]:
         if "weight" in kwargs:
             kwargs["weight"] = kwargs["weight"].to(tx.dtype)
 
-        def torch_step(n: int) -> Step:
-            def step() -> object:
-                torch.set_num_threads(n)
-                y = function(tx, **kwargs)
-                y.backward(tg)
-                tx.grad = None
-                return y
-
-            return step
+        def torch_step() -> object:
+            y = function(tx, **kwargs)
+            y.backward(tg)
+            tx.grad = None
+            return y
 
         try:
-            torch_step(1)()
-            steps["torch 1t"] = torch_step(1)
+            torch.set_num_threads(1)
+            torch_step()
+            steps["torch 1t"] = (lambda: torch.set_num_threads(1), torch_step)
             if "ours 1t" in steps and ALL_THREADS and ALL_THREADS > 1 and threads:
-                steps[f"torch {ALL_THREADS}t"] = torch_step(ALL_THREADS)
+                steps[f"torch {ALL_THREADS}t"] = (
+                    lambda: torch.set_num_threads(ALL_THREADS),
+                    torch_step,
+                )
         except (RuntimeError, TypeError):  # e.g. an op without a float16 CPU kernel
             pass
     return steps
 
 
-def time_interleaved(steps: dict[str, Step], repeats: int, size: int) -> dict[str, float]:
-    """Median seconds per call of each step, timing them in turn each round."""
+def time_interleaved(
+    steps: dict[str, tuple[Step, Step]], repeats: int, size: int
+) -> dict[str, float]:
+    """Median seconds per call of each step, timing them in turn each round; each
+    sample runs under its step's setting, made before the clock starts."""
     calls = max(1, 200_000 // max(size, 1))  # several calls per sample for tiny arrays
     samples: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
-    for step in steps.values():  # warm up: first-call costs, thread pools
+    for setting, step in steps.values():  # warm up: first-call costs, thread pools
+        setting()
         step()
     for round_ in range(repeats):
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            setting, step = steps[name]
+            setting()
             start = time.perf_counter()
             for _ in range(calls):
-                steps[name]()
+                step()
             samples[name].append((time.perf_counter() - start) / calls)
     return {name: float(np.median(times)) for name, times in samples.items()}
 

@@ -275,15 +275,15 @@ def evaluate(
     may be an array of f's shape and dtype to overwrite instead of allocating.
     `compiled=False` runs the NumPy engine whatever the engine in use.
     """
-    n = x.size
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
-    if compiled and engine() == "numba":
+    if compiled and (_ENGINE or engine()) == "numba":
         native = x.dtype == _FLOAT32 and getattr(kernel, "float32_safe", False)
         loops = _compiled(kernel, native)
         if loops is not None:
             if native:
                 parameters = tuple([np.float32(p) for p in parameters])
             return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
+    n = x.size
     dtype = derivative_dtype(x.dtype)
     if n <= BLOCK:  # one block: no threads, no copies the kernel has not made already
         with np.errstate(all="ignore"):  # the IEEE results (inf, 0, NaN), quietly
@@ -344,13 +344,16 @@ def _evaluate_compiled(
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
         flat = flat.astype(_FLOAT64)
-    elif not (flat.flags.c_contiguous and flat.flags.writeable):
+    elif not flat.flags.carray:  # C-contiguous, aligned and writeable
         flat = flat.copy()  # one compiled loop per dtype, for C-ordered writeable arrays
     n = x.size
     y = np.empty(n, flat.dtype)
     d = None
     if derivative:
-        d = np.empty(n, derivative_dtype(x.dtype)) if reuse is None else reuse.reshape(-1)
+        if reuse is None:
+            d = np.empty(n, derivative_dtype(x.dtype))
+        else:
+            d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
         if n < PARALLEL_MIN:
             both(flat, y, d, parameters)
         else:
@@ -371,17 +374,17 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     result = np.empty(derivative.shape, dtype)
     compiled = (
-        engine() == "numba"
+        (_ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
-        and grad_output.flags.c_contiguous  # one compiled loop per dtype pair
-        and grad_output.flags.writeable
+        and grad_output.flags.carray  # one compiled loop per dtype pair
     )
     if compiled and result.size < PARALLEL_MIN:  # skips np.errstate's cost
+        product = _product_loop or _product()
         if result.ndim == 1:
-            _product()(grad_output, derivative, result)
+            product(grad_output, derivative, result)
         else:
-            _product()(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+            product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
         return result
     # NOTE: float16 times float32 is exact in float64, so float16 results round once
     wide = _FLOAT64 if dtype.itemsize == 2 else None

@@ -64,6 +64,10 @@ def check_real(owner: str, name: str, value: Any, *, positive: bool = False) -> 
     return number
 
 
+#: The dtypes taken as they are: float16, float32 and float64 in native byte order.
+_NATIVE_FLOATS = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+
+
 def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
     """Return `x` as a float16/32/64 array in native byte order; bool and integers
     become float64.
@@ -72,10 +76,8 @@ def as_float_array(x: npt.ArrayLike, owner: str) -> Array:
     strings, datetimes, structured arrays, long double), and for masked arrays,
     whose mask would be silently dropped.
     """
-    if type(x) is np.ndarray:  # the common case, first
-        dtype = x.dtype
-        if dtype.kind == "f" and dtype.itemsize <= 8 and dtype.isnative:
-            return x
+    if type(x) is np.ndarray and x.dtype in _NATIVE_FLOATS:  # the common case, first
+        return x
     if isinstance(x, np.ma.MaskedArray):
         raise TypeError(
             f"{owner} does not take masked arrays: the mask would be ignored. "
@@ -117,6 +119,12 @@ def check_grad_output(
     has not run: a `RuntimeError`. A `grad_output` of another shape is a
     `ValueError` naming both shapes.
     """
+    if (  # the common case, first: a native float array of the right shape
+        type(grad_output) is np.ndarray
+        and grad_output.shape == output_shape
+        and grad_output.dtype in _NATIVE_FLOATS
+    ):
+        return grad_output
     name = type(owner).__name__
     if output_shape is None:
         raise RuntimeError(f"{name}.backward called before forward: call forward(x) first")
@@ -237,16 +245,16 @@ class Layer:
     def _recall(self) -> tuple[Any, ...]:
         """What the last forward kept, or a `RuntimeError` saying why there is none."""
         cache = self.__dict__.get("_cache")
-        name = type(self).__name__
         if cache is None:
             raise RuntimeError(
-                f"{name}.backward called without a forward to go with it: call forward(x) "
-                "first (outside no_grad)"
+                f"{type(self).__name__}.backward called without a forward to go with it: "
+                "call forward(x) first (outside no_grad)"
             )
         values, thread = cache
         if thread != threading.get_ident():
             raise RuntimeError(
-                f"{name}.backward: the last forward of this layer ran in another thread; "
+                f"{type(self).__name__}.backward: the last forward of this layer ran in "
+                "another thread; "
                 "use one layer instance per thread"
             )
         return values  # type: ignore[no-any-return]
@@ -353,7 +361,9 @@ class Activation(Layer):
         """The kernel, its parameters, and whether it may be compiled."""
         kernel = type(self).function_and_derivative
         if kernel is not _NO_KERNEL:
-            names = _parameter_names(kernel)
+            names = _PARAMETER_NAMES.get(kernel)
+            if names is None:
+                names = _parameter_names(kernel)
             return kernel, tuple([getattr(self, name) for name in names]) if names else (), True
 
         def pair(xp: Any, x: Array) -> tuple[Array, Array | None]:
