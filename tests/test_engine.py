@@ -326,3 +326,23 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     hits = dict(line.split() for line in second.stdout.splitlines())
     assert len(hits) == 7
     assert all(int(n) >= 1 for n in hits.values()), hits
+
+
+@pytest.mark.parametrize("numpy_has_the_context_variable", [True, False])
+def test_quietly_ignores_floating_point_errors_and_restores_the_state(
+    numpy_has_the_context_variable: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not numpy_has_the_context_variable:
+        monkeypatch.setattr(_engine, "_IGNORE_ALL", None)
+    before = np.geterr()
+    with _engine.Quietly():  # warnings are errors in this test suite
+        assert np.geterr() == {
+            "divide": "ignore",
+            "over": "ignore",
+            "under": "ignore",
+            "invalid": "ignore",
+        }
+        assert np.divide(np.ones(2), 0.0).tolist() == [np.inf, np.inf]
+    assert np.geterr() == before
+    with pytest.raises(RuntimeWarning):
+        np.divide(np.ones(2), 0.0)
