@@ -171,8 +171,9 @@ class ReLU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        # sign(max(x, 0)) is 1, 0, or NaN for NaN: _step's result, in two passes not five
-        return xp.where(x < 0, 0.0, x), xp.sign(xp.maximum(x, 0.0))
+        # sign(f(x)) is 1, 0 (f(-0.0) is -0.0), or NaN for NaN: _step's result, in one pass
+        y = xp.where(x < 0, 0.0, x)
+        return y, xp.sign(y)
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
