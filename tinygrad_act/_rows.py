@@ -1,8 +1,10 @@
 """Softmax and LogSoftmax compiled row by row, for the numba engine.
 
-Each row is read twice in forward, its maximum and then its exponentials, which
-are summed in blocks of 128 on 8 lanes (as NumPy's pairwise sum does) and the
-blocks with Neumaier's compensated sum. Every pass vectorizes. The formulas are
+Each row is read three times in forward: its maximum, its exponentials, which are
+summed in blocks of 128 on 8 lanes (as NumPy's pairwise sum does) and the blocks
+with Neumaier's compensated sum, and the outputs. LogSoftmax also writes the
+softmax, which its backward takes: dividing the exponentials by their sum costs
+less than an ``exp`` per element in backward, and is as accurate. The formulas are
 those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
 them; here they are written as loops over one row, which NumPy's whole-array form
 cannot express. Rows are independent, so they run in chunks on the thread pool.
@@ -54,32 +56,48 @@ def _sum(values: Array, lanes: Array) -> float:
     return total + (compensation if xp.isfinite(compensation) else 0.0)
 
 
+#: Flips the magnitude bits of a negative float64's bit pattern (see `_order`).
+_MAGNITUDE = np.int64(0x7FFFFFFFFFFFFFFF)
+
+
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-def _max(values: Array, lanes: Array) -> float:
-    """The maximum of `values`, NaN if any is NaN, on 8 interleaved lanes (vectorizes)."""
-    n = values.size
-    whole = n - n % 8
-    for k in range(8):
-        lanes[k] = -np.inf
-    for j in range(0, whole, 8):
-        for k in range(8):
-            v = values[j + k]
-            lanes[k] = v if (v > lanes[k] or v != v) else lanes[k]
-    m = -np.inf
-    for j in range(8 + n - whole):
-        v = lanes[j] if j < 8 else values[whole + j - 8]
-        m = v if (v > m or v != v) else m
-    return m
+def _order(bits: np.int64) -> np.int64:
+    """A float64's bit pattern as an int64 that sorts as the floats do (-0 below +0).
+
+    Its own inverse. NOTE: for a positive float the pattern already sorts; a negative
+    one is its sign bit and its magnitude, and flipping the magnitude bits reverses it.
+    """
+    return bits ^ ((bits >> 63) & _MAGNITUDE)  # type: ignore[no-any-return]
+
+
+@numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+def _max(values: Array) -> float:
+    """The maximum of `values`, NaN if any is NaN.
+
+    Compared as integers (`_order`): an integer maximum vectorizes, a float one with
+    NaN kept does not.
+    """
+    best = np.int64(-(2**63))  # below every float
+    nans = 0
+    for j in range(values.size):
+        v = values[j]
+        key = _order(xp._bits(v))
+        best = key if key > best else best
+        nans += v != v
+    return np.nan if nans else xp._from_bits(_order(best))
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _forward(x: Array, y: Array, log: bool) -> None:
+def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
+    """Softmax of each row into y; or LogSoftmax into y and the softmax into p."""
     n = x.shape[1]
     exps = np.empty(n)
     lanes = np.empty(8)
     for i in range(x.shape[0]):
-        m = _max(x[i], lanes)
-        shift = -m if xp.isfinite(m) else 0.0
+        m = _max(x[i])
+        finite = xp.isfinite(m)
+        shift = -m if finite else 0.0
+        maxima = 0
         for j in range(n):
             v = x[i, j]
             # e^(v - m), with the rounding error of v - m carried into exp (TwoSum)
@@ -87,55 +105,63 @@ def _forward(x: Array, y: Array, log: bool) -> None:
             b = hi - v
             lo = (v - (hi - b)) + (shift - b)
             e = xp.exp(hi) * (1.0 + (lo if xp.isfinite(hi) else 0.0))
-            exps[j] = e
-            y[i, j] = hi if log else e
-        # the sum is 1 + rest, rest the sum without one maximal entry's exact 1: log1p(rest)
-        # keeps the tiny outputs of a dominant entry
-        if xp.isfinite(m):
-            top = 0
-            while x[i, top] != m:
-                top += 1
-            exps[top] = 0.0
-            rest = _sum(exps, lanes)
-        else:
-            rest = _sum(exps, lanes) - 1.0
+            # v - m is 0 exactly at a maximum, whose e is an exact 1: counted, not summed
+            top = finite and hi == 0.0
+            exps[j] = 0.0 if top else e
+            maxima += top
+        # the sum is 1 + rest, rest the sum without one maximal entry's 1: log1p(rest) keeps
+        # the tiny outputs of a dominant entry (without a finite maximum, rest is sum - 1)
+        rest = _sum(exps, lanes) + (maxima - 1)
+        total = 1.0 + rest
         if log:
             correction = xp.log1p(rest)
             for j in range(n):
-                y[i, j] = y[i, j] - correction
+                hi = x[i, j] + shift
+                y[i, j] = hi - correction
+                p[i, j] = (1.0 if (finite and hi == 0.0) else exps[j]) / total
         else:
-            total = 1.0 + rest
             for j in range(n):
-                y[i, j] = y[i, j] / total
+                hi = x[i, j] + shift
+                y[i, j] = (1.0 if (finite and hi == 0.0) else exps[j]) / total
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _backward(y: Array, g: Array, out: Array, log: bool) -> None:
-    n = y.shape[1]
+def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
+    """The vector-Jacobian product of each row, from its softmax p."""
+    n = p.shape[1]
     terms = np.empty(n)
     lanes = np.empty(8)
-    for i in range(y.shape[0]):
-        for j in range(n):
-            terms[j] = g[i, j] if log else g[i, j] * y[i, j]
-        total = _sum(terms, lanes)
-        for j in range(n):
-            if log:
-                out[i, j] = g[i, j] - xp.exp(y[i, j]) * total
-            else:
-                out[i, j] = y[i, j] * (g[i, j] - total)
+    for i in range(p.shape[0]):
+        if log:
+            total = _sum(g[i], lanes)
+            for j in range(n):
+                out[i, j] = g[i, j] - p[i, j] * total
+        else:
+            for j in range(n):
+                terms[j] = g[i, j] * p[i, j]
+            total = _sum(terms, lanes)
+            for j in range(n):
+                out[i, j] = p[i, j] * (g[i, j] - total)
 
 
-def forward(rows: Array, *, log: bool) -> Array:
-    """Softmax (or LogSoftmax) of each row of a C-ordered float64 2-d array."""
-    y = np.empty_like(rows)
-    _in_chunks(rows.shape, lambda a, b: _forward(rows[a:b], y[a:b], log))
-    return y
+def forward(rows: Array, *, log: bool, dtype: Any, reuse: Array | None) -> tuple[Array, Array]:
+    """Softmax (or LogSoftmax) of each row of a C-ordered float64 2-d array, and the
+    rows' softmax, which backward takes (for Softmax, the same array).
+
+    LogSoftmax's output is rounded once to `dtype` (float32 or float64); the softmax
+    is float64, written into `reuse` where given (an array of the rows' shape that
+    nothing else reads) rather than into a new array.
+    """
+    p = np.empty_like(rows) if reuse is None else reuse
+    y = np.empty(rows.shape, dtype) if log else p
+    _in_chunks(rows.shape, lambda a, b: _forward(rows[a:b], y[a:b], p[a:b], log))
+    return y, p
 
 
-def backward(y: Array, g: Array, *, log: bool) -> Array:
-    """The vector-Jacobian product of each row, from the output `y`."""
-    out = np.empty_like(y)
-    _in_chunks(y.shape, lambda a, b: _backward(y[a:b], g[a:b], out[a:b], log))
+def backward(p: Array, g: Array, *, log: bool) -> Array:
+    """The vector-Jacobian product of each row, from the rows' softmax `p`."""
+    out = np.empty_like(p)
+    _in_chunks(p.shape, lambda a, b: _backward(p[a:b], g[a:b], out[a:b], log))
     return out
 
 

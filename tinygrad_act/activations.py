@@ -11,6 +11,7 @@ learnable slope and `RReLU` random ones: they are `Layer` subclasses.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any, Literal
 
 import numpy as np
@@ -1148,9 +1149,12 @@ class Threshold(Activation):
 class _AlongAxis(Layer):
     """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes, layout and the cache.
 
-    A subclass gives ``function(xp, x, axis)`` and ``vjp(xp, y, g, axis)``, the
-    vector-Jacobian product from the output ``y``, written with the array API's
-    functions of namespace ``xp``. On NumPy the layer moves `axis` last and makes
+    A subclass gives ``function(xp, x, axis)``, ``softmax(xp, y)``, the softmax
+    from the output ``y``, and ``vjp(xp, p, g, axis)``, the vector-Jacobian product
+    from the softmax ``p``, written with the array API's functions of namespace
+    ``xp``. forward keeps the softmax: Softmax's output itself, LogSoftmax's
+    :math:`e^y`, which its row kernels get as the exponentials over their sum, so
+    that its backward needs no ``exp``. On NumPy the layer moves `axis` last and makes
     the rows contiguous first, so every layout and every axis computes each row
     the same way: the results are bit-identical whatever the memory layout. Other
     libraries compute along `axis` in their own namespace; Dask arrays row by
@@ -1170,7 +1174,10 @@ class _AlongAxis(Layer):
     def function(self, xp: Any, x: Array, axis: int) -> Array:
         raise NotImplementedError
 
-    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
+    def softmax(self, xp: Any, y: Array) -> Array:
+        raise NotImplementedError
+
+    def vjp(self, xp: Any, p: Array, g: Array, axis: int) -> Array:
         raise NotImplementedError
 
     @property
@@ -1186,27 +1193,38 @@ class _AlongAxis(Layer):
             return self._forward_foreign(x)  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
+        old = self.__dict__.get("_cache")
         self._forget()
+        rows = self._rows(x)
+        # the last softmax kept is overwritten, not reallocated, where it has the same
+        # shape and no other thread reads it
+        reuse = None
+        if old is not None and old[1] == threading.get_ident():
+            kept = old[0][0]
+            if type(kept) is np.ndarray and kept.shape == rows.shape:
+                reuse = kept
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
         with np.errstate(all="ignore"):
-            y = self._compiled("forward", self._rows(x))
-        self._remember(y, x.dtype)  # y (float64, axis last) is a fresh array: our own
+            y, p = self._compiled("forward", rows, dtype=x.dtype, reuse=reuse)
+        self._remember(p, x.dtype)  # p (float64, axis last): our own
         with np.errstate(all="ignore"):
-            return np.moveaxis(y, -1, self.axis).astype(x.dtype)
+            # the output is the caller's: a copy where it is the softmax kept
+            return np.moveaxis(y, -1, self.axis).astype(x.dtype, copy=y is p)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        y, dtype = self._recall()
-        if type(y) is not np.ndarray:
-            return self._backward_foreign(grad_output, y, dtype)  # type: ignore[no-any-return]
-        shape = list(y.shape[:-1])
-        shape.insert(self.axis % y.ndim, y.shape[-1])
+        p, dtype = self._recall()
+        if type(p) is not np.ndarray:
+            return self._backward_foreign(grad_output, p, dtype)  # type: ignore[no-any-return]
+        shape = list(p.shape[:-1])
+        shape.insert(self.axis % p.ndim, p.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
         with np.errstate(all="ignore"):
-            result = self._compiled("backward", y, self._rows(grad))
-            return np.moveaxis(result, -1, self.axis).astype(dtype, copy=False)  # fresh
+            result = self._compiled("backward", p, self._rows(grad))
+            # result is a fresh array: no copy
+            return np.moveaxis(result, -1, self.axis).astype(dtype, copy=False)  # type: ignore[no-any-return]
 
     def _forward_foreign(self, x: Any) -> Any:
-        """forward on another library's array; the output kept (in the compute dtype,
+        """forward on another library's array; the softmax kept (in the compute dtype,
         in `x`'s layout) for backward."""
         name = type(self).__name__
         self._forget()
@@ -1214,53 +1232,73 @@ class _AlongAxis(Layer):
             rows = _array_api.dask_rows(name, x, self.axis)
             _check_axis(self, rows, self.axis)
             y = _array_api.dask_rowwise(self._numpy_rows, rows, dtype=np.float64)
-            self._remember(y, rows.dtype)
+            p = y
+            if isinstance(self, LogSoftmax):  # as in memory: from the row kernels
+                p = _array_api.dask_rowwise(self._numpy_softmax, rows, dtype=np.float64)
+            self._remember(p, rows.dtype)
             return y.astype(rows.dtype)
         space, x, wide = _array_api.prepare(name, x)
         _check_axis(self, x, self.axis)
         y = _array_api.quiet(self.function, space, wide, self.axis)
-        self._remember(y, x.dtype)  # a fresh array of that library: our own
+        p = _array_api.quiet(self.softmax, space, y)
+        self._remember(p, x.dtype)  # a fresh array of that library: our own
         return space.astype(y, x.dtype)
 
-    def _backward_foreign(self, grad_output: Any, y: Any, dtype: Any) -> Any:
+    def _backward_foreign(self, grad_output: Any, p: Any, dtype: Any) -> Any:
         name = type(self).__name__ + ".backward"
-        grad = _array_api.check_same(name, "grad_output", y, grad_output)
-        _array_api.check_shape(name, "grad_output", grad, y.shape)
-        if _array_api.is_dask(y):
-            grad = _array_api.dask_rows(name, grad, self.axis).rechunk(y.chunks)
-            result = _array_api.dask_rowwise(self._numpy_vjp, y, grad, dtype=np.float64)
+        grad = _array_api.check_same(name, "grad_output", p, grad_output)
+        _array_api.check_shape(name, "grad_output", grad, p.shape)
+        if _array_api.is_dask(p):
+            grad = _array_api.dask_rows(name, grad, self.axis).rechunk(p.chunks)
+            result = _array_api.dask_rowwise(self._numpy_vjp, p, grad, dtype=np.float64)
             return result.astype(dtype)
-        space = _array_api.namespace(y, name)
+        space = _array_api.namespace(p, name)
         g = space.astype(space.float_input(grad, name), space.dtype)
-        return space.astype(_array_api.quiet(self.vjp, space, y, g, self.axis), dtype)
+        return space.astype(_array_api.quiet(self.vjp, space, p, g, self.axis), dtype)
 
     def _numpy_rows(self, x: Array) -> Array:
         """forward of a NumPy chunk of whole rows, float64, in its layout (for Dask)."""
         with np.errstate(all="ignore"):
-            y = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
+            y, _ = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
         return np.moveaxis(y, -1, self.axis)
 
-    def _numpy_vjp(self, y: Array, g: Array) -> Array:
+    def _numpy_softmax(self, x: Array) -> Array:
+        """The softmax forward keeps, of a NumPy chunk of whole rows (for Dask)."""
+        with np.errstate(all="ignore"):
+            _, p = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
+        return np.moveaxis(p, -1, self.axis)
+
+    def _numpy_vjp(self, p: Array, g: Array) -> Array:
         """backward of NumPy chunks of whole rows, float64, in their layout (for Dask)."""
         g = as_float_array(g, type(self).__name__)
         with np.errstate(all="ignore"):
-            result = self._compiled("backward", self._rows(y), self._rows(g))
+            result = self._compiled("backward", self._rows(p), self._rows(g))
         return np.moveaxis(result, -1, self.axis)
 
-    def _compiled(self, which: str, *rows: Array) -> Array:
-        """`function` or `vjp` of rows, by the compiled row kernels when the engine is numba."""
+    def _compiled(
+        self, which: str, *rows: Array, dtype: Any = np.float64, reuse: Array | None = None
+    ) -> Any:
+        """forward: the output of rows and their softmax, the softmax written into
+        `reuse` where given, the output rounded to `dtype` where the row kernels can
+        (else float64); backward: `vjp` of rows. By the compiled row kernels when the
+        engine is numba."""
         shape = rows[0].shape
         if engine() != "numba" or rows[0].size == 0:
             if which == "forward":
-                return self.function(np, rows[0], -1)
+                y = self.function(np, rows[0], -1)
+                return y, self.softmax(np, y)
             return self.vjp(np, rows[0], rows[1], -1)
         from tinygrad_act import _rows
 
         flat = [r.reshape(-1, shape[-1]) for r in rows]
         log = isinstance(self, LogSoftmax)
         if which == "forward":
-            return _rows.forward(flat[0], log=log).reshape(shape)  # type: ignore[no-any-return]
-        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)  # type: ignore[no-any-return]
+            out = np.float32 if log and dtype == np.float32 else np.float64
+            kept = None if reuse is None else reuse.reshape(flat[0].shape)
+            y, p = _rows.forward(flat[0], log=log, dtype=out, reuse=kept)
+            y = y.reshape(shape)
+            return y, (p.reshape(shape) if log else y)  # Softmax's softmax is its output
+        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)
 
 
 class Softmax(_AlongAxis):
@@ -1307,8 +1345,11 @@ class Softmax(_AlongAxis):
         _, e = _exp_minus_max(xp, x, axis)
         return e / xp.sum(e, axis=axis, keepdims=True)  # type: ignore[no-any-return]
 
-    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
-        return y * (g - xp.sum(g * y, axis=axis, keepdims=True))  # type: ignore[no-any-return]
+    def softmax(self, xp: Any, y: Array) -> Array:
+        return y
+
+    def vjp(self, xp: Any, p: Array, g: Array, axis: int) -> Array:
+        return p * (g - xp.sum(g * p, axis=axis, keepdims=True))  # type: ignore[no-any-return]
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         r"""The explicit Jacobian :math:`\operatorname{diag}(y) - y y^\top` of each row.
@@ -1346,7 +1387,8 @@ class LogSoftmax(_AlongAxis):
     where :math:`S` sums :math:`e^{x_j - m}` over all but one maximal entry, and
     ``log1p`` keeps the tiny outputs of a dominant entry accurate (a plain
     :math:`\log \sum` rounds them away). float32 is computed in float64. Caches the
-    output.
+    softmax :math:`e^y`, which forward gets as the exponentials over their sum, so
+    backward needs no ``exp``.
 
     Examples
     --------
@@ -1363,8 +1405,11 @@ class LogSoftmax(_AlongAxis):
         rest = rest + (xp.sum(xp.where(is_max, 1.0, 0.0), axis=axis, keepdims=True) - 1)
         return shifted - xp.log1p(rest)  # type: ignore[no-any-return]
 
-    def vjp(self, xp: Any, y: Array, g: Array, axis: int) -> Array:
-        return g - xp.exp(y) * xp.sum(g, axis=axis, keepdims=True)  # type: ignore[no-any-return]
+    def softmax(self, xp: Any, y: Array) -> Array:
+        return xp.exp(y)  # type: ignore[no-any-return]
+
+    def vjp(self, xp: Any, p: Array, g: Array, axis: int) -> Array:
+        return g - p * xp.sum(g, axis=axis, keepdims=True)  # type: ignore[no-any-return]
 
 
 class Softmin(Softmax):
