@@ -7,8 +7,10 @@ made float32 too (see `tinygrad_act._engine`), and its math functions come from
 here. ``exp`` is float32 throughout; the exact functions (``abs``, ``where``, ...)
 are `tinygrad_act._numba_math`'s, which keep float32 float32.
 
-``exp`` is within 0.68 ulp where its result is a normal float, and 0.76 subnormal
-ulps below (checked on every 31st float32 against float64).
+``exp`` is within 0.97 ulp where its result is a normal float, and 0.75 subnormal
+ulps below (checked on every 31st float32 from 2**-30 to 110, both signs, against
+float64). Carrying the rounding error of 1 + r would take it to 0.68 ulp at 15% more
+time; Sigmoid, its user, is no more accurate for it (2.35 ulp for f, 3.16 for f').
 """
 
 from __future__ import annotations
@@ -68,22 +70,17 @@ def exp(x: np.float32) -> np.float32:
     a = x if x < _HIGHEST else _HIGHEST  # NaN too: restored at the end
     a = a if a > _LOWEST else _LOWEST
     # NOTE: k from the low bits of a * (1/ln2) + 1.5 * 2**23 (no float -> int conversion);
-    # x - k ln2_hi is exact (Cody-Waite), r_lo the rounding error of subtracting k ln2_lo.
+    # x - k ln2_hi is exact (Cody-Waite).
     shifted = a * _INV_LN2 + _ROUND_SHIFT
     kf = shifted - _ROUND_SHIFT
     k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
-    r_hi = a - kf * _LN2_HI
-    r = r_hi - kf * _LN2_LO
-    r_lo = (r_hi - r) - kf * _LN2_LO
+    r = (a - kf * _LN2_HI) - kf * _LN2_LO
     p = _P[0] * r + _P[1]
     p = p * r + _P[2]
     p = p * r + _P[3]
     p = p * r + _P[4]
     p = p * r + _P[5]
-    # 1 + r with its rounding error kept: the sum rounds once, to within 0.68 ulp
-    s = _ONE + r
-    s_error = (_ONE - s) + r
-    m = s + (s_error + (r_lo + p * (r * r)))
+    m = _ONE + (r + p * (r * r))
     # 2**k as two factors, so that a subnormal result is rounded once
     half = np.int32(k >> np.int32(1))
     result = m * _pow2(half) * _pow2(np.int32(k - half))
