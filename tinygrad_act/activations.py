@@ -518,11 +518,13 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     t_lo = (((a_hi * c_hi - t_hi) + a_hi * c_lo + a_lo * c_hi) + a_lo * c_lo) + (
         a * _MINUS_SQRT_HALF_TAIL
     )
-    cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * xp.exp(-t_hi * t_hi) * t_lo
-    # phi(a) = exp(-a^2 / 2) / sqrt(2 pi), with a^2 = hi + lo exactly
+    # a^2 = hi + lo exactly; e^(-hi / 2) serves phi(a) = e^(-a^2 / 2) / sqrt(2 pi) and
+    # the correction for t_lo, erfc'(t) t_lo = -2/sqrt(pi) e^(-t^2) t_lo, tiny beside erfc
     hi = a * a
     lo = ((a_hi * a_hi - hi) + 2 * a_hi * a_lo) + a_lo * a_lo
-    density = xp.exp(-0.5 * hi) * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
+    gauss = xp.exp(-0.5 * hi)
+    cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * gauss * t_lo
+    density = gauss * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
     return xp.maximum(x, -1000.0) * cdf, cdf + a * density
 
 
