@@ -85,3 +85,47 @@ def exp(x: np.float32) -> np.float32:
     half = np.int32(k >> np.int32(1))
     result = m * _pow2(half) * _pow2(np.int32(k - half))
     return result if x == x else x
+
+
+#: e**x rounds to 0 below -103.98, where it is half the smallest subnormal (2**-150).
+_SOFTMAX_LOWEST = _F(-104.0)
+#: 2**24 and 2**-24: e**r 2**(k + 24) is a normal float32 for -150 <= k <= 0, and one
+#: multiplication by 2**-24 then rounds a subnormal result once.
+_UP_BIAS = np.int32(127 + 24)
+_DOWN = _F(2.0**-24)
+_ZERO = _F(0.0)
+
+
+@_scalar
+def exp_difference(x: np.float32, m: np.float32) -> np.float32:
+    """e**(x - m) for float32 `x` <= `m`, `m` finite (`x` may be -inf), in float32
+    arithmetic, with the rounding error of x - m carried into the reduced argument.
+
+    Within 0.79 ulp of e**(x - m) exactly where the result is a normal float, 0.76
+    subnormal ulps below (checked on 4 million pairs against float64).
+    """
+    # NOTE: d = x - m rounded and its error exactly (TwoSum); the error is kept only where
+    # d is the argument itself (not below the clamp, where x = -inf or d overflows)
+    d = x - m
+    b = d - x
+    d_error = (x - (d - b)) + (-m - b)
+    a = d if d > _SOFTMAX_LOWEST else _SOFTMAX_LOWEST
+    d_error = d_error if a == d else _ZERO
+    # as in `exp`, a = k ln2 + r; the rounding error of 1 + r is kept (that of r is below
+    # 0.1 ulp), which takes the result from 1.22 ulp to 0.79
+    shifted = a * _INV_LN2 + _ROUND_SHIFT
+    kf = shifted - _ROUND_SHIFT
+    k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
+    r = (a - kf * _LN2_HI) - kf * _LN2_LO
+    p = _P[0] * r + _P[1]
+    p = p * r + _P[2]
+    p = p * r + _P[3]
+    p = p * r + _P[4]
+    p = p * r + _P[5]
+    s = _ONE + r
+    small = ((_ONE - s) + r) + p * (r * r)
+    # e**(r + d_error) = e**r (1 + d_error) to float32 precision: the sum s + small (which
+    # is e**r) rounds once, its rounding in the factor of d_error is negligible
+    e_r = s + ((s + small) * d_error + small)
+    up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
+    return e_r * up * _DOWN  # type: ignore[no-any-return]

@@ -8,6 +8,12 @@ less than an ``exp`` per element in backward, and is as accurate. The formulas a
 those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
 them; here they are written as loops over one row, which NumPy's whole-array form
 cannot express. Rows are independent, so they run in chunks on the thread pool.
+
+float32 rows have kernels of their own, which read and write float32: ``exp`` in
+float32 on 16 lanes (`tinygrad_act._numba_math32.exp_difference`, which carries the
+rounding error of x - max), sums in float64 (a float32 term, or the product of two,
+is exact in float64, and n terms then err by n 2**-53 of their magnitude, far below
+a float32 ulp), and each output formed in float64 and rounded to float32 once.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import numpy as np
 
 from tinygrad_act import _engine
 from tinygrad_act import _numba_math as xp
+from tinygrad_act import _numba_math32 as xp32
 
 Array = Any
 
@@ -129,7 +136,6 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
 def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each row, from its softmax p."""
     n = p.shape[1]
-    terms = np.empty(n)
     lanes = np.empty(8)
     for i in range(p.shape[0]):
         if log:
@@ -137,31 +143,171 @@ def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
             for j in range(n):
                 out[i, j] = g[i, j] - p[i, j] * total
         else:
+            mean, correction = _weighted_mean(g[i], p[i])
             for j in range(n):
-                terms[j] = g[i, j] * p[i, j]
-            total = _sum(terms, lanes)
+                out[i, j] = p[i, j] * ((g[i, j] - mean) - correction)
+
+
+#: Flips the magnitude bits of a negative float32's bit pattern (see `_order`).
+_MAGNITUDE32 = np.int32(0x7FFFFFFF)
+_INF32_BITS = np.int32(0x7F800000)
+_NAN32 = np.float32(np.nan)
+
+
+@numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+def _max32(values: Array) -> np.float32:
+    """The maximum of the float32 `values`, NaN if any is NaN.
+
+    As `_max`, compared as int32 (16 lanes); a NaN is a magnitude above inf's.
+    """
+    best = np.int32(-(2**31))
+    magnitude = np.int32(0)
+    for j in range(values.size):
+        bits = np.float32(values[j]).view(np.int32)
+        key = np.int32(bits ^ ((bits >> 31) & _MAGNITUDE32))
+        best = key if key > best else best
+        size = np.int32(bits & _MAGNITUDE32)
+        magnitude = size if size > magnitude else magnitude
+    largest: np.float32 = np.int32(best ^ ((best >> 31) & _MAGNITUDE32)).view(np.float32)
+    return _NAN32 if magnitude > _INF32_BITS else largest
+
+
+#: Sums may be reassociated into lanes (so they vectorize); nothing else in them may.
+_SUM_OPTIONS: dict[str, Any] = {**_engine.KERNEL_OPTIONS, "fastmath": {"contract", "reassoc"}}
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _sum64(values: Array) -> float:
+    """The sum of `values` in float64, in lanes (the order is the compiled loop's, the
+    same for every row of one length)."""
+    total = 0.0
+    for j in range(values.size):
+        total += np.float64(values[j])
+    return total
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _weighted_mean(g: Array, p: Array) -> tuple[float, float]:
+    """<g, p> over sum(p), in float64, to within a few float64 ulp of its size, and
+    sum(p).
+
+    NOTE: sum(p) is 1 for the exact softmax; dividing by the sum of the rounded p makes
+    g_i - <g, p> / sum(p) = sum_j p_j (g_i - g_j) / sum_j p_j, which only the relative
+    errors of p reach (an entry near 1 rounds by as much as the small entries are).
+    The first sum errs by n 2**-53 of sum |g p|, which is too much where one entry
+    dominates and g_i - <g, p> cancels to the size of the small entries; a second
+    pass sums the residuals g_j - mean, which are small there, and corrects the mean
+    by their weighted mean.
+    """
+    total, weight = 0.0, 0.0
+    for j in range(g.size):
+        weight_j = np.float64(p[j])
+        total += np.float64(g[j]) * weight_j
+        weight += weight_j
+    mean = total / weight
+    residual = 0.0
+    for j in range(g.size):
+        residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
+    return mean, residual / weight
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _sum64_below(values: Array, x: Array, m: np.float32) -> tuple[float, int]:
+    """The sum in float64 of `values` where x < m, and how many x equal m."""
+    total = 0.0
+    maxima = 0
+    for j in range(values.size):
+        top = x[j] == m
+        total += 0.0 if top else np.float64(values[j])
+        maxima += top
+    return total, maxima
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _forward32(x: Array, y: Array, p: Array, log: bool) -> None:
+    """Softmax of each float32 row into y and p; or LogSoftmax into y and the softmax
+    into p. A row without a finite maximum takes `_forward`'s float64 path."""
+    n = x.shape[1]
+    for i in range(x.shape[0]):
+        row, out, kept = x[i], y[i], p[i]
+        m = _max32(row)
+        if not np.isfinite(m):
+            _forward(row.astype(np.float64).reshape(1, n), y[i : i + 1], p[i : i + 1], log)
+            if not log:
+                kept[:] = out
+            continue
+        for j in range(n):
+            kept[j] = xp32.exp_difference(row[j], m)
+        if log:
+            # as in `_forward`: the sum is 1 + rest, rest without one maximal entry's 1
+            # (e**0 is an exact 1)
+            others, maxima = _sum64_below(kept, row, m)
+            rest = others + (maxima - 1)
+            scale = 1.0 / (1.0 + rest)
+        else:
+            scale = 1.0 / _sum64(kept)
+        # e / sum as e hi + e lo, hi + lo the float64 1 / sum split in two float32s: one
+        # rounding, as in float64, in float32 arithmetic
+        hi = np.float32(scale)
+        lo = np.float32(scale - hi)
+        if log:
+            shift = np.float64(m)
+            correction = xp.log1p(rest)
             for j in range(n):
-                out[i, j] = p[i, j] * (g[i, j] - total)
+                out[j] = (np.float64(row[j]) - shift) - correction
+                kept[j] = kept[j] * hi + kept[j] * lo
+        else:
+            for j in range(n):
+                value = kept[j] * hi + kept[j] * lo
+                out[j] = value
+                kept[j] = value
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
+    """The vector-Jacobian product of each float32 row, from its softmax p."""
+    n = p.shape[1]
+    for i in range(p.shape[0]):
+        pi, gi, oi = p[i], g[i], out[i]
+        # NOTE: float32 arithmetic here: the sum (or mean) is split into float32 hi + lo, and
+        # g_i - hi is exact where it cancels, so each output errs by a few roundings of its
+        # own size
+        if log:
+            total = np.float32(_sum64(gi))
+            for j in range(n):
+                oi[j] = gi[j] - pi[j] * total
+        else:
+            mean, correction = _weighted_mean(gi, pi)
+            hi = np.float32(mean)
+            lo = np.float32((mean - hi) + correction)
+            for j in range(n):
+                oi[j] = pi[j] * ((gi[j] - hi) - lo)
 
 
 def forward(rows: Array, *, log: bool, dtype: Any, reuse: Array | None) -> tuple[Array, Array]:
-    """Softmax (or LogSoftmax) of each row of a C-ordered float64 2-d array, and the
-    rows' softmax, which backward takes (for Softmax, the same array).
+    """Softmax (or LogSoftmax) of each row of a C-ordered float32 or float64 2-d array,
+    and the rows' softmax, which backward takes (for float64 Softmax, the same array).
 
-    LogSoftmax's output is rounded once to `dtype` (float32 or float64); the softmax
-    is float64, written into `reuse` where given (an array of the rows' shape that
-    nothing else reads) rather than into a new array.
+    The softmax has the rows' dtype, written into `reuse` where given (an array of
+    the rows' shape and dtype that nothing else reads) rather than into a new array.
+    float64 LogSoftmax's output is rounded once to `dtype` (float32 or float64).
     """
     p = np.empty_like(rows) if reuse is None else reuse
+    if rows.dtype == np.float32:
+        y = np.empty_like(rows)
+        _in_chunks(rows.shape, lambda a, b: _forward32(rows[a:b], y[a:b], p[a:b], log))
+        return y, p
     y = np.empty(rows.shape, dtype) if log else p
     _in_chunks(rows.shape, lambda a, b: _forward(rows[a:b], y[a:b], p[a:b], log))
     return y, p
 
 
 def backward(p: Array, g: Array, *, log: bool) -> Array:
-    """The vector-Jacobian product of each row, from the rows' softmax `p`."""
+    """The vector-Jacobian product of each row, from the rows' softmax `p`; `g` and
+    the result have p's dtype."""
     out = np.empty_like(p)
-    _in_chunks(p.shape, lambda a, b: _backward(p[a:b], g[a:b], out[a:b], log))
+    kernel = _backward32 if p.dtype == np.float32 else _backward
+    _in_chunks(p.shape, lambda a, b: kernel(p[a:b], g[a:b], out[a:b], log))
     return out
 
 

@@ -1186,9 +1186,15 @@ class _AlongAxis(Layer):
     def input_shape(self) -> tuple[int | None, ...]:
         return (None,) * (self.axis + 1 if self.axis >= 0 else -self.axis)
 
-    def _rows(self, a: Array) -> Array:
-        """`a` in float64 with `axis` last, C-ordered."""
-        return np.ascontiguousarray(np.moveaxis(a, self.axis, -1), dtype=np.float64)
+    def _rows(self, a: Array, dtype: Any = np.float64) -> Array:
+        """`a` in `dtype` with `axis` last, C-ordered."""
+        return np.ascontiguousarray(np.moveaxis(a, self.axis, -1), dtype=dtype)
+
+    @staticmethod
+    def _row_dtype(dtype: Any) -> Any:
+        """The dtype the rows are computed in: float32 stays float32 on the compiled row
+        kernels, which sum in float64; everything else is float64."""
+        return np.float32 if dtype == np.float32 and engine() == "numba" else np.float64
 
     def forward(self, x: npt.ArrayLike) -> Array:
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
@@ -1197,18 +1203,18 @@ class _AlongAxis(Layer):
         _check_axis(self, x, self.axis)
         old = self.__dict__.get("_cache")
         self._forget()
-        rows = self._rows(x)
+        rows = self._rows(x, self._row_dtype(x.dtype))
         # the last softmax kept is overwritten, not reallocated, where it has the same
-        # shape and no other thread reads it
+        # shape and dtype and no other thread reads it
         reuse = None
         if old is not None and old[1] == threading.get_ident():
             kept = old[0][0]
-            if type(kept) is np.ndarray and kept.shape == rows.shape:
+            if type(kept) is np.ndarray and kept.shape == rows.shape and kept.dtype == rows.dtype:
                 reuse = kept
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
         with np.errstate(all="ignore"):
             y, p = self._compiled("forward", rows, dtype=x.dtype, reuse=reuse)
-        self._remember(p, x.dtype)  # p (float64, axis last): our own
+        self._remember(p, x.dtype)  # p (in the rows' dtype, axis last): our own
         with np.errstate(all="ignore"):
             # the output is the caller's: a copy where it is the softmax kept
             return np.moveaxis(y, -1, self.axis).astype(x.dtype, copy=y is p)  # type: ignore[no-any-return]
@@ -1221,7 +1227,8 @@ class _AlongAxis(Layer):
         shape.insert(self.axis % p.ndim, p.shape[-1])
         grad = check_grad_output(self, grad_output, tuple(shape))
         with np.errstate(all="ignore"):
-            result = self._compiled("backward", p, self._rows(grad))
+            # grad_output in p's dtype (float32 rows round a float64 one)
+            result = self._compiled("backward", p, self._rows(grad, p.dtype))
             # result is a fresh array: no copy
             return np.moveaxis(result, -1, self.axis).astype(dtype, copy=False)  # type: ignore[no-any-return]
 
@@ -1233,10 +1240,11 @@ class _AlongAxis(Layer):
         if _array_api.is_dask(x):  # each chunk holds whole rows, computed as on NumPy
             rows = _array_api.dask_rows(name, x, self.axis)
             _check_axis(self, rows, self.axis)
-            y = _array_api.dask_rowwise(self._numpy_rows, rows, dtype=np.float64)
+            wide = self._row_dtype(rows.dtype)
+            y = _array_api.dask_rowwise(self._numpy_rows, rows, dtype=wide)
             p = y
             if isinstance(self, LogSoftmax):  # as in memory: from the row kernels
-                p = _array_api.dask_rowwise(self._numpy_softmax, rows, dtype=np.float64)
+                p = _array_api.dask_rowwise(self._numpy_softmax, rows, dtype=wide)
             self._remember(p, rows.dtype)
             return y.astype(rows.dtype)
         space, x, wide = _array_api.prepare(name, x)
@@ -1252,29 +1260,34 @@ class _AlongAxis(Layer):
         _array_api.check_shape(name, "grad_output", grad, p.shape)
         if _array_api.is_dask(p):
             grad = _array_api.dask_rows(name, grad, self.axis).rechunk(p.chunks)
-            result = _array_api.dask_rowwise(self._numpy_vjp, p, grad, dtype=np.float64)
+            result = _array_api.dask_rowwise(self._numpy_vjp, p, grad, dtype=p.dtype)
             return result.astype(dtype)
         space = _array_api.namespace(p, name)
         g = space.astype(space.float_input(grad, name), space.dtype)
         return space.astype(_array_api.quiet(self.vjp, space, p, g, self.axis), dtype)
 
     def _numpy_rows(self, x: Array) -> Array:
-        """forward of a NumPy chunk of whole rows, float64, in its layout (for Dask)."""
+        """forward of a NumPy chunk of whole rows, in the rows' dtype and its layout (for
+        Dask)."""
+        x = as_float_array(x, type(self).__name__)
         with np.errstate(all="ignore"):
-            y, _ = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
+            y, _ = self._compiled("forward", self._rows(x, self._row_dtype(x.dtype)))
         return np.moveaxis(y, -1, self.axis)
 
     def _numpy_softmax(self, x: Array) -> Array:
         """The softmax forward keeps, of a NumPy chunk of whole rows (for Dask)."""
+        x = as_float_array(x, type(self).__name__)
         with np.errstate(all="ignore"):
-            _, p = self._compiled("forward", self._rows(as_float_array(x, type(self).__name__)))
+            _, p = self._compiled("forward", self._rows(x, self._row_dtype(x.dtype)))
         return np.moveaxis(p, -1, self.axis)
 
     def _numpy_vjp(self, p: Array, g: Array) -> Array:
-        """backward of NumPy chunks of whole rows, float64, in their layout (for Dask)."""
+        """backward of NumPy chunks of whole rows, in p's dtype and their layout (for
+        Dask)."""
         g = as_float_array(g, type(self).__name__)
+        rows = self._rows(p, p.dtype)
         with np.errstate(all="ignore"):
-            result = self._compiled("backward", self._rows(p), self._rows(g))
+            result = self._compiled("backward", rows, self._rows(g, rows.dtype))
         return np.moveaxis(result, -1, self.axis)
 
     def _compiled(
@@ -1298,8 +1311,8 @@ class _AlongAxis(Layer):
             out = np.float32 if log and dtype == np.float32 else np.float64
             kept = None if reuse is None else reuse.reshape(flat[0].shape)
             y, p = _rows.forward(flat[0], log=log, dtype=out, reuse=kept)
-            y = y.reshape(shape)
-            return y, (p.reshape(shape) if log else y)  # Softmax's softmax is its output
+            shaped = y.reshape(shape)
+            return shaped, (shaped if p is y else p.reshape(shape))  # float64 Softmax: p is y
         return _rows.backward(flat[0], flat[1], log=log).reshape(shape)
 
 
@@ -1330,8 +1343,8 @@ class Softmax(_AlongAxis):
     gives the same as ``[0, 1, 2]``. The rounding error of that subtraction is
     carried into ``exp``, which keeps outputs within a few ulp for logits of any
     size. Entries of -inf get 0; +inf gives NaN in its
-    place, NaN a row of NaN, as in PyTorch. float32 is computed in float64. Caches
-    the output.
+    place, NaN a row of NaN, as in PyTorch. float32 is computed in float32 with
+    float64 sums by the compiled engine, in float64 by NumPy. Caches the output.
 
     Examples
     --------
@@ -1388,8 +1401,8 @@ class LogSoftmax(_AlongAxis):
     With :math:`m` the row maximum, :math:`\log \sum_j e^{x_j} = m + \log(1 + S)`,
     where :math:`S` sums :math:`e^{x_j - m}` over all but one maximal entry, and
     ``log1p`` keeps the tiny outputs of a dominant entry accurate (a plain
-    :math:`\log \sum` rounds them away). float32 is computed in float64. Caches the
-    softmax :math:`e^y`, which forward gets as the exponentials over their sum, so
+    :math:`\log \sum` rounds them away). float32 is computed as in `Softmax`. Caches
+    the softmax :math:`e^y`, which forward gets as the exponentials over their sum, so
     backward needs no ``exp``.
 
     Examples
