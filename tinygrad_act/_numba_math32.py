@@ -65,12 +65,10 @@ def _pow2(k: np.int32) -> np.float32:
 
 
 @_scalar
-def exp(x: np.float32) -> np.float32:
-    """e**x for a float32 `x`, in float32 arithmetic."""
-    a = x if x < _HIGHEST else _HIGHEST  # NaN too: restored at the end
-    a = a if a > _LOWEST else _LOWEST
+def _reduce(a: np.float32) -> tuple[np.int32, np.float32, np.float32]:
+    """k, r and P(r) with a = k ln2 + r, |r| <= ln(2)/2, and e**r = 1 + r + r**2 P(r)."""
     # NOTE: k from the low bits of a * (1/ln2) + 1.5 * 2**23 (no float -> int conversion);
-    # x - k ln2_hi is exact (Cody-Waite).
+    # a - k ln2_hi is exact (Cody-Waite).
     shifted = a * _INV_LN2 + _ROUND_SHIFT
     kf = shifted - _ROUND_SHIFT
     k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
@@ -80,6 +78,15 @@ def exp(x: np.float32) -> np.float32:
     p = p * r + _P[3]
     p = p * r + _P[4]
     p = p * r + _P[5]
+    return k, r, p
+
+
+@_scalar
+def exp(x: np.float32) -> np.float32:
+    """e**x for a float32 `x`, in float32 arithmetic."""
+    a = x if x < _HIGHEST else _HIGHEST  # NaN too: restored at the end
+    a = a if a > _LOWEST else _LOWEST
+    k, r, p = _reduce(a)
     m = _ONE + (r + p * (r * r))
     # 2**k as two factors, so that a subnormal result is rounded once
     half = np.int32(k >> np.int32(1))
@@ -113,15 +120,7 @@ def exp_difference(x: np.float32, m: np.float32) -> np.float32:
     d_error = d_error if a == d else _ZERO
     # as in `exp`, a = k ln2 + r; the rounding error of 1 + r is kept (that of r is below
     # 0.1 ulp), which takes the result from 1.22 ulp to 0.79
-    shifted = a * _INV_LN2 + _ROUND_SHIFT
-    kf = shifted - _ROUND_SHIFT
-    k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
-    r = (a - kf * _LN2_HI) - kf * _LN2_LO
-    p = _P[0] * r + _P[1]
-    p = p * r + _P[2]
-    p = p * r + _P[3]
-    p = p * r + _P[4]
-    p = p * r + _P[5]
+    k, r, p = _reduce(a)
     s = _ONE + r
     small = ((_ONE - s) + r) + p * (r * r)
     # e**(r + d_error) = e**r (1 + d_error) to float32 precision: the sum s + small (which
