@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import inspect
 import math
+import operator
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -361,10 +362,8 @@ class Activation(Layer):
         """The kernel, its parameters, and whether it may be compiled."""
         kernel = type(self).function_and_derivative
         if kernel is not _NO_KERNEL:
-            names = _PARAMETER_NAMES.get(kernel)
-            if names is None:
-                names = _parameter_names(kernel)
-            return kernel, tuple([getattr(self, name) for name in names]) if names else (), True
+            parameters = _PARAMETERS.get(kernel) or _parameters_of(kernel)
+            return kernel, parameters(self), True
 
         def pair(xp: Any, x: Array) -> tuple[Array, Array | None]:
             y = self.function(x)
@@ -458,6 +457,26 @@ class Activation(Layer):
 
 _NO_KERNEL = _no_kernel
 _PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
+_PARAMETERS: dict[Any, Callable[[Any], tuple[float, ...]]] = {}
+
+
+def _parameters_of(kernel: Any) -> Callable[[Any], tuple[float, ...]]:
+    """A function reading `kernel`'s parameters from a layer, as a tuple, made once per
+    kernel (forward runs it on every call)."""
+    names = _parameter_names(kernel)
+    if not names:
+        parameters: Callable[[Any], tuple[float, ...]] = _no_parameters
+    elif len(names) == 1:
+        get_one = operator.attrgetter(names[0])
+        parameters = lambda layer: (get_one(layer),)  # noqa: E731
+    else:
+        parameters = operator.attrgetter(*names)
+    _PARAMETERS[kernel] = parameters
+    return parameters
+
+
+def _no_parameters(layer: Any) -> tuple[float, ...]:
+    return ()
 
 
 def _parameter_names(kernel: Any) -> tuple[str, ...]:
