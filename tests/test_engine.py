@@ -180,15 +180,39 @@ def test_float32_safe_kernels_run_float32_input_in_float32() -> None:
         np.testing.assert_array_equal(layer.forward(x), x)
 
 
-@NEEDS_NUMBA
-def test_a_float32_safe_kernel_may_not_close_over_locals() -> None:
+def test_float32_safe_refuses_what_it_cannot_mark() -> None:
     offset = 1.0
 
     def kernel(xp: Any, x: Any) -> tuple[Any, Any]:
         return x + offset, 1.0
 
-    with pytest.raises(TypeError, match="must not close over local variables"):
-        _engine._compiled(float32_safe(kernel), True)
+    with pytest.raises(TypeError, match=r"must not close over local variables \(offset\)"):
+        float32_safe(kernel)
+    with pytest.raises(TypeError, match="marks a kernel function"):
+        float32_safe(3)  # type: ignore[type-var]
+
+
+def test_float32_safe_over_staticmethod_marks_the_function() -> None:
+    class Cube(Activation):
+        @float32_safe
+        @staticmethod
+        def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+            return x * x * x, 3 * x * x
+
+    assert Cube.function_and_derivative.float32_safe  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(Cube().forward(np.array([2.0], np.float32)), [8.0])
+
+
+@NEEDS_NUMBA
+def test_a_float32_safe_kernel_without_source_runs_in_float64() -> None:
+    scope: dict[str, Any] = {}
+    exec("def kernel(xp, x):\n    return (x + 1) - 1, 1 + 0 * x\n", scope)  # no source file
+    kernel = float32_safe(scope["kernel"])
+    x = np.full(3, 1e-8, np.float32)
+    y, d = _engine.evaluate(kernel, (), x, derivative=True)
+    np.testing.assert_array_equal(y, x)  # (x + 1) - 1 in float64, rounded: x itself
+    assert d is not None
+    assert y.dtype == d.dtype == np.float32
 
 
 def test_cache_is_reused_for_the_same_shape_and_stays_correct(each_engine: str) -> None:

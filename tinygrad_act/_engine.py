@@ -131,10 +131,23 @@ def float32_safe(kernel: _F) -> _F:
 
     The compiled engine then runs float32 input through it in float32, with its
     numeric literals made float32 and its math functions from
-    `tinygrad_act._numba_math32` (``exp`` and the exact ones). Put it under
-    ``@staticmethod``; the kernel must not close over local variables.
+    `tinygrad_act._numba_math32` (``exp`` and the exact ones). Use it with
+    ``@staticmethod``, in either order. The kernel must not close over local
+    variables; one whose source Python cannot find (typed at a prompt) runs as an
+    unmarked kernel, in float64.
     """
-    kernel.float32_safe = True  # type: ignore[attr-defined]
+    function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
+    if not isinstance(function, types.FunctionType):
+        raise TypeError(
+            f"float32_safe marks a kernel function (xp, x, ...) -> (f, f'), got {kernel!r}"
+        )
+    if function.__code__.co_freevars:
+        raise TypeError(
+            f"{function.__qualname__}: a float32_safe kernel must not close over local "
+            f"variables ({', '.join(function.__code__.co_freevars)}): its source is "
+            "recompiled without them"
+        )
+    function.float32_safe = True  # type: ignore[attr-defined]
     return kernel
 
 
@@ -315,7 +328,9 @@ def evaluate(
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
     if compiled and (_ENGINE or engine()) == "numba":
         native = x.dtype == _FLOAT32 and getattr(kernel, "float32_safe", False)
-        loops = _compiled(kernel, native)
+        loops = _compiled(kernel, True) if native else None
+        if loops is None:  # unmarked, or its float32 form cannot compile: float64
+            native, loops = False, _compiled(kernel)
         if loops is not None:
             if native:
                 parameters = tuple([np.float32(p) for p in parameters])
@@ -498,7 +513,12 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     name = f"tinygrad_act._kernels.{where}.{precision}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
     # inlined into the loop, or LLVM leaves a large kernel as a call and nothing vectorizes
-    source = _with_float32_literals(kernel) if native else kernel
+    source = kernel
+    if native:
+        try:
+            source = _with_float32_literals(kernel)
+        except OSError:  # no source to recompile: the float64 loops serve
+            return None
     holder.kernel = numba.njit(source, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = space  # type: ignore[attr-defined]
     sys.modules[name] = holder
@@ -601,8 +621,6 @@ class _Float32Literals(ast.NodeTransformer):
 def _with_float32_literals(kernel: Kernel) -> Kernel:
     """`kernel` recompiled from its source with float32 literals (see `_Float32Literals`)."""
     where = f"{kernel.__module__}.{kernel.__qualname__}"
-    if kernel.__code__.co_freevars:
-        raise TypeError(f"{where}: a float32_safe kernel must not close over local variables")
     lines, first = inspect.getsourcelines(kernel)
     tree = ast.parse(textwrap.dedent("".join(lines)))
     function = tree.body[0]
