@@ -181,11 +181,17 @@ def exp(x: float) -> float:
     # normal float, so nothing overflows early and a subnormal result rounds at the end.
     clamped = 710.0 if x > 710.0 else x  # these comparisons keep NaN
     clamped = -746.0 if clamped < -746.0 else clamped
-    k, r, r_error = _reduce(clamped)
-    one_plus_r, error = _fast_two_sum(1.0, r)
-    small = error + (r * r * (0.5 + r * _exp_cubic_tail(r)) + r_error * one_plus_r)
+    k, one_plus_r, small = _exp_parts(clamped)
     half = k >> 1
     return (one_plus_r + small) * _pow2(half) * _pow2(k - half)
+
+
+@_scalar
+def _exp_parts(a: float) -> tuple[np.int64, float, float]:
+    """k and e**r = (1 + r) + small, for a = k ln2 + r (see `exp`)."""
+    k, r, r_error = _reduce(a)
+    one_plus_r, error = _fast_two_sum(1.0, r)
+    return k, one_plus_r, error + (r * r * (0.5 + r * _exp_cubic_tail(r)) + r_error * one_plus_r)
 
 
 @_scalar
@@ -199,17 +205,13 @@ def exp_difference(x: float, m: float) -> float:
     """
     # NOTE: d = x - m and its rounding error exactly (TwoSum); the error is kept only where d
     # is the argument itself (not below the clamp, where x = -inf or the result is 0)
-    d = x - m
-    b = d - x
-    d_error = (x - (d - b)) + (-m - b)
+    d, d_error = _two_sum(x, -m)
     a = d if d > -746.0 else -746.0
     d_error = d_error if a == d else 0.0
     # as in `exp`, a = k ln2 + r + r_error, e**a = 2**k ((1 + r) + small); then
     # e**(a + d_error) = e**a (1 + d_error) to float64 precision (d_error is below ulp(a) / 2,
     # too large to multiply by 1 + r alone, as `exp` does r_error)
-    k, r, r_error = _reduce(a)
-    one_plus_r, error = _fast_two_sum(1.0, r)
-    small = error + (r * r * (0.5 + r * _exp_cubic_tail(r)) + r_error * one_plus_r)
+    k, one_plus_r, small = _exp_parts(a)
     small += (one_plus_r + small) * d_error
     half = k >> 1
     return (one_plus_r + small) * _pow2(half) * _pow2(k - half)

@@ -21,6 +21,7 @@ import numpy as np
 
 from tinygrad_act._numba_math import (
     _scalar,
+    _two_sum,
     abs,
     isnan,
     maximum,
@@ -113,14 +114,12 @@ def exp_difference(x: np.float32, m: np.float32) -> np.float32:
     """
     # NOTE: d = x - m rounded and its error exactly (TwoSum); the error is kept only where
     # d is the argument itself (not below the clamp, where x = -inf or d overflows)
-    d = x - m
-    b = d - x
-    d_error = (x - (d - b)) + (-m - b)
+    d, d_error = _two_sum(x, -m)  # type: ignore[arg-type]  # generic: float32 stays float32
     a = d if d > _SOFTMAX_LOWEST else _SOFTMAX_LOWEST
     d_error = d_error if a == d else _ZERO
     # as in `exp`, a = k ln2 + r; the rounding error of 1 + r is kept (that of r is below
     # 0.1 ulp), which takes the result from 1.22 ulp to 0.79
-    k, r, p = _reduce(a)
+    k, r, p = _reduce(a)  # type: ignore[arg-type]
     s = _ONE + r
     small = ((_ONE - s) + r) + p * (r * r)
     # e**(r + d_error) = e**r (1 + d_error) to float32 precision: the sum s + small (which
