@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -1175,6 +1175,9 @@ class _AlongAxis(Layer):
             raise TypeError(f"{name}: axis must be an int, got {axis!r}")
         self.axis = int(axis)
 
+    #: Whether the row kernels compute the log of the softmax (LogSoftmax).
+    _log: ClassVar[bool] = False
+
     def function(self, xp: Any, x: Array, axis: int) -> Array:
         raise NotImplementedError
 
@@ -1280,7 +1283,7 @@ class _AlongAxis(Layer):
             wide = self._row_dtype(rows.dtype)
             y = _array_api.dask_rowwise(self._numpy_rows, rows, dtype=wide)
             p = y
-            if isinstance(self, LogSoftmax):  # as in memory: from the row kernels
+            if self._log:  # p as in memory: from the row kernels
                 p = _array_api.dask_rowwise(self._numpy_softmax, rows, dtype=wide)
             self._remember(p, rows.dtype)
             return y.astype(rows.dtype)
@@ -1341,18 +1344,18 @@ class _AlongAxis(Layer):
         (else float64); backward: `vjp` of rows. By the compiled row kernels when the
         engine is numba. With `columns` (numba only), the last array given is a 2-d
         array whose columns are the rows, and `shape` the shape of the rows."""
+        # LogSoftmax's float32 output is rounded once by its kernels; Softmax's is p itself
+        out = np.float32 if self._log and dtype == np.float32 else np.float64
         if columns and shape is not None:
             from tinygrad_act import _rows
 
             n = shape[-1]
-            log = isinstance(self, LogSoftmax)
             if which == "forward":
-                out = np.float32 if log and dtype == np.float32 else np.float64
                 into = None if reuse is None else reuse.reshape(-1, n)
-                y, p = _rows.forward(rows[0], log=log, dtype=out, reuse=into, columns=True)
+                y, p = _rows.forward(rows[0], log=self._log, dtype=out, reuse=into, columns=True)
                 return y.reshape(shape), p.reshape(shape)
             softmax = rows[0].reshape(-1, n)
-            return _rows.backward(softmax, rows[1], log=log, columns=True).reshape(shape)
+            return _rows.backward(softmax, rows[1], log=self._log, columns=True).reshape(shape)
         shape = rows[0].shape
         if engine() != "numba" or rows[0].size == 0:
             if which == "forward":
@@ -1362,14 +1365,12 @@ class _AlongAxis(Layer):
         from tinygrad_act import _rows
 
         flat = [r.reshape(-1, shape[-1]) for r in rows]
-        log = isinstance(self, LogSoftmax)
         if which == "forward":
-            out = np.float32 if log and dtype == np.float32 else np.float64
             kept = None if reuse is None else reuse.reshape(flat[0].shape)
-            y, p = _rows.forward(flat[0], log=log, dtype=out, reuse=kept)
+            y, p = _rows.forward(flat[0], log=self._log, dtype=out, reuse=kept)
             shaped = y.reshape(shape)
             return shaped, (shaped if p is y else p.reshape(shape))
-        return _rows.backward(flat[0], flat[1], log=log).reshape(shape)
+        return _rows.backward(flat[0], flat[1], log=self._log).reshape(shape)
 
 
 class Softmax(_AlongAxis):
@@ -1467,6 +1468,8 @@ class LogSoftmax(_AlongAxis):
     >>> log_softmax(np.array([0.0, -40.0]))
     array([-4.24835426e-18, -4.00000000e+01])
     """
+
+    _log = True
 
     def function(self, xp: Any, x: Array, axis: int) -> Array:
         shifted, e = _exp_minus_max(xp, x, axis)
