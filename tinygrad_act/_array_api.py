@@ -253,7 +253,7 @@ def evaluate(
     space = namespace(x, owner)
     x = space.float_input(detach(x), owner)
     if kernel is not None:
-        parameters: tuple[float, ...] = tuple(getattr(layer, n) for n in _names(kernel))
+        parameters: tuple[float, ...] = _kernel_parameters(layer, kernel)
     else:
         kernel, parameters, compiled = layer._kernel(derivative)
         if not compiled:
@@ -273,10 +273,10 @@ def evaluate(
     return y, None
 
 
-def _names(kernel: Any) -> tuple[str, ...]:
-    from tinygrad_act.base import _parameter_names
+def _kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
+    from tinygrad_act.base import kernel_parameters
 
-    return _parameter_names(kernel)
+    return kernel_parameters(layer, kernel)
 
 
 def _full(space: Namespace, value: Any, like: Any) -> Any:
@@ -338,7 +338,7 @@ def dask_elementwise(
     owner = type(layer).__name__
     x = _check_dask(owner, x)
     if kernel is not None:
-        parameters = tuple(getattr(layer, n) for n in _names(kernel))
+        parameters = _kernel_parameters(layer, kernel)
         compiled = True
     else:
         kernel, parameters, compiled = layer._kernel(derivative)

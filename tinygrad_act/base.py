@@ -362,8 +362,7 @@ class Activation(Layer):
         """The kernel, its parameters, and whether it may be compiled."""
         kernel = type(self).function_and_derivative
         if kernel is not _NO_KERNEL:
-            parameters = _PARAMETERS.get(kernel) or _parameters_of(kernel)
-            return kernel, parameters(self), True
+            return kernel, kernel_parameters(self, kernel), True
 
         def pair(xp: Any, x: Array) -> tuple[Array, Array | None]:
             y = self.function(x)
@@ -398,7 +397,7 @@ class Activation(Layer):
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             return _array_api.evaluate(self, x, derivative=True, second=True, kernel=kernel)[1]  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
-        parameters = tuple(getattr(self, name) for name in _parameter_names(kernel))
+        parameters = kernel_parameters(self, kernel)
         _, second = _engine.evaluate(kernel, parameters, x, derivative=True)
         assert second is not None
         return second.astype(x.dtype, copy=False)
@@ -456,32 +455,26 @@ class Activation(Layer):
 
 
 _NO_KERNEL = _no_kernel
-_PARAMETER_NAMES: dict[Any, tuple[str, ...]] = {}
 _PARAMETERS: dict[Any, Callable[[Any], tuple[float, ...]]] = {}
 
 
-def _parameters_of(kernel: Any) -> Callable[[Any], tuple[float, ...]]:
-    """A function reading `kernel`'s parameters from a layer, as a tuple, made once per
-    kernel (forward runs it on every call)."""
-    names = _parameter_names(kernel)
-    if not names:
-        parameters: Callable[[Any], tuple[float, ...]] = _no_parameters
-    elif len(names) == 1:
-        get_one = operator.attrgetter(names[0])
-        parameters = lambda layer: (get_one(layer),)  # noqa: E731
-    else:
-        parameters = operator.attrgetter(*names)
-    _PARAMETERS[kernel] = parameters
-    return parameters
+def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
+    """The values of `kernel`'s parameters (its arguments after ``x``), read from the
+    layer's attributes of the same names. forward does this on every call: the reader
+    is made once per kernel, with `operator.attrgetter`."""
+    read = _PARAMETERS.get(kernel)
+    if read is None:
+        names = tuple(inspect.signature(kernel).parameters)[2:]
+        if not names:
+            read = _no_parameters
+        elif len(names) == 1:
+            get_one = operator.attrgetter(names[0])
+            read = lambda layer: (get_one(layer),)  # noqa: E731
+        else:
+            read = operator.attrgetter(*names)
+        _PARAMETERS[kernel] = read
+    return read(layer)
 
 
 def _no_parameters(layer: Any) -> tuple[float, ...]:
     return ()
-
-
-def _parameter_names(kernel: Any) -> tuple[str, ...]:
-    names = _PARAMETER_NAMES.get(kernel)
-    if names is None:
-        names = tuple(inspect.signature(kernel).parameters)[2:]
-        _PARAMETER_NAMES[kernel] = names
-    return names
