@@ -262,3 +262,15 @@ def test_byte_order_never_changes_a_result(loss: Loss, target: Array, dtype: str
     assert grad.dtype == native_grad.dtype
     assert grad.dtype.isnative
     np.testing.assert_array_equal(grad, native_grad)
+
+
+def test_bce_with_logits_gradient_keeps_its_digits_where_sigma_rounds_to_the_target() -> None:
+    """sigma(z) - t for z = 26, 40 and t = 1 is -sigma(-z), about e^-z: a subtraction
+    from the rounded sigma(z) loses every digit; the gradient must keep them all."""
+    z = np.array([26.0, 40.0, -26.0, -40.0])
+    target = np.array([1.0, 1.0, 0.0, 0.0])
+    loss = BCEWithLogitsLoss()
+    loss(z, target)
+    e = np.exp(-np.abs(z))  # closed form: sigma(-|z|) = e / (1 + e)
+    expected = np.array([-1.0, -1.0, 1.0, 1.0]) * e / (1 + e) / z.size
+    np.testing.assert_allclose(loss.backward(), expected, rtol=4e-16)

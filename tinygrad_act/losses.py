@@ -160,8 +160,10 @@ class BCEWithLogitsLoss(Loss):
         xp = _array_api.namespace_of(p)
         z = xp.clip(p, -1e300, 1e300)  # NOTE: z * t would be inf - inf at z = +-inf
         losses = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
-        s, _ = _logistic(z, xp)
-        return float(xp.mean(losses)) if math.prod(z.shape) else 0.0, s - t
+        s, s_complement = _logistic(z, xp)
+        # NOTE: sigma(z) - t as sigma(z) (1 - t) - (1 - sigma(z)) t: no cancellation where
+        # sigma(z) rounds near t = 1 (or 0); 1 - t is exact for t in [1/2, 1]
+        return float(xp.mean(losses)) if math.prod(z.shape) else 0.0, s * (1 - t) - s_complement * t
 
 
 class CrossEntropyLoss(Loss):
