@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from tinygrad_act import (
     no_grad,
     set_num_threads,
 )
+from tinygrad_act.activations import ACTIVATIONS
 from tinygrad_act.base import Array
 
 LARGE = 300_001  # several chunks, on each of several threads
@@ -350,6 +352,35 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     hits = dict(line.split() for line in second.stdout.splitlines())
     assert len(hits) == 7
     assert all(int(n) >= 1 for n in hits.values()), hits
+
+
+ELEMENTWISE = sorted(name for name, cls in ACTIVATIONS.items() if issubclass(cls, Activation))
+#: Both tails, the branch points, and the special values.
+POINTS = [-1e308, -800.0, -40.0, -3.0, -1e-300, -0.0, 0.0, 5e-324, 0.5, 2.3994, 30.0, 710.0]
+POINTS += [np.inf, -np.inf, np.nan]
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_one_element_gives_the_bits_it_has_in_a_larger_array(
+    name: str, dtype: Any, each_engine: str
+) -> None:
+    """One element runs on a NumPy scalar in the NumPy engine: the same C loops, so
+    the same bits as the element in an array, for f, f' (backward) and f''."""
+    with np.errstate(over="ignore"):  # float16: the large points become +-inf
+        x = np.array(POINTS).astype(dtype)
+    layer = ACTIVATIONS[name]()
+    assert isinstance(layer, Activation)
+    y, grad = layer.forward(x), layer.backward(np.ones_like(x))
+    second = layer.second_derivative(x) if type(layer).derivatives is not None else None
+    for i, shape in zip(range(x.size), itertools.cycle([(1,), (), (1, 1)])):
+        one = x[i : i + 1].reshape(shape)
+        np.testing.assert_array_equal(layer.forward(one), y[i : i + 1].reshape(shape))
+        np.testing.assert_array_equal(layer.backward(np.ones_like(one)).ravel(), grad[i : i + 1])
+        if second is not None:
+            np.testing.assert_array_equal(layer.second_derivative(one).ravel(), second[i : i + 1])
+        with no_grad():
+            np.testing.assert_array_equal(layer.forward(one).ravel(), y[i : i + 1])
 
 
 @pytest.mark.parametrize("numpy_has_the_context_variable", [True, False])

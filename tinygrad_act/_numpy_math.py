@@ -30,7 +30,14 @@ sign = np.sign
 sqrt = np.sqrt
 square = np.square
 tanh = np.tanh
-where = np.where
+
+
+def where(condition: Any, a: Any, b: Any) -> Any:
+    """``np.where``; for a NumPy bool and two scalars (the engine's one-element path),
+    the chosen one as a float64 scalar, without np.where's 0-d array (0.7 us)."""
+    if type(condition) is np.bool_ and type(a) is not np.ndarray and type(b) is not np.ndarray:
+        return np.float64(a if condition else b)
+    return np.where(condition, a, b)
 
 
 def erfc(t: Any) -> Any:
