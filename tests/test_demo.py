@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinygrad_act import _engine
 from tinygrad_act.cli import main
-from tinygrad_act.demo import DEFAULTS, figure, mlp, train
+from tinygrad_act.datasets import DATASETS
+from tinygrad_act.demo import DEFAULTS, choose_engine, figure, mlp, train
 
 
 @pytest.mark.parametrize("dataset", ["xor", "moons"])
@@ -83,5 +85,45 @@ def test_demo_command_line_at_tiny_size(tmp_path: Path, capsys: pytest.CaptureFi
     assert lines[0].startswith("training a 2-4-4-1 MLP (relu) on spirals for 10 epochs")
     assert [line.split()[1] for line in lines[1:11]] == [f"{e}/10" for e in range(1, 11)]
     assert lines[-2].startswith("final training accuracy ")
+    assert lines[-2].endswith(
+        f" on the {choose_engine(len(DATASETS['spirals']()[0]), 4, 10, None)} engine"
+    )
     assert lines[-1] == f"wrote {output}"
     assert output.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_auto_runs_short_trainings_on_numpy_and_long_ones_compiled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(_engine.ENGINE_VARIABLE, raising=False)
+    compiled = "numba" if "numba" in _engine.available_engines() else "numpy"
+    for name, settings in DEFAULTS.items():  # every default run is short: 0.1 s at most
+        points = len(DATASETS[name]()[0])
+        hidden, epochs = int(settings["hidden"]), int(settings["epochs"])
+        assert choose_engine(points, hidden, epochs, None) == "numpy"
+    assert choose_engine(400, 1024, 500, None) == compiled  # wide layers
+    assert choose_engine(400, 16, 100_000, None) == compiled  # many steps
+    assert choose_engine(400, 16, 100, batch_size=1) == compiled  # 40,000 small steps
+    assert choose_engine(400, 16, 100, batch_size=100_000) == "numpy"  # one batch of 400
+    with _engine.using("numpy"):
+        assert choose_engine(400, 1024, 500, None) == "numpy"
+
+
+@pytest.mark.skipif("numba" not in _engine.available_engines(), reason="numba is not installed")
+def test_an_engine_in_the_environment_is_kept_and_both_engines_train_alike(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(_engine.ENGINE_VARIABLE, "numba")
+    with _engine.using("numba"):
+        assert choose_engine(400, 16, 10, None) == "numba"
+    runs = {name: train("moons", epochs=20, seed=3, engine=name) for name in ("numba", "numpy")}
+    assert [run.engine for run in runs.values()] == ["numba", "numpy"]
+    # the engines round differently by an ulp or so (each within its bounds): not the bits
+    np.testing.assert_allclose(runs["numba"].losses, runs["numpy"].losses, rtol=1e-12)
+    assert main(["demo", "--dataset", "xor", "--epochs", "2", "--engine", "numpy"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(" on the numpy engine")
+
+
+def test_an_unknown_engine_is_refused_with_the_valid_names() -> None:
+    with pytest.raises(ValueError, match="unknown engine 'fast'; valid names: auto, numba, numpy"):
+        train("xor", epochs=1, engine="fast")

@@ -23,7 +23,7 @@ from tinygrad_act._engine import engine, get_num_threads
 from tinygrad_act.activations import ACTIVATIONS, RReLU, _AlongAxis, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
-from tinygrad_act.demo import DEFAULTS, train
+from tinygrad_act.demo import DEFAULTS, ENGINE_CHOICES, train
 from tinygrad_act.demo import plot as plot_result
 from tinygrad_act.gradcheck import gradgradcheck, gradients, within_tolerance
 
@@ -229,6 +229,13 @@ def _build_parser() -> _Parser:
     demo.add_argument(
         "--plot", type=_png, metavar="FILE.png", help="save the decision boundary and loss curve"
     )
+    demo.add_argument(
+        "--engine",
+        choices=ENGINE_CHOICES,
+        default="auto",
+        help="numba, numpy, or auto: numba only for a run long enough to pay back its "
+        "start-up (about 0.25 s)",
+    )
 
     plot = commands.add_parser(
         "plot",
@@ -414,8 +421,12 @@ def _demo(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         progress=report,
+        engine=args.engine,
     )
-    print(f"final training accuracy {result.accuracy:.1%} in {result.seconds:.2f} s")
+    print(
+        f"final training accuracy {result.accuracy:.1%} in {result.seconds:.2f} s "
+        f"on the {result.engine} engine"
+    )
     if args.plot:
         plot_result(result, args.plot)
         print(f"wrote {args.plot}")
