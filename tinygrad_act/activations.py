@@ -47,9 +47,11 @@ _E_MINUS_64 = math.exp(-64)
 _GELU_CUBIC = 0.044715
 
 
-def _logistic(x: Array, xp: Any = np) -> tuple[Array, Array]:
-    """sigma(x) and 1 - sigma(x) of an array of namespace `xp`, accurate in both tails."""
-    e = xp.exp(-xp.abs(x))  # NOTE: e^-|x| <= 1 never overflows
+def _logistic(x: Array, xp: Any = np, e: Array | None = None) -> tuple[Array, Array]:
+    """sigma(x) and 1 - sigma(x) of an array of namespace `xp`, accurate in both tails;
+    `e` is e^-|x| where the caller has it already."""
+    if e is None:
+        e = xp.exp(-xp.abs(x))  # NOTE: e^-|x| <= 1 never overflows
     r = 1 / (1 + e)
     return xp.where(x >= 0, r, e * r), xp.where(x >= 0, e * r, r)
 

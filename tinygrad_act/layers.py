@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _array_api
+from tinygrad_act._engine import Quietly
 from tinygrad_act.base import Array, Layer, Parameter, as_float_array, check_grad_output
 
 
@@ -118,7 +119,7 @@ class Linear(Layer):
         if xp is not np or type(self.weight.data) is not np.ndarray:
             _array_api.follow(self.parameters(), wide)  # parameters live where the input does
         # NOTE: inf - inf is NaN and a result beyond float16 is inf, without a warning
-        with np.errstate(invalid="ignore", over="ignore"):
+        with Quietly():
             y = wide @ self.weight.data
             if self.bias is not None:
                 y = y + self.bias.data if xp is not np else np.add(y, self.bias.data, out=y)
@@ -144,7 +145,7 @@ class Linear(Layer):
             flat_x = xp.reshape(x, (-1, self.in_features))
             flat_g = xp.reshape(g, (-1, self.out_features))
         weight, bias = self.weight, self.bias
-        with np.errstate(invalid="ignore", over="ignore"):
+        with Quietly():  # as in forward
             _array_api.accumulate(weight, flat_x.T @ flat_g)
             if bias is not None:
                 total = flat_g.sum(axis=0) if xp is np else xp.sum(flat_g, axis=0)

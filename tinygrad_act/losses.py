@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _array_api
+from tinygrad_act._engine import Quietly
 from tinygrad_act.activations import LogSoftmax, _logistic
 from tinygrad_act.base import Array, as_float_array
 
@@ -36,7 +37,7 @@ class Loss:
         t = self._target(p64, target)
         self.check(p64, t)
         # NOTE: inf and NaN give their IEEE results (inf, NaN) quietly, never a warning.
-        with np.errstate(all="ignore"):
+        with Quietly():
             value, grad = self.compute(p64, t)
             grad = grad / max(math.prod(p.shape), 1)  # mean reduction
             if self.finite_gradient:
@@ -159,8 +160,9 @@ class BCEWithLogitsLoss(Loss):
     def compute(self, p: Array, t: Array) -> tuple[float, Array]:
         xp = _array_api.namespace_of(p)
         z = xp.clip(p, -1e300, 1e300)  # NOTE: z * t would be inf - inf at z = +-inf
-        losses = xp.maximum(z, 0.0) - z * t + xp.log1p(xp.exp(-xp.abs(z)))
-        s, s_complement = _logistic(z, xp)
+        e = xp.exp(-xp.abs(z))
+        losses = xp.maximum(z, 0.0) - z * t + xp.log1p(e)
+        s, s_complement = _logistic(z, xp, e)
         # NOTE: sigma(z) - t as sigma(z) (1 - t) - (1 - sigma(z)) t: no cancellation where
         # sigma(z) rounds near t = 1 (or 0); 1 - t is exact for t in [1/2, 1]
         return float(xp.mean(losses)) if math.prod(z.shape) else 0.0, s * (1 - t) - s_complement * t
