@@ -101,6 +101,170 @@ def test_matches_pytorch(name: str, settings: dict[str, Any]) -> None:
     np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12, atol=1e-14)
 
 
+# ---------------------------------------------------------------------------
+# Many parameters: each updated by its own rule, whatever the optimizer's layout
+
+#: Shapes of different sizes and ranks, a scalar and an empty one among them.
+SHAPES: list[tuple[int, ...]] = [(3, 4), (4,), (), (2, 0), (5, 1), (1,), (2, 3, 2)]
+
+
+class ReferenceParameter:
+    """One parameter and its optimizer state, updated by the documented formula."""
+
+    def __init__(self, data: Any) -> None:
+        self.data = np.array(data, dtype=np.float64)
+        self.m = np.zeros_like(self.data)  # Adam's exp_avg, SGD's momentum_buffer
+        self.v = np.zeros_like(self.data)  # Adam's exp_avg_sq
+
+    def adam(self, g: Any, t: int, settings: dict[str, Any], decoupled: bool) -> None:
+        lr, (beta1, beta2), eps = settings["lr"], settings["betas"], settings["eps"]
+        weight_decay = settings["weight_decay"]
+        if decoupled:
+            self.data = self.data * (1 - lr * weight_decay)
+        elif weight_decay:
+            g = g + weight_decay * self.data
+        # NOTE: the documented operations in their documented order, so bit for bit
+        self.m = beta1 * self.m + (1 - beta1) * g
+        self.v = beta2 * self.v + (1 - beta2) * g * g
+        m_hat, v_hat = self.m / (1 - beta1**t), self.v / (1 - beta2**t)
+        self.data = self.data - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+    def sgd(self, g: Any, settings: dict[str, Any]) -> None:
+        lr, momentum, weight_decay = settings["lr"], settings["momentum"], settings["weight_decay"]
+        if weight_decay:
+            g = g + weight_decay * self.data
+        self.m = momentum * self.m + g
+        direction = g + momentum * self.m if settings["nesterov"] else self.m
+        self.data = self.data - lr * direction
+
+
+OPTIMIZER_CLASSES: dict[str, type[Optimizer]] = {"SGD": SGD, "Adam": Adam, "AdamW": AdamW}
+
+MANY: list[tuple[str, dict[str, Any]]] = [
+    ("Adam", {"lr": 0.02, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
+    ("Adam", {"lr": 0.003, "betas": (0.5, 0.9), "eps": 1e-6, "weight_decay": 0.1}),
+    ("AdamW", {"lr": 0.05, "betas": (0.8, 0.99), "eps": 1e-8, "weight_decay": 0.3}),
+    ("SGD", {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0, "nesterov": False}),
+    ("SGD", {"lr": 0.1, "momentum": 0.5, "weight_decay": 0.01, "nesterov": True}),
+]
+
+
+def many_parameters(seed: int) -> list[Parameter]:
+    rng = np.random.default_rng(seed)
+    return [Parameter(rng.normal(size=shape)) for shape in SHAPES]
+
+
+def reference_step(
+    name: str,
+    settings: dict[str, Any],
+    reference: list[ReferenceParameter],
+    grads: list[Any],
+    t: int,
+) -> None:
+    for r, g in zip(reference, grads, strict=True):
+        if name == "SGD":
+            r.sgd(g, settings)
+        else:
+            r.adam(g, t, settings, decoupled=name == "AdamW")
+
+
+def random_grads(rng: np.random.Generator, params: list[Parameter]) -> list[Any]:
+    """A gradient per parameter, its scale varying from parameter to parameter."""
+    return [rng.normal(size=p.data.shape) * 10.0 ** rng.integers(-6, 4) for p in params]
+
+
+@pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))
+def test_many_parameters_each_follow_the_formula(name: str, settings: dict[str, Any]) -> None:
+    # the optimizers keep NumPy parameters' buffers end to end in one array: each
+    # parameter must still follow its own rule, bit for bit, when its arrays are replaced
+    rng = np.random.default_rng(1)
+    params = many_parameters(0)
+    reference = [ReferenceParameter(p.data) for p in params]
+    optimizer = OPTIMIZER_CLASSES[name](params, **settings)
+    for t in range(1, 13):
+        grads = random_grads(rng, params)
+        if t == 4:  # new arrays, as a user may assign them
+            params[0].data = params[0].data.copy()
+            params[4].grad = np.zeros_like(params[4].data)
+        if t == 7:  # a float32 gradient is used as it is, in float32 where NumPy computes so
+            params[1].grad = np.zeros(params[1].data.shape, np.float32)
+        if t == 9:
+            params[1].grad = np.zeros_like(params[1].data)
+        for p, g in zip(params, grads, strict=True):
+            p.grad[...] = g
+        grads = [p.grad.copy() for p in params]
+        optimizer.step()
+        reference_step(name, settings, reference, grads, t)
+        state = optimizer.state_dict()
+        first = "momentum_buffer" if name == "SGD" else "exp_avg"
+        for i, (p, r) in enumerate(zip(params, reference, strict=True)):
+            where = f"{name}, step {t}, params[{i}] of shape {SHAPES[i]}"
+            np.testing.assert_array_equal(p.data, r.data, err_msg=where)
+            np.testing.assert_array_equal(state[f"{first}.{i}"], r.m, err_msg=where)
+            if name != "SGD":
+                np.testing.assert_array_equal(state[f"exp_avg_sq.{i}"], r.v, err_msg=where)
+
+
+@pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))
+def test_a_replaced_buffer_entry_is_the_one_updated(name: str, settings: dict[str, Any]) -> None:
+    # the optimizer's buffers are lists of arrays: replacing an entry is allowed, and
+    # the steps that follow update the new entry, to the same bits as before
+    rng = np.random.default_rng(2)
+    params, twins = many_parameters(0), many_parameters(0)
+    make = OPTIMIZER_CLASSES[name]
+    optimizer, twin_optimizer = make(params, **settings), make(twins, **settings)
+    buffer = type(optimizer).buffers[0]
+    for t in range(1, 9):
+        if t == 3:
+            entries = getattr(twin_optimizer, buffer)
+            replaced = entries[2] = entries[2].copy()
+        grads = random_grads(rng, params)
+        for p, twin, g in zip(params, twins, grads, strict=True):
+            p.grad[...] = g
+            twin.grad[...] = g
+        optimizer.step()
+        twin_optimizer.step()
+        for i, (p, twin) in enumerate(zip(params, twins, strict=True)):
+            np.testing.assert_array_equal(twin.data, p.data, err_msg=f"step {t}, params[{i}]")
+    assert getattr(twin_optimizer, buffer)[2] is replaced
+    np.testing.assert_array_equal(replaced, getattr(optimizer, buffer)[2])
+    for key, value in optimizer.state_dict().items():
+        np.testing.assert_array_equal(twin_optimizer.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))
+def test_parameters_sharing_one_array_are_updated_in_turn(
+    name: str, settings: dict[str, Any]
+) -> None:
+    # two parameters over one array: the second step reads the first one's result
+    rng = np.random.default_rng(3)
+    params = many_parameters(0)
+    params[5].data, params[5].grad = params[1].data, np.zeros_like(params[1].data)
+    reference = [ReferenceParameter(p.data) for p in params]
+    optimizer = OPTIMIZER_CLASSES[name](params, **settings)
+    for t in range(1, 6):
+        grads = random_grads(rng, params)
+        for p, g in zip(params, grads, strict=True):
+            p.grad[...] = g
+        optimizer.step()
+        for i, (r, g) in enumerate(zip(reference, grads, strict=True)):
+            if i == 5:
+                r.data = reference[1].data  # the array as the step of params[1] left it
+            reference_step(name, settings, [r], [g], t)
+        reference[1].data = reference[5].data  # as the step of params[5] left it
+        np.testing.assert_array_equal(params[1].data, reference[5].data, err_msg=f"step {t}")
+        assert params[5].data is params[1].data
+
+
+@pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))
+def test_a_gradient_of_another_shape_is_an_error(name: str, settings: dict[str, Any]) -> None:
+    params = many_parameters(0)
+    params[0].grad = np.ones((4, 3))  # as many numbers as the (3, 4) data, in another shape
+    optimizer = OPTIMIZER_CLASSES[name](params, **settings)
+    with pytest.raises(ValueError, match="broadcast"):
+        optimizer.step()
+
+
 def network(seed: int) -> Sequential:
     return Sequential(Linear(2, 8, rng=seed), Tanh(), Linear(8, 1, rng=seed + 1))
 
