@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import hashlib
 import importlib.util
 import inspect
 import marshal
@@ -35,7 +34,6 @@ import threading
 import types
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -536,6 +534,9 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     # numba caches a loop on disk under a key that includes the module objects it
     # closes over, by name. The name carries a hash of the kernel's source file and
     # of the math namespaces, so that a changed kernel never loads a stale loop.
+    import hashlib  # here, not at import: 4 ms that only compiling needs
+    from pathlib import Path
+
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
     for path in (inspect.getsourcefile(kernel), _numba_math.__file__, space.__file__):
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone

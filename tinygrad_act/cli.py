@@ -14,8 +14,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -26,6 +25,9 @@ from tinygrad_act.datasets import DATASETS
 from tinygrad_act.demo import DEFAULTS, ENGINE_CHOICES, train
 from tinygrad_act.demo import plot as plot_result
 from tinygrad_act.gradcheck import gradgradcheck, gradients, within_tolerance
+
+if TYPE_CHECKING:  # pathlib takes 3 ms to import: only --plot and -o need it
+    from pathlib import Path
 
 PROG = "tinygrad-act"
 TUTORIAL_VALUES = [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -126,6 +128,8 @@ def _learning_rate(text: str) -> float:
 
 def _png(text: str) -> Path:
     """An output path: a .png name in an existing, writable folder, not a folder itself."""
+    from pathlib import Path
+
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file name ending in .png")
