@@ -33,13 +33,15 @@ import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _numpy_math
+
+if TYPE_CHECKING:  # imported where the first pool starts: 4 ms that small arrays never need
+    from concurrent.futures import ThreadPoolExecutor
 
 Array = npt.NDArray[Any]
 Kernel = Callable[..., tuple[Any, Any]]
@@ -233,6 +235,8 @@ def get_num_threads() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
+    from concurrent.futures import ThreadPoolExecutor
+
     with _pool_lock:
         if not _pools or _pools[-1][0] < workers:
             _pools.append((workers, ThreadPoolExecutor(workers, thread_name_prefix="tinygrad_act")))
