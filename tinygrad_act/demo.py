@@ -95,7 +95,7 @@ def choose_engine(points: int, hidden: int, epochs: int, batch_size: int | None)
 
     NOTE: a demo run is short. On moons with the defaults the compiled engine saves
     about 30 us a step, 15 ms in all, and starting numba costs 0.25 s: the whole
-    command would take 1.8 times as long. A run whose estimated saving exceeds
+    command would take twice as long. A run whose estimated saving exceeds
     `COMPILED_START` (wider layers, more epochs, small batches) gets numba. An
     engine set in the environment (``TINYGRAD_ACT_ENGINE``) is kept: moons with 400
     points and 16 hidden units runs on numpy for 1,000 epochs, and with 1,024 hidden
