@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,28 @@ def test_a_replaced_buffer_entry_is_the_one_updated(name: str, settings: dict[st
     np.testing.assert_array_equal(replaced, getattr(optimizer, buffer)[2])
     for key, value in optimizer.state_dict().items():
         np.testing.assert_array_equal(twin_optimizer.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))
+def test_a_deep_copy_trains_as_the_original_does(name: str, settings: dict[str, Any]) -> None:
+    # a deep copy of the parameters and optimizer together copies each buffer view
+    # into an array of its own: the copy must still follow the rule, to the bits
+    rng = np.random.default_rng(3)
+    params = many_parameters(0)
+    reference = [ReferenceParameter(p.data) for p in params]
+    copied, optimizer = copy.deepcopy((params, OPTIMIZER_CLASSES[name](params, **settings)))
+    for t in range(1, 6):
+        grads = random_grads(rng, copied)
+        for p, g in zip(copied, grads, strict=True):
+            p.grad[...] = g
+        optimizer.step()
+        reference_step(name, settings, reference, grads, t)
+        for i, (p, r) in enumerate(zip(copied, reference, strict=True)):
+            np.testing.assert_array_equal(p.data, r.data, err_msg=f"step {t}, params[{i}]")
+    first = "momentum_buffer" if name == "SGD" else "exp_avg"
+    state = optimizer.state_dict()
+    for i, r in enumerate(reference):
+        np.testing.assert_array_equal(state[f"{first}.{i}"], r.m)
 
 
 @pytest.mark.parametrize(("name", "settings"), MANY, ids=lambda v: str(v))

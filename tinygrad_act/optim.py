@@ -495,6 +495,13 @@ class _FlatBuffers:
         for views, buffer in zip(self.views, buffers, strict=True):
             if not (len(buffer) == len(views) and all(map(operator.is_, buffer, views))):
                 return False
+        # NOTE: a deep copy keeps the entries' identities but makes each a copy of its
+        # own: the views must still be views of the flat arrays
+        for views, flat in zip(
+            [*self.views, self.update_views], [*self.buffers, self.update], strict=True
+        ):
+            if not all(view.base is flat for view in views):
+                return False
         if decay:
             owners = {id(p.data if p.data.base is None else p.data.base) for p in params}
             return len(owners) == len(params)
