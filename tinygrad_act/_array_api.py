@@ -342,6 +342,9 @@ def dask_elementwise(
         compiled = True
     else:
         kernel, parameters, compiled = layer._kernel(derivative)
+    # NOTE: the engine in use now, not where the chunks are computed later (another
+    # thread, outside a `_engine.using` block)
+    compiled = compiled and _engine.engine() == "numba"
     settings = (kernel, parameters, compiled)
     if second:
         first = x.map_blocks(_values_block, *settings, dtype=x.dtype)

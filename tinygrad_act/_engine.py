@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import contextvars
 import importlib.util
 import inspect
 import marshal
@@ -79,6 +80,10 @@ def _choose_engine() -> str:
 # Chosen on first use, not at import: a bad environment variable is then an error
 # where the library is used, which a command line can report in one line.
 _ENGINE: str | None = None
+#: The engine `using` chose for the current thread (or task), over `_ENGINE`.
+_USING: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "tinygrad_act_engine", default=None
+)
 
 
 def engine() -> str:
@@ -87,28 +92,36 @@ def engine() -> str:
     numba is used when it can be imported (``pip install "tinygrad_act[fast]"``);
     the environment variable ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
     """
+    chosen = _USING.get()
+    if chosen is not None:
+        return chosen
     global _ENGINE
     if _ENGINE is None:
         _ENGINE = _choose_engine()
     return _ENGINE
 
 
+def requested() -> bool:
+    """Whether an engine was asked for: by `using`, or by ``TINYGRAD_ACT_ENGINE``."""
+    return _USING.get() is not None or bool(os.environ.get(ENGINE_VARIABLE, "").strip())
+
+
 @contextlib.contextmanager
 def using(name: str) -> Iterator[None]:
-    """Run the block on engine `name` ("numba" or "numpy"), for tests and benchmarks.
+    """Run the block on engine `name` ("numba" or "numpy").
 
-    Not thread-safe: it changes the engine for the whole process.
+    Like `no_grad` and ``np.errstate``, it holds for the calling thread (a context
+    variable): other threads keep their engine.
     """
-    global _ENGINE
     if name not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {name!r}")
     if name == "numba" and importlib.util.find_spec("numba") is None:
         raise ImportError('numba is not installed: pip install "tinygrad_act[fast]"')
-    previous, _ENGINE = engine(), name
+    token = _USING.set(name)
     try:
         yield
     finally:
-        _ENGINE = previous
+        _USING.reset(token)
 
 
 def available_engines() -> tuple[str, ...]:
@@ -328,7 +341,7 @@ def evaluate(
     `compiled=False` runs the NumPy engine whatever the engine in use.
     """
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
-    if compiled and (_ENGINE or engine()) == "numba":
+    if compiled and (_USING.get() or _ENGINE or engine()) == "numba":
         native = x.dtype == _FLOAT32 and getattr(kernel, "float32_safe", False)
         loops = _compiled(kernel, True) if native else None
         if loops is None:  # unmarked, or its float32 form cannot compile: float64
@@ -456,7 +469,7 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     small = derivative.size < PARALLEL_MIN
     if (
         small
-        and (_ENGINE or engine()) == "numba"
+        and (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair

@@ -8,7 +8,7 @@ learning rate decayed to 0 on a cosine.
 from __future__ import annotations
 
 import math
-import os
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -97,11 +97,11 @@ def choose_engine(points: int, hidden: int, epochs: int, batch_size: int | None)
     about 30 us a step, 15 ms in all, and starting numba costs 0.25 s: the whole
     command would take twice as long. A run whose estimated saving exceeds
     `COMPILED_START` (wider layers, more epochs, small batches) gets numba. An
-    engine set in the environment (``TINYGRAD_ACT_ENGINE``) is kept: moons with 400
+    engine asked for (``TINYGRAD_ACT_ENGINE``, or `_engine.using`) is kept: moons with 400
     points and 16 hidden units runs on numpy for 1,000 epochs, and with 1,024 hidden
     units on numba.
     """
-    if os.environ.get(_engine.ENGINE_VARIABLE, "").strip() or _engine.engine() == "numpy":
+    if _engine.requested() or _engine.engine() == "numpy":
         return _engine.engine()
     batch = points if batch_size is None else min(batch_size, points)
     steps = epochs * -(-points // batch)
@@ -137,7 +137,7 @@ def train(
     ``progress(epoch, epochs, loss, accuracy)`` is called `reports` times;
     ``Result.losses`` has the loss over all the data at the start of each epoch.
     `engine` is "numba", "numpy", or "auto" for `choose_engine`'s choice; it is
-    the engine for the whole process while `train` runs.
+    the calling thread's engine while `train` runs (other threads keep theirs).
 
     Raises `FloatingPointError` as soon as the loss is NaN or above `DIVERGED`
     times its first value: the learning rate is too large.
@@ -151,10 +151,14 @@ def train(
     epochs = int(settings["epochs"]) if epochs is None else epochs
     lr = settings["lr"] if lr is None else lr
 
+    if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
+        raise TypeError(f"epochs must be an int, got {epochs!r}")
     x, y = DATASETS[dataset](seed=seed)
+    model = mlp(activation, hidden, seed)  # checks the activation and hidden
+    if batch_size is not None:
+        batches(x, y, batch_size)  # checks batch_size, before the engine is chosen by it
     if engine == "auto":
         engine = choose_engine(len(x), hidden, epochs, batch_size)
-    model = mlp(activation, hidden, seed)
     loss_fn = BCEWithLogitsLoss()
     optimizer = Adam(model.parameters(), lr=lr)
     order = np.random.default_rng(seed)
