@@ -20,7 +20,7 @@ import pytest
 
 from tests.reference import EXACT, cancelling, gelu_tanh_parts, gelu_tanh_z, mish_parts, sigmoid
 from tests.test_accuracy import CASES, ENGINES, check_within, engine_label, exact_values
-from tinygrad_act import _engine
+from tinygrad_act import Softplus, _engine
 from tinygrad_act.activations import LogSigmoid, Sigmoid
 
 
@@ -164,3 +164,12 @@ def test_float16_rounds_the_float64_value(name: str) -> None:
     # within one float16 ulp (the result rounds through float32 first)
     ulp = np.spacing(np.abs(exact).astype(np.float16)).astype(np.float64)
     assert np.all(np.abs(got.astype(np.float64) - exact) <= ulp)
+
+
+def test_a_float16_second_derivative_beyond_its_range_is_inf_quietly() -> None:
+    # f''(0) of Softplus is beta sigma(0) (1 - sigma(0)) = beta / 4: 250,000, beyond float16
+    layer = Softplus(beta=1e6)
+    second = layer.second_derivative(np.zeros(3, np.float16))
+    assert second.dtype == np.float16
+    assert second.tolist() == [np.inf] * 3
+    assert layer.second_derivative(np.zeros(1)).tolist() == [250_000.0]
