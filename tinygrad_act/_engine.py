@@ -342,12 +342,11 @@ def evaluate(
     """
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
     if compiled and (_USING.get() or _ENGINE or engine()) == "numba":
-        native = x.dtype == _FLOAT32 and getattr(kernel, "float32_safe", False)
-        loops = _compiled(kernel, True) if native else None
-        if loops is None:  # unmarked, or its float32 form cannot compile: float64
-            native, loops = False, _compiled(kernel)
+        key = (kernel, x.dtype)
+        chosen = _chosen.get(key) or _choose_loops(key)
+        loops = chosen[0]
         if loops is not None:
-            if native:
+            if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 parameters = tuple([np.float32(p) for p in parameters])
             return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
     n = x.size
@@ -524,6 +523,22 @@ def _product() -> Any:
 
 _compile_lock = threading.Lock()
 _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
+
+
+#: The loops each (kernel, dtype) runs on, and whether they compute in float32.
+_chosen: dict[tuple[Kernel, np.dtype[Any]], tuple[tuple[Any, Any] | None, bool]] = {}
+
+
+def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> tuple[tuple[Any, Any] | None, bool]:
+    """`_chosen`'s entry for `key`: a `float32_safe` kernel's float32 loops for float32
+    input, else its float64 loops (None where it cannot compile)."""
+    kernel, dtype = key
+    loops = None
+    if dtype == _FLOAT32 and getattr(kernel, "float32_safe", False):
+        loops = _compiled(kernel, True)
+    chosen = (loops, True) if loops is not None else (_compiled(kernel), False)
+    _chosen[key] = chosen
+    return chosen
 
 
 def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:
