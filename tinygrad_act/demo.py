@@ -19,7 +19,7 @@ import numpy as np
 from tinygrad_act import _engine
 from tinygrad_act.activations import get
 from tinygrad_act.base import Activation, Array
-from tinygrad_act.datasets import DATASETS, batches
+from tinygrad_act.datasets import DATASETS, _check_batch_size, batches
 from tinygrad_act.layers import Linear, Sequential
 from tinygrad_act.losses import BCEWithLogitsLoss
 from tinygrad_act.optim import Adam
@@ -156,7 +156,7 @@ def train(
     x, y = DATASETS[dataset](seed=seed)
     model = mlp(activation, hidden, seed)  # checks the activation and hidden
     if batch_size is not None:
-        batches(x, y, batch_size)  # checks batch_size, before the engine is chosen by it
+        _check_batch_size(batch_size)  # before the engine is chosen by it
     if engine == "auto":
         engine = choose_engine(len(x), hidden, epochs, batch_size)
     loss_fn = BCEWithLogitsLoss()
