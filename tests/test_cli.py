@@ -108,6 +108,18 @@ def test_plot_without_matplotlib_names_the_extra(
     assert "tinygrad_act[plot]" in err
 
 
+def test_demo_engine_numba_without_numba_fails_before_training(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cli, "available_engines", lambda: ("numpy",))
+    assert main(["demo", "--engine", "numba"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        'tinygrad-act: --engine numba needs numba: pip install "tinygrad_act[fast]"\n'
+    )
+
+
 def test_demo_plot_without_matplotlib_fails_before_training(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

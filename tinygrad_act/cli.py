@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
-from tinygrad_act._engine import engine, get_num_threads
+from tinygrad_act._engine import available_engines, engine, get_num_threads
 from tinygrad_act.activations import ACTIVATIONS, RReLU, _AlongAxis, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
@@ -453,6 +453,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         if args.plot:
             _require_matplotlib("--plot")
+        if args.engine == "numba" and "numba" not in available_engines():
+            raise ImportError('--engine numba needs numba: pip install "tinygrad_act[fast]"')
         return _demo(args)
     return _check(args.seed)
 
