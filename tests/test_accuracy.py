@@ -56,7 +56,7 @@ from tinygrad_act.activations import (
     Tanhshrink,
     Threshold,
 )
-from tinygrad_act.base import Activation
+from tinygrad_act.base import Activation, Layer
 
 ENGINES = _engine.available_engines()
 
@@ -253,22 +253,23 @@ def softmax_rows(dtype: str) -> list[tuple[np.ndarray[Any, Any], np.ndarray[Any,
     ]
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_softmax_and_log_softmax_against_mpmath(
-    dtype: str, engine: str, record_ulp: Callable[[str, str, float, float], None]
-) -> None:
+#: Forward and backward of a layer on NumPy arrays x and g, NumPy results: through an
+#: engine, or through another array library.
+Run = Callable[[Layer, np.ndarray[Any, Any], np.ndarray[Any, Any]], tuple[Any, Any]]
+
+
+def check_softmaxes(dtype: str, run: Run) -> dict[str, list[float]]:
     """Forward within 4 + log2(n) / 2 ulp (the row sum rounds); backward within 4 ulp
-    times the cancellation factor of its sums, which no float evaluation avoids."""
+    times the cancellation factor of its sums, which no float evaluation avoids.
+
+    The worst errors (scaled to 4 ulp bounds), {"Softmax": [f, f'], "LogSoftmax": ...}."""
     tiny = np.finfo(dtype).tiny
     worst = {"Softmax": [0.0, 0.0], "LogSoftmax": [0.0, 0.0]}
     for x, g in softmax_rows(dtype):
-        softmax, log_softmax, softmin = Softmax(), LogSoftmax(), Softmin()
-        with _engine.using(engine):
-            y, dy = softmax.forward(x), softmax.backward(g)
-            log_y, log_dy = log_softmax.forward(x), log_softmax.backward(g)
-            # softmin(x) = softmax(-x), its gradient the negated one: exactly, as negation is
-            min_y, min_dy = softmin.forward(-x), softmin.backward(g)
+        y, dy = run(Softmax(), x, g)
+        log_y, log_dy = run(LogSoftmax(), x, g)
+        # softmin(x) = softmax(-x), its gradient the negated one: exactly, as negation is
+        min_y, min_dy = run(Softmin(), -x, g)
         np.testing.assert_array_equal(min_y, y)
         np.testing.assert_array_equal(min_dy, -dy)
         n = x.shape[1]
@@ -311,5 +312,17 @@ def test_softmax_and_log_softmax_against_mpmath(
                     error = ulp_error(float(got), exact, dtype)
                     worst[name][which] = max(worst[name][which], error / factor)
                     assert error <= (4 + np.log2(n) / 2) * factor, (name, which, x[row], i)
-    for name, (forward, backward) in worst.items():
+    return worst
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_and_log_softmax_against_mpmath(
+    dtype: str, engine: str, record_ulp: Callable[[str, str, float, float], None]
+) -> None:
+    def run(layer: Layer, x: Any, g: Any) -> tuple[Any, Any]:
+        with _engine.using(engine):
+            return layer.forward(x), layer.backward(g)
+
+    for name, (forward, backward) in check_softmaxes(dtype, run).items():
         record_ulp(engine_label(name, engine), dtype, forward, backward)

@@ -40,6 +40,11 @@ from typing import Any, TypeVar, cast
 import numba
 import numpy as np
 
+from tinygrad_act._array_math import ERFC_CLAMP as _ERFC_CLAMP
+from tinygrad_act._array_math import ERFCX_P as _ERFCX_P
+from tinygrad_act._array_math import ERFCX_P0 as _ERFCX_P0
+from tinygrad_act._array_math import TWO_OVER_SQRT_PI as _TWO_OVER_SQRT_PI
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -305,39 +310,8 @@ def _two_product(a: float, b: float) -> tuple[float, float]:
     return product, error
 
 
-#: erfc(a) = 0 in float64 for a above 27.3; the clamp keeps a**2 and the polynomial finite.
-_ERFC_CLAMP = 28.0
-#: (a + 4) e**(a**2) erfc(a) = P(q), q = (a - 4) / (a + 4), for 0 <= a <= 27.5 (q in
-#: [-1, 0.746]); the constant term is carried as two floats. NOTE: weighted least squares in
-#: mpmath on 176 Chebyshev nodes, reweighted towards minimax, each coefficient rounded to
-#: float64 in turn and the later ones refitted: max relative error 0.032 * 2**-53 (degree 22).
-_ERFCX_P0 = (1.095995661000491, 5.875738141574173e-17)
-_ERFCX_P = (
-    0.0,  # the constant term is _ERFCX_P0
-    -0.9765487290808821,
-    0.7732087022652367,
-    -0.5408538313132246,
-    0.33085158787802676,
-    -0.17401093724029845,
-    0.07638151490907977,
-    -0.026370053334528385,
-    0.006112055657511452,
-    -0.00028095891630205364,
-    -0.000455052693454375,
-    0.00017681308702176138,
-    -3.635132031522751e-06,
-    -1.8861778899785667e-05,
-    4.694290158821694e-06,
-    1.4260649129620056e-06,
-    -8.459526920467777e-07,
-    -7.792007645975627e-08,
-    1.2390418944100643e-07,
-    2.5510742352501612e-09,
-    -1.539197810055648e-08,
-    -3.589373004228265e-10,
-    1.0253217616781864e-09,
-)
-_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)
+# erfc's clamp and its polynomial P (below) are shared with the array libraries' erfc:
+# see tinygrad_act/_array_math.py.
 
 
 @_scalar
