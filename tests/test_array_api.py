@@ -587,6 +587,22 @@ def test_jax_arrays_are_never_written(monkeypatch: pytest.MonkeyPatch) -> None:
     train_step(model, MSELoss(), optimizer, x, jnp.zeros((3, 1)))
 
 
+def test_jax_float64_is_computed_in_float64_once_x64_is_switched_on() -> None:
+    jax = pytest.importorskip("jax", reason="JAX is not installed")
+    before = jax.config.jax_enable_x64
+    try:
+        jax.config.update("jax_enable_x64", False)
+        y = Sigmoid()(jax.numpy.asarray([1.0], dtype=jax.numpy.float32))  # no float64 yet
+        assert y.dtype == jax.numpy.float32
+        jax.config.update("jax_enable_x64", True)
+        x = np.array([-40.0, -0.5, 3.0])
+        got = numpy_of(Sigmoid()(jax.numpy.asarray(x)))
+        assert got.dtype == np.float64
+        np.testing.assert_allclose(got, Sigmoid()(x), rtol=4 * np.finfo(np.float64).eps)
+    finally:
+        jax.config.update("jax_enable_x64", before)
+
+
 # ---------------------------------------------------------------------------
 # Dask
 
