@@ -16,6 +16,7 @@ NumPy array nor a Python number or list (``pip install "tinygrad_act[array-api]"
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -77,6 +78,21 @@ def _torch_erfc() -> Callable[[Any], Any]:
     return torch.special.erfc  # type: ignore[no-any-return, unused-ignore]
 
 
+@functools.cache
+def _jax_erfc() -> Callable[[Any], Any]:
+    import jax  # type: ignore[import-not-found, unused-ignore]
+
+    # NOTE: compiled whole by XLA: its 80 array operations one by one took 8 times as long
+    return jax.jit(functools.partial(_array_math.erfc, jax.numpy))  # type: ignore[no-any-return, unused-ignore]
+
+
+@functools.cache
+def _jax_tanh() -> Callable[[Any], Any]:
+    import jax  # type: ignore[import-not-found, unused-ignore]
+
+    return jax.jit(functools.partial(_array_math.tanh, jax.numpy))  # type: ignore[no-any-return, unused-ignore]
+
+
 def _cupy_erfc() -> Callable[[Any], Any]:
     import cupyx.scipy.special  # type: ignore[import-not-found, unused-ignore]
 
@@ -84,15 +100,13 @@ def _cupy_erfc() -> Callable[[Any], Any]:
 
 
 #: erfc, which the array API standard does not have: the library's own where it is
-#: accurate (within 3.1 ulp, on the CPU and on CUDA); `_array_math.erfc` for the others.
+#: accurate (within 3.1 ulp, on the CPU and on CUDA), else `_array_math.erfc` (compiled
+#: for JAX; called as it is for any other library).
 ERFC: dict[str, Callable[[], Callable[[Any], Any]]] = {
     "torch": _torch_erfc,
     "cupy": _cupy_erfc,
+    "jax": _jax_erfc,
 }
-
-#: Functions a library has but that are replaced by `_array_math`'s, and why.
-#: NOTE: JAX's (XLA's) float64 tanh on the CPU is 6.5 ulp from exact near |x| = 16.
-_REPLACED = {"jax": ("tanh",)}
 
 #: Whether a (library, device, setting) has float64; see `Namespace`.
 _FLOAT64: dict[tuple[str, str, object], bool] = {}
@@ -115,8 +129,8 @@ class Namespace:
     ...), with these additions: ``where``, ``maximum``, ``minimum`` and
     ``copysign`` take Python numbers for either argument (made arrays of the
     compute dtype, on the device); ``erfc`` comes from `ERFC` or `_array_math`, as
-    does ``tanh`` where the library's is in `_REPLACED`; and ``dtype`` is the compute
-    dtype, float64 unless the device has none.
+    does JAX's ``tanh``; and ``dtype`` is the compute dtype, float64 unless the device
+    has none (for JAX: unless ``jax_enable_x64`` is off).
     """
 
     def __init__(self, x: Any) -> None:
@@ -126,9 +140,7 @@ class Namespace:
         self.library = library(self.xp)
         self.device = array_api_compat.device(x)
         key = (self.library, str(self.device), _float64_setting(self.library))
-        if x.dtype == self.xp.float64:
-            _FLOAT64[key] = True  # a float64 input shows it
-        elif key not in _FLOAT64:
+        if key not in _FLOAT64:
             # NOTE: Apple's MPS and array-api-strict's "no_float64" device lack float64 (an
             # error); JAX without jax_enable_x64 gives float32 with a warning: no float64
             with warnings.catch_warnings():
@@ -171,9 +183,8 @@ class Namespace:
         return _array_math.erfc(self, t) if make is None else make()(t)
 
     def tanh(self, x: Any) -> Any:
-        if "tanh" in _REPLACED.get(self.library, ()):
-            return _array_math.tanh(self.xp, x)
-        return self.xp.tanh(x)
+        # NOTE: XLA's float64 tanh on the CPU is up to 6.9 ulp from exact near |x| = 20
+        return _jax_tanh()(x) if self.library == "jax" else self.xp.tanh(x)
 
     def derivative_dtype(self, dtype: Any) -> Any:
         """f' is kept in the input's dtype, float16's in float32 (as on NumPy)."""
