@@ -521,7 +521,8 @@ def _product() -> Any:
 # ---------------------------------------------------------------------------
 # Compiling kernels with numba
 
-_compile_lock = threading.Lock()
+#: Held while numba compiles a kernel's loops (and a row kernel's first call: see _rows).
+compile_lock = threading.Lock()
 _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 
 
@@ -549,7 +550,7 @@ def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:
     key = (kernel, native)
     loops = _loops.get(key)
     if loops is None and key not in _loops:
-        with _compile_lock:
+        with compile_lock:
             if key not in _loops:
                 _loops[key] = _make_loops(kernel, native)
             loops = _loops[key]

@@ -389,7 +389,19 @@ def backward(p: Array, g: Array, *, log: bool, columns: bool = False) -> Array:
     return out
 
 
+#: Whether a row kernel has run in this process (see `_in_chunks`).
+_started = False
+
+
 def _in_chunks(shape: tuple[int, ...], task: Any) -> None:
+    global _started
+    if not _started:
+        # NOTE: numba's first compilation in a process is not safe on several threads at
+        # once (seen once under Dask: a KeyError from its lazy imports): the first call
+        # compiles on this thread, empty, holding the engine's compile lock
+        with _engine.compile_lock:
+            task(0, 0)
+        _started = True
     rows, n = shape
     if rows * n < _engine.PARALLEL_MIN or rows < 2:
         task(0, rows)
