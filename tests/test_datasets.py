@@ -80,11 +80,11 @@ def test_batches_are_seeded() -> None:
 
 def test_bad_arguments_raise_at_the_call() -> None:
     x, y = rows(4)
-    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+    with pytest.raises(ValueError, match="batches: batch_size must be positive, got 0"):
         batches(x, y, 0)
-    with pytest.raises(TypeError, match=r"batch_size must be an int, got 2\.5"):
+    with pytest.raises(TypeError, match=r"batches: batch_size must be an int, got 2\.5"):
         batches(x, y, 2.5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="batch_size must be an int, got True"):
+    with pytest.raises(TypeError, match="batches: batch_size must be an int, got True"):
         batches(x, y, True)
     with pytest.raises(ValueError, match=r"same number of rows, got shapes \(4, 2\) and \(3,\)"):
         batches(x, y[:3], 2)

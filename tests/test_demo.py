@@ -125,11 +125,13 @@ def test_an_engine_in_the_environment_is_kept_and_both_engines_train_alike(
 
 
 def test_bad_arguments_are_refused_with_the_valid_names_or_values() -> None:
-    with pytest.raises(ValueError, match="unknown engine 'fast'; valid names: auto, numba, numpy"):
+    with pytest.raises(
+        ValueError, match="train: unknown engine 'fast'; valid names: auto, numba, numpy"
+    ):
         train("xor", epochs=1, engine="fast")
-    with pytest.raises(ValueError, match="batch_size must be positive, got 0"):
+    with pytest.raises(ValueError, match="train: batch_size must be positive, got 0"):
         train("xor", epochs=1, batch_size=0)
-    with pytest.raises(TypeError, match="epochs must be an int, got '5'"):
+    with pytest.raises(TypeError, match="train: epochs must be an int, got '5'"):
         train("xor", epochs="5")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="out_features must be an int, got '4'"):
         train("xor", epochs=1, hidden="4")  # type: ignore[arg-type]

@@ -79,18 +79,13 @@ def _torch_erfc() -> Callable[[Any], Any]:
 
 
 @functools.cache
-def _jax_erfc() -> Callable[[Any], Any]:
+def _jax_compiled(name: str) -> Callable[[Any], Any]:
+    """`_array_math`'s function `name` on JAX arrays, compiled whole by XLA (erfc's 80
+    array operations one by one took 8 times as long)."""
     import jax  # type: ignore[import-not-found, unused-ignore]
 
-    # NOTE: compiled whole by XLA: its 80 array operations one by one took 8 times as long
-    return jax.jit(functools.partial(_array_math.erfc, jax.numpy))  # type: ignore[no-any-return, unused-ignore]
-
-
-@functools.cache
-def _jax_tanh() -> Callable[[Any], Any]:
-    import jax  # type: ignore[import-not-found, unused-ignore]
-
-    return jax.jit(functools.partial(_array_math.tanh, jax.numpy))  # type: ignore[no-any-return, unused-ignore]
+    function = functools.partial(getattr(_array_math, name), jax.numpy)
+    return jax.jit(function)  # type: ignore[no-any-return, unused-ignore]
 
 
 def _cupy_erfc() -> Callable[[Any], Any]:
@@ -105,7 +100,7 @@ def _cupy_erfc() -> Callable[[Any], Any]:
 ERFC: dict[str, Callable[[], Callable[[Any], Any]]] = {
     "torch": _torch_erfc,
     "cupy": _cupy_erfc,
-    "jax": _jax_erfc,
+    "jax": functools.partial(_jax_compiled, "erfc"),
 }
 
 #: Whether a (library, device, setting) has float64; see `Namespace`.
@@ -184,7 +179,7 @@ class Namespace:
 
     def tanh(self, x: Any) -> Any:
         # NOTE: XLA's float64 tanh on the CPU is up to 6.9 ulp from exact near |x| = 20
-        return _jax_tanh()(x) if self.library == "jax" else self.xp.tanh(x)
+        return _jax_compiled("tanh")(x) if self.library == "jax" else self.xp.tanh(x)
 
     def derivative_dtype(self, dtype: Any) -> Any:
         """f' is kept in the input's dtype, float16's in float32 (as on NumPy)."""

@@ -78,7 +78,7 @@ def batches(
         raise ValueError(
             f"batches: x and y need the same number of rows, got shapes {xs.shape} and {ys.shape}"
         )
-    _check_batch_size(batch_size)
+    _check_batch_size(batch_size, "batches")
     n = len(xs)
     order = np.random.default_rng(seed).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
@@ -87,9 +87,10 @@ def batches(
     return ((xs[order[i : i + batch_size]], ys[order[i : i + batch_size]]) for i in starts)
 
 
-def _check_batch_size(batch_size: int) -> None:
-    """Raise `TypeError` unless `batch_size` is an int, `ValueError` unless positive."""
+def _check_batch_size(batch_size: int, owner: str) -> None:
+    """Raise `TypeError` unless `batch_size` is an int, `ValueError` unless positive;
+    the message names `owner`, the function it was given to."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"batches: batch_size must be an int, got {batch_size!r}")
+        raise TypeError(f"{owner}: batch_size must be an int, got {batch_size!r}")
     if batch_size < 1:
-        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+        raise ValueError(f"{owner}: batch_size must be positive, got {batch_size}")

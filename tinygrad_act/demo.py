@@ -143,27 +143,29 @@ def train(
     times its first value: the learning rate is too large.
     """
     if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
+        raise ValueError(f"train: unknown dataset {dataset!r}; valid names: {', '.join(DATASETS)}")
     if engine not in ENGINE_CHOICES:
-        raise ValueError(f"unknown engine {engine!r}; valid names: {', '.join(ENGINE_CHOICES)}")
+        raise ValueError(
+            f"train: unknown engine {engine!r}; valid names: {', '.join(ENGINE_CHOICES)}"
+        )
     settings = DEFAULTS[dataset]
     hidden = int(settings["hidden"]) if hidden is None else hidden
     epochs = int(settings["epochs"]) if epochs is None else epochs
     lr = settings["lr"] if lr is None else lr
 
     if isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral):
-        raise TypeError(f"epochs must be an int, got {epochs!r}")
+        raise TypeError(f"train: epochs must be an int, got {epochs!r}")
     x, y = DATASETS[dataset](seed=seed)
     model = mlp(activation, hidden, seed)  # checks the activation and hidden
     if batch_size is not None:
-        _check_batch_size(batch_size)  # before the engine is chosen by it
+        _check_batch_size(batch_size, "train")  # before the engine is chosen by it
     if engine == "auto":
         engine = choose_engine(len(x), hidden, epochs, batch_size)
     loss_fn = BCEWithLogitsLoss()
     optimizer = Adam(model.parameters(), lr=lr)
     order = np.random.default_rng(seed)
     result = Result(model, x, y, dataset, activation, hidden, engine=engine)
-    with _engine.using(engine):  # the process's engine, until training ends
+    with _engine.using(engine):  # this thread's engine, until training ends
         start = time.perf_counter()
         for epoch in range(1, epochs + 1):
             optimizer.lr = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
