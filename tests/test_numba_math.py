@@ -22,7 +22,7 @@ from tests.reference import sweep, ulp_error
 
 numba = pytest.importorskip("numba")
 
-from tinygrad_act import _engine, _numba_math  # noqa: E402 (needs numba)
+from tinygrad_act import _engine, _numba_math, _numba_math32  # noqa: E402 (needs numba)
 
 Array = npt.NDArray[Any]
 Loop = Callable[..., Array]
@@ -105,6 +105,53 @@ def test_accuracy_against_mpmath(name: str) -> None:
     assert errors[worst] <= bound, (
         f"_numba_math.{name}({x[worst]!r}) = {got[worst]!r} is {errors[worst]:.3g} ulp from "
         f"mpmath's {mpmath.nstr(exact_function(mpmath.mpf(x[worst])), 20)}, above {bound}"
+    )
+
+
+@functools.cache
+def exp_difference_loop(dtype: str) -> Loop:
+    """A compiled loop ``y[i] = exp_difference(x[i], m[i])`` in `dtype`'s namespace."""
+    function = (_numba_math32 if dtype == "float32" else _numba_math).exp_difference
+
+    def loop(x: Array, m: Array) -> Array:
+        y = np.empty_like(x)
+        for i in range(x.size):
+            y[i] = function(x[i], m[i])
+        return y
+
+    return cast(Loop, numba.njit(**_engine.KERNEL_OPTIONS)(loop))
+
+
+#: (largest argument magnitude, max ulp) of `exp_difference` in each dtype.
+EXP_DIFFERENCE = {"float64": (746.0, 0.75), "float32": (104.0, 0.81)}
+
+
+@pytest.mark.parametrize("dtype", EXP_DIFFERENCE)
+def test_exp_difference_against_mpmath(dtype: str) -> None:
+    """e**(x - m) for x <= m, as softmax calls it, with x - m not exact in `dtype`: within
+    its bound of the exact value, subnormal results and 0 included."""
+    limit, bound = EXP_DIFFERENCE[dtype]
+    rng = np.random.default_rng(7)
+    differences = np.concatenate(
+        [
+            -rng.uniform(0, limit, 1500),  # the whole range, subnormal results included
+            -rng.uniform(limit - 40, limit + 2, 500),  # the subnormal range and below
+            -np.exp(rng.uniform(-30, np.log(limit), 500)),  # small and mid differences
+            [0.0, -np.inf],
+        ]
+    )
+    maxima = rng.choice([0.0, 0.3, -3.1, 12.7, 100.5, 3e4, -1e-20, 1e6], differences.size)
+    m = maxima.astype(dtype)
+    x = np.minimum((m + differences).astype(dtype), m)
+    got = exp_difference_loop(dtype)(x, m)
+    errors = [
+        ulp_error(g, mpmath.exp(mpmath.mpf(a) - mpmath.mpf(b)), dtype)
+        for g, a, b in zip(got.tolist(), x.tolist(), m.tolist(), strict=True)
+    ]
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= bound, (
+        f"exp_difference({x[worst]!r}, {m[worst]!r}) in {dtype} = {got[worst]!r} is "
+        f"{errors[worst]:.3g} ulp from exact, above {bound}"
     )
 
 

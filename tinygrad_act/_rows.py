@@ -1,8 +1,8 @@
 """Softmax and LogSoftmax compiled row by row, for the numba engine.
 
 Each row is read three times in forward: its maximum, its exponentials, which are
-summed in blocks of 128 on 8 lanes (as NumPy's pairwise sum does) and the blocks
-with Neumaier's compensated sum, and the outputs. LogSoftmax also writes the
+summed in blocks of 128 in SIMD lanes (close to NumPy's pairwise sum) and the
+blocks with Neumaier's compensated sum, and the outputs. LogSoftmax also writes the
 softmax, which its backward takes: dividing the exponentials by their sum costs
 less than an ``exp`` per element in backward, and is as accurate. The formulas are
 those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
@@ -30,11 +30,24 @@ from tinygrad_act import _numba_math32 as xp32
 Array = Any
 
 
+#: Sums may be reassociated into lanes (so they vectorize); nothing else in them may.
+_SUM_OPTIONS: dict[str, Any] = {**_engine.KERNEL_OPTIONS, "fastmath": {"contract", "reassoc"}}
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _sum64(values: Array) -> float:
+    """The sum of `values` in float64, in lanes (the order is the compiled loop's, the
+    same for every row of one length)."""
+    total = 0.0
+    for j in range(values.size):
+        total += np.float64(values[j])
+    return total
+
+
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-def _sum(values: Array, lanes: Array) -> float:
-    """The sum of `values`, as NumPy's pairwise sum does it: blocks of 128 summed on 8
-    interleaved lanes (which vectorizes), and the blocks added by Neumaier's
-    compensated sum. `lanes` is a scratch array of 8.
+def _sum(values: Array) -> float:
+    """The sum of the float64 `values`, close to NumPy's pairwise sum: blocks of 128
+    summed in lanes (`_sum64`), and the blocks added by Neumaier's compensated sum.
 
     A compensation that is not finite (a term of inf) is dropped, so the sum is inf,
     never NaN, for such a row.
@@ -42,18 +55,7 @@ def _sum(values: Array, lanes: Array) -> float:
     n = values.size
     total, compensation = 0.0, 0.0
     for start in range(0, n, 128):
-        stop = min(start + 128, n)
-        whole = stop - (stop - start) % 8
-        for k in range(8):
-            lanes[k] = 0.0
-        for j in range(start, whole, 8):
-            for k in range(8):
-                lanes[k] += values[j + k]
-        block = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + (
-            (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
-        )
-        for j in range(whole, stop):
-            block += values[j]
+        block = _sum64(values[start : min(start + 128, n)])
         t = total + block
         if xp.abs(total) >= xp.abs(block):
             compensation += (total - t) + block
@@ -99,7 +101,6 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
     """Softmax of each row into y and p; or LogSoftmax into y and the softmax into p."""
     n = x.shape[1]
     exps = np.empty(n)
-    lanes = np.empty(8)
     for i in range(x.shape[0]):
         row, kept, out = x[i], p[i], y[i]
         m = _max(row)
@@ -110,7 +111,7 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
             # a fraction of its cost
             for j in range(n):
                 kept[j] = xp.exp_difference(row[j], m)
-            scale = 1.0 / _sum(kept, lanes)
+            scale = 1.0 / _sum(kept)
             for j in range(n):
                 value = kept[j] * scale
                 out[j] = value
@@ -131,7 +132,7 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
             maxima += top
         # the sum is 1 + rest, rest the sum without one maximal entry's 1: log1p(rest) keeps
         # the tiny outputs of a dominant entry (without a finite maximum, rest is sum - 1)
-        rest = _sum(exps, lanes) + (maxima - 1)
+        rest = _sum(exps) + (maxima - 1)
         total = 1.0 + rest
         if log:
             correction = xp.log1p(rest)
@@ -151,10 +152,9 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
 def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each row, from its softmax p."""
     n = p.shape[1]
-    lanes = np.empty(8)
     for i in range(p.shape[0]):
         if log:
-            total = _sum(g[i], lanes)
+            total = _sum(g[i])
             for j in range(n):
                 out[i, j] = g[i, j] - p[i, j] * total
         else:
@@ -185,20 +185,6 @@ def _max32(values: Array) -> np.float32:
         magnitude = size if size > magnitude else magnitude
     largest: np.float32 = np.int32(best ^ ((best >> 31) & _MAGNITUDE32)).view(np.float32)
     return _NAN32 if magnitude > _INF32_BITS else largest
-
-
-#: Sums may be reassociated into lanes (so they vectorize); nothing else in them may.
-_SUM_OPTIONS: dict[str, Any] = {**_engine.KERNEL_OPTIONS, "fastmath": {"contract", "reassoc"}}
-
-
-@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
-def _sum64(values: Array) -> float:
-    """The sum of `values` in float64, in lanes (the order is the compiled loop's, the
-    same for every row of one length)."""
-    total = 0.0
-    for j in range(values.size):
-        total += np.float64(values[j])
-    return total
 
 
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
