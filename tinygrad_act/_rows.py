@@ -188,6 +188,31 @@ def _max32(values: Array) -> np.float32:
 
 
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _weighted_sums(g: Array, p: Array) -> tuple[float, float]:
+    """<g, p> and sum(p), in float64.
+
+    NOTE: products of float32 entries are exact in float64; each sum then errs by at
+    most n 2**-53 of its terms' magnitudes, in any order (the compiled loop's).
+    """
+    total, weight = 0.0, 0.0
+    for j in range(g.size):
+        weight_j = np.float64(p[j])
+        total += np.float64(g[j]) * weight_j
+        weight += weight_j
+    return total, weight
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _mean_correction(g: Array, p: Array, mean: float, weight: float) -> float:
+    """The weighted mean of g_j - `mean` (`weight` is sum(p)): what corrects a `mean`
+    that errs by much more than the residuals' sum does."""
+    residual = 0.0
+    for j in range(g.size):
+        residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
+    return residual / weight
+
+
+@numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
 def _weighted_mean(g: Array, p: Array) -> tuple[float, float]:
     """<g, p> over sum(p), in float64, to within a few float64 ulp of its size, and
     sum(p).
@@ -200,16 +225,9 @@ def _weighted_mean(g: Array, p: Array) -> tuple[float, float]:
     pass sums the residuals g_j - mean, which are small there, and corrects the mean
     by their weighted mean.
     """
-    total, weight = 0.0, 0.0
-    for j in range(g.size):
-        weight_j = np.float64(p[j])
-        total += np.float64(g[j]) * weight_j
-        weight += weight_j
+    total, weight = _weighted_sums(g, p)
     mean = total / weight
-    residual = 0.0
-    for j in range(g.size):
-        residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
-    return mean, residual / weight
+    return mean, _mean_correction(g, p, mean, weight)
 
 
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
@@ -262,6 +280,23 @@ def _forward32(x: Array, y: Array, p: Array, log: bool) -> None:
                 kept[j] = value
 
 
+@numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+def _scaled_differences(
+    p: Array, g: Array, out: Array, hi: np.float32, lo: np.float32
+) -> tuple[float, float]:
+    """out = p ((g - hi) - lo) for float32 rows; and the smallest |(g - hi) - lo| and the
+    largest |g| (compared as integers, which vectorizes; NaN counts as above inf)."""
+    smallest, largest = _INF32_BITS, np.int32(0)
+    for j in range(g.size):
+        difference = (g[j] - hi) - lo
+        out[j] = p[j] * difference
+        size = np.int32(np.float32(difference).view(np.int32) & _MAGNITUDE32)
+        smallest = size if size < smallest else smallest
+        size = np.int32(np.float32(g[j]).view(np.int32) & _MAGNITUDE32)
+        largest = size if size > largest else largest
+    return float(np.int32(smallest).view(np.float32)), float(np.int32(largest).view(np.float32))
+
+
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each float32 row, from its softmax p."""
@@ -276,11 +311,17 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
             for j in range(n):
                 oi[j] = gi[j] - pi[j] * total
         else:
-            mean, correction = _weighted_mean(gi, pi)
+            # the mean as in `_weighted_mean`, whose second pass is needed only where the
+            # first pass's error bound (2n + 2) 2**-53 max |g| is not below 1/16 ulp of the
+            # smallest |g_j - mean|: that is checked while the outputs are written
+            total, weight = _weighted_sums(gi, pi)
+            mean = total / weight
             hi = np.float32(mean)
-            lo = np.float32((mean - hi) + correction)
-            for j in range(n):
-                oi[j] = pi[j] * ((gi[j] - hi) - lo)
+            lo = np.float32(mean - hi)
+            smallest, largest = _scaled_differences(pi, gi, oi, hi, lo)
+            if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest:
+                lo = np.float32((mean - hi) + _mean_correction(gi, pi, mean, weight))
+                _scaled_differences(pi, gi, oi, hi, lo)
 
 
 #: Columns gathered per block by the column kernels: each row of the array is read 64
