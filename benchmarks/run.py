@@ -100,15 +100,15 @@ def _numpy_steps() -> dict[str, Callable[[Any, Any], Any]]:
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
         return x * cdf, g * (cdf + x * pdf)
 
-    def softmax(x: Any, g: Any) -> Any:
-        e = np.exp(x - x.max(axis=-1, keepdims=True))
-        y = e / e.sum(axis=-1, keepdims=True)
-        return y, y * (g - (g * y).sum(axis=-1, keepdims=True))
+    def softmax(x: Any, g: Any, axis: int = -1) -> Any:
+        e = np.exp(x - x.max(axis=axis, keepdims=True))
+        y = e / e.sum(axis=axis, keepdims=True)
+        return y, y * (g - (g * y).sum(axis=axis, keepdims=True))
 
-    def logsoftmax(x: Any, g: Any) -> Any:
-        shifted = x - x.max(axis=-1, keepdims=True)
-        y = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-        return y, g - np.exp(y) * g.sum(axis=-1, keepdims=True)
+    def logsoftmax(x: Any, g: Any, axis: int = -1) -> Any:
+        shifted = x - x.max(axis=axis, keepdims=True)
+        y = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        return y, g - np.exp(y) * g.sum(axis=axis, keepdims=True)
 
     steps = dict(locals())
     if scipy_special is None:
@@ -146,12 +146,9 @@ TORCH_NAMES = {
     "rrelu": "rrelu",
     "glu": "glu",
 }
-#: What PyTorch's function needs besides the input, to match our layer's defaults.
+#: What PyTorch's function needs besides the input, to match our layer's defaults (the
+#: layers of `AXIS_LAYERS` also get ``dim``, their axis).
 TORCH_ARGUMENTS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "softmax": lambda torch: {"dim": -1},
-    "logsoftmax": lambda torch: {"dim": -1},
-    "softmin": lambda torch: {"dim": -1},
-    "glu": lambda torch: {"dim": -1},
     "threshold": lambda torch: {"threshold": 0.0, "value": 0.0},
     "rrelu": lambda torch: {"training": False},
     "prelu": lambda torch: {"weight": torch.full((1,), 0.25, dtype=torch.float64)},
@@ -192,10 +189,12 @@ def _nothing() -> None:
     pass
 
 
-def candidates(name: str, x: Any, threads: bool) -> dict[str, tuple[Step, Step]]:
+def candidates(name: str, x: Any, threads: bool, axis: int = -1) -> dict[str, tuple[Step, Step]]:
     """Every available way to run one training step of activation `name` on `x`: for
-    each, the setting it runs under (the thread count), and the step itself."""
-    layer = get(name)
+    each, the setting it runs under (the thread count), and the step itself. The
+    layers of `AXIS_LAYERS` and their peers work along `axis`."""
+    along = {"axis": axis} if name in AXIS_LAYERS else {}
+    layer = get(name, **along)
     if isinstance(layer, RReLU):
         layer.eval()  # the slopes' mean, as PyTorch's rrelu(training=False)
     g = np.ones_like(layer.forward(x))
@@ -209,7 +208,7 @@ def candidates(name: str, x: Any, threads: bool) -> dict[str, tuple[Step, Step]]
     if threads and ALL_THREADS and ALL_THREADS > 1:
         steps[f"ours {ALL_THREADS}t"] = (lambda: set_num_threads(ALL_THREADS), ours)
     if name in NUMPY and x.dtype != np.float16:  # NumPy's float16 ufuncs are no real peer
-        steps["numpy"] = (_nothing, lambda: NUMPY[name](x, g))
+        steps["numpy"] = (_nothing, lambda: NUMPY[name](x, g, **along))
     if name == "sigmoid" and scipy_special is not None:
 
         def expit() -> object:
@@ -222,6 +221,8 @@ def candidates(name: str, x: Any, threads: bool) -> dict[str, tuple[Step, Step]]
         tg = torch.from_numpy(g)
         function = getattr(torch.nn.functional, TORCH_NAMES[name])
         kwargs = TORCH_ARGUMENTS.get(name, lambda torch: {})(torch)
+        if name in AXIS_LAYERS:
+            kwargs["dim"] = axis
         if "weight" in kwargs:
             kwargs["weight"] = kwargs["weight"].to(tx.dtype)
 
@@ -267,9 +268,9 @@ def time_interleaved(
     return {name: float(np.median(times)) for name, times in samples.items()}
 
 
-def peak_memory(name: str, x: Any) -> tuple[float, float]:
+def peak_memory(name: str, x: Any, axis: int = -1) -> tuple[float, float]:
     """tracemalloc's peak during one forward and one backward call, in bytes."""
-    layer = get(name)
+    layer = get(name, **({"axis": axis} if name in AXIS_LAYERS else {}))
     if isinstance(layer, RReLU):
         layer.eval()
     g = np.ones_like(layer.forward(x))  # a warm cache, as in training
@@ -294,7 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--engine", choices=_engine.available_engines(), default=engine())
+    parser.add_argument(
+        "--axis",
+        type=int,
+        default=-1,
+        help="the axis of softmax, logsoftmax, softmin and glu (default -1)",
+    )
     args = parser.parse_args(argv)
+    for name in set(args.activations) & set(AXIS_LAYERS):
+        for size in args.sizes:
+            shape = _shape(name, size)
+            if not -len(shape) <= args.axis < len(shape):
+                parser.error(f"--axis {args.axis} is out of range for {name} on shape {shape}")
     with _engine.using(args.engine):
         return run(args)
 
@@ -327,18 +339,20 @@ def run(args: argparse.Namespace) -> int:
             for size in args.sizes:
                 shape = _shape(name, size)
                 x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-                steps = candidates(name, x, threads=x.size >= 10**5)
+                steps = candidates(name, x, threads=x.size >= 10**5, axis=args.axis)
                 medians = time_interleaved(steps, args.repeats, x.size)
                 label = "x".join(map(str, shape)) if isinstance(size, tuple) else str(size)
-                results.append(
-                    {"activation": name, "dtype": dtype, "size": label, "seconds": medians}
-                )
+                result = {"activation": name, "dtype": dtype, "size": label, "seconds": medians}
+                if name in AXIS_LAYERS:
+                    result["axis"] = args.axis
+                    label += f" axis {args.axis}"
+                results.append(result)
                 _print_row(name, dtype, label, x.size, medians)
     memory = []
     largest = max(int(np.prod(_shape("", size))) for size in args.sizes)
     for name in args.activations:
         x = np.random.default_rng(0).standard_normal(_shape(name, largest))
-        forward, backward = peak_memory(name, x)
+        forward, backward = peak_memory(name, x, args.axis)
         memory.append(
             {"activation": name, "size": largest, "forward": forward, "backward": backward}
         )

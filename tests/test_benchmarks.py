@@ -41,6 +41,26 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     assert [m["activation"] for m in results["memory"]] == ["sigmoid", "gelu", "softmax"]
 
 
+def test_benchmark_axis_option(tmp_path: Path) -> None:
+    """--axis reaches the softmaxes and is recorded; an axis the shapes lack is refused."""
+    output = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        *("--sizes", "4x8", "--dtypes", "float64", "--repeats", "1", "--axis", "0"),
+        *("--activations", "softmax", "sigmoid", "--json", str(output)),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    assert "4x8 axis 0" in run.stdout
+    axes = {r["activation"]: r.get("axis") for r in json.loads(output.read_text())["results"]}
+    assert axes == {"softmax": 0, "sigmoid": None}
+    command[command.index("--axis") + 1] = "2"
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert refused.returncode == 2
+    assert "--axis 2 is out of range for softmax on shape (4, 8)" in refused.stderr
+
+
 def test_dask_cluster_benchmark_smoke_run() -> None:
     command = [
         sys.executable,
