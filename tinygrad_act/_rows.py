@@ -281,16 +281,12 @@ def _forward32(x: Array, y: Array, p: Array, log: bool) -> None:
 
 
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-def _scaled_differences(
-    p: Array, g: Array, out: Array, hi: np.float32, lo: np.float32
-) -> tuple[float, float]:
-    """out = p ((g - hi) - lo) for float32 rows; and the smallest |(g - hi) - lo| and the
-    largest |g| (compared as integers, which vectorizes; NaN counts as above inf)."""
+def _spread(g: Array, hi: np.float32, lo: np.float32) -> tuple[float, float]:
+    """The smallest |(g_j - hi) - lo| and the largest |g_j| of a float32 row (compared as
+    integers, which vectorizes; NaN counts as above inf)."""
     smallest, largest = _INF32_BITS, np.int32(0)
     for j in range(g.size):
-        difference = (g[j] - hi) - lo
-        out[j] = p[j] * difference
-        size = np.int32(np.float32(difference).view(np.int32) & _MAGNITUDE32)
+        size = np.int32(np.float32((g[j] - hi) - lo).view(np.int32) & _MAGNITUDE32)
         smallest = size if size < smallest else smallest
         size = np.int32(np.float32(g[j]).view(np.int32) & _MAGNITUDE32)
         largest = size if size > largest else largest
@@ -312,16 +308,18 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
                 oi[j] = gi[j] - pi[j] * total
         else:
             # the mean as in `_weighted_mean`, whose second pass is needed only where the
-            # first pass's error bound (2n + 2) 2**-53 max |g| is not below 1/16 ulp of the
-            # smallest |g_j - mean|: that is checked while the outputs are written
+            # first pass's error bound, (2n + 2) 2**-53 max |g|, is not below 1/16 ulp of
+            # the smallest |g_j - mean| (about 1 row in 7 for 1000 random g, and where one
+            # entry dominates or g is constant)
             total, weight = _weighted_sums(gi, pi)
             mean = total / weight
             hi = np.float32(mean)
             lo = np.float32(mean - hi)
-            smallest, largest = _scaled_differences(pi, gi, oi, hi, lo)
+            smallest, largest = _spread(gi, hi, lo)
             if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest:
                 lo = np.float32((mean - hi) + _mean_correction(gi, pi, mean, weight))
-                _scaled_differences(pi, gi, oi, hi, lo)
+            for j in range(n):
+                oi[j] = pi[j] * ((gi[j] - hi) - lo)
 
 
 #: Columns gathered per block by the column kernels: each row of the array is read 64
