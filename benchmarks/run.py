@@ -189,6 +189,16 @@ def _nothing() -> None:
     pass
 
 
+def gradient(y: Any) -> Any:
+    """A seeded standard-normal grad_output of y's shape and dtype: as a loss gives.
+
+    NOTE: a constant one (all ones) would be the softmaxes' worst case and no training
+    step's: their gradient is then 0, and the float32 Softmax backward takes its
+    residual pass in every row (see `tinygrad_act._rows`).
+    """
+    return np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
+
+
 def candidates(name: str, x: Any, threads: bool, axis: int = -1) -> dict[str, tuple[Step, Step]]:
     """Every available way to run one training step of activation `name` on `x`: for
     each, the setting it runs under (the thread count), and the step itself. The
@@ -197,7 +207,7 @@ def candidates(name: str, x: Any, threads: bool, axis: int = -1) -> dict[str, tu
     layer = get(name, **along)
     if isinstance(layer, RReLU):
         layer.eval()  # the slopes' mean, as PyTorch's rrelu(training=False)
-    g = np.ones_like(layer.forward(x))
+    g = gradient(layer.forward(x))
     steps: dict[str, tuple[Step, Step]] = {}
 
     def ours() -> object:
@@ -273,7 +283,7 @@ def peak_memory(name: str, x: Any, axis: int = -1) -> tuple[float, float]:
     layer = get(name, **({"axis": axis} if name in AXIS_LAYERS else {}))
     if isinstance(layer, RReLU):
         layer.eval()
-    g = np.ones_like(layer.forward(x))  # a warm cache, as in training
+    g = gradient(layer.forward(x))  # a warm cache, as in training
     layer.backward(g)
     peaks = []
     calls: list[Callable[[], object]] = [lambda: layer.forward(x), lambda: layer.backward(g)]
@@ -295,6 +305,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--engine", choices=_engine.available_engines(), default=engine())
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="time the 1-thread candidates only (PyTorch's OpenMP worker spins on the "
+        "second core for a while after each multi-threaded call, which slows the others)",
+    )
     parser.add_argument(
         "--axis",
         type=int,
@@ -339,7 +355,8 @@ def run(args: argparse.Namespace) -> int:
             for size in args.sizes:
                 shape = _shape(name, size)
                 x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-                steps = candidates(name, x, threads=x.size >= 10**5, axis=args.axis)
+                threads = x.size >= 10**5 and not args.one_thread
+                steps = candidates(name, x, threads=threads, axis=args.axis)
                 medians = time_interleaved(steps, args.repeats, x.size)
                 label = "x".join(map(str, shape)) if isinstance(size, tuple) else str(size)
                 result = {"activation": name, "dtype": dtype, "size": label, "seconds": medians}
