@@ -165,6 +165,25 @@ def _shape(name: str, size: int | tuple[int, ...]) -> tuple[int, ...]:
     return (size,)
 
 
+def _largest(sizes: list[int | tuple[int, ...]]) -> int:
+    """The element count of the largest size: the memory table's arrays."""
+    return max(int(np.prod(_shape("", size))) for size in sizes)
+
+
+def _axis_problem(names: list[str], sizes: list[int | tuple[int, ...]], axis: int) -> str:
+    """What is wrong with `axis` for the layers of `AXIS_LAYERS` among `names`, on the
+    timed shapes and the memory table's; "" if nothing."""
+    for name in (name for name in names if name in AXIS_LAYERS):
+        shapes = [(_shape(name, size), "shape") for size in sizes]
+        shapes.append((_shape(name, _largest(sizes)), "the memory table's shape"))
+        for shape, what in shapes:
+            if not -len(shape) <= axis < len(shape):
+                return f"--axis {axis} is out of range for {name} on {what} {shape}"
+            if name == "glu" and shape[axis] % 2:
+                return f"--axis {axis}: glu needs an even size along it, got {what} {shape}"
+    return ""
+
+
 def _size(text: str) -> int | tuple[int, ...]:
     """``1e5`` is 100000 elements, ``64x128`` a shape."""
     if "x" in text:
@@ -318,11 +337,9 @@ def main(argv: list[str] | None = None) -> int:
         help="the axis of softmax, logsoftmax, softmin and glu (default -1)",
     )
     args = parser.parse_args(argv)
-    for name in set(args.activations) & set(AXIS_LAYERS):
-        for size in args.sizes:
-            shape = _shape(name, size)
-            if not -len(shape) <= args.axis < len(shape):
-                parser.error(f"--axis {args.axis} is out of range for {name} on shape {shape}")
+    problem = _axis_problem(args.activations, args.sizes, args.axis)
+    if problem:
+        parser.error(problem)
     with _engine.using(args.engine):
         return run(args)
 
@@ -366,7 +383,7 @@ def run(args: argparse.Namespace) -> int:
                 results.append(result)
                 _print_row(name, dtype, label, x.size, medians)
     memory = []
-    largest = max(int(np.prod(_shape("", size))) for size in args.sizes)
+    largest = _largest(args.sizes)
     for name in args.activations:
         x = np.random.default_rng(0).standard_normal(_shape(name, largest))
         forward, backward = peak_memory(name, x, args.axis)

@@ -64,6 +64,14 @@ def test_benchmark_axis_option(tmp_path: Path) -> None:
     refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
     assert refused.returncode == 2
     assert "--axis 2 is out of range for softmax on shape (4, 8)" in refused.stderr
+    # the memory table's arrays are flat for sizes given as shapes of other layers
+    command[command.index("--axis") + 1] = "1"
+    command[command.index("4x8") : command.index("4x8") + 2] = ["2x3x4"]
+    refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    assert refused.returncode == 2
+    assert "--axis 1 is out of range for softmax on the memory table's shape (24,)" in (
+        refused.stderr
+    )
 
 
 def test_dask_cluster_benchmark_smoke_run() -> None:

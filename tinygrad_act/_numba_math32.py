@@ -71,10 +71,11 @@ def _reduce(
     a: np.float32, a_error: np.float32 = _NEGATIVE_ZERO
 ) -> tuple[np.int32, np.float32, np.float32]:
     """k, r and P(r) with a + a_error = k ln2 + r, |r| <= ln(2)/2, and
-    e**r = 1 + r + r**2 P(r); `a_error` is tiny (below 2**-10; -0.0 adds nothing)."""
+    e**r = 1 + r + r**2 P(r); `a_error` is at most half an ulp of a, such as the rounding
+    error of the sum that gave a (-0.0, the default, adds nothing)."""
     # NOTE: k from the low bits of a * (1/ln2) + 1.5 * 2**23 (no float -> int conversion);
-    # a - k ln2_hi is exact (Cody-Waite), and a_error - k ln2_lo (below 0.04) joins it in
-    # the one rounding of r.
+    # a - k ln2_hi is exact (Cody-Waite), and a_error - k ln2_lo (below 0.04, rounded far
+    # below the result's ulp) is added to it in r's rounding.
     shifted = a * _INV_LN2 + _ROUND_SHIFT
     kf = shifted - _ROUND_SHIFT
     k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)

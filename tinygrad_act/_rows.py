@@ -36,8 +36,9 @@ _SUM_OPTIONS: dict[str, Any] = {**_engine.KERNEL_OPTIONS, "fastmath": {"contract
 
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
 def _sum64(values: Array) -> float:
-    """The sum of `values` in float64, in lanes (the order is the compiled loop's, the
-    same for every row of one length)."""
+    """The sum of `values` in float64, in lanes (the order is the compiled loop's: the
+    same for every row of one length on one machine, and it may differ between CPUs
+    with different vector instructions, as AVX2 and AVX-512)."""
     total = 0.0
     for j in range(values.size):
         total += np.float64(values[j])
@@ -148,6 +149,40 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
                 p[i, j] = value
 
 
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _weighted_sums(g: Array, p: Array) -> tuple[float, float]:
+    """<g, p> and sum(p), in float64.
+
+    NOTE: each sum errs by at most about n 2**-53 of its terms' magnitudes, in any order
+    (the compiled loop's); products of float32 entries are exact in float64, those of
+    float64 entries add one rounding each.
+    """
+    total, weight = 0.0, 0.0
+    for j in range(g.size):
+        weight_j = np.float64(p[j])
+        total += np.float64(g[j]) * weight_j
+        weight += weight_j
+    return total, weight
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _mean_correction(g: Array, p: Array, mean: float, weight: float) -> float:
+    """The weighted mean of the residuals g_j - `mean`, `weight` being sum(p): what
+    corrects the first pass's mean, <g, p> / sum(p) (`_weighted_sums`).
+
+    NOTE: sum(p) is 1 for the exact softmax; dividing by the sum of the rounded p makes
+    g_i - <g, p> / sum(p) = sum_j p_j (g_i - g_j) / sum_j p_j, which only the relative
+    errors of p reach (an entry near 1 rounds by as much as the small entries are).
+    The first pass errs by n 2**-53 of sum |g p|, which is too much where one entry
+    dominates and g_i - <g, p> cancels to the size of the small entries; the residuals
+    are small there, and so is their sum's error.
+    """
+    residual = 0.0
+    for j in range(g.size):
+        residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
+    return residual / weight
+
+
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each row, from its softmax p."""
@@ -158,7 +193,9 @@ def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
             for j in range(n):
                 out[i, j] = g[i, j] - p[i, j] * total
         else:
-            mean, correction = _weighted_mean(g[i], p[i])
+            total, weight = _weighted_sums(g[i], p[i])
+            mean = total / weight
+            correction = _mean_correction(g[i], p[i], mean, weight)
             for j in range(n):
                 out[i, j] = p[i, j] * ((g[i, j] - mean) - correction)
 
@@ -185,49 +222,6 @@ def _max32(values: Array) -> np.float32:
         magnitude = size if size > magnitude else magnitude
     largest: np.float32 = np.int32(best ^ ((best >> 31) & _MAGNITUDE32)).view(np.float32)
     return _NAN32 if magnitude > _INF32_BITS else largest
-
-
-@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
-def _weighted_sums(g: Array, p: Array) -> tuple[float, float]:
-    """<g, p> and sum(p), in float64.
-
-    NOTE: products of float32 entries are exact in float64; each sum then errs by at
-    most n 2**-53 of its terms' magnitudes, in any order (the compiled loop's).
-    """
-    total, weight = 0.0, 0.0
-    for j in range(g.size):
-        weight_j = np.float64(p[j])
-        total += np.float64(g[j]) * weight_j
-        weight += weight_j
-    return total, weight
-
-
-@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
-def _mean_correction(g: Array, p: Array, mean: float, weight: float) -> float:
-    """The weighted mean of g_j - `mean` (`weight` is sum(p)): what corrects a `mean`
-    that errs by much more than the residuals' sum does."""
-    residual = 0.0
-    for j in range(g.size):
-        residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
-    return residual / weight
-
-
-@numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-def _weighted_mean(g: Array, p: Array) -> tuple[float, float]:
-    """<g, p> over sum(p), in float64, to within a few float64 ulp of its size, and
-    sum(p).
-
-    NOTE: sum(p) is 1 for the exact softmax; dividing by the sum of the rounded p makes
-    g_i - <g, p> / sum(p) = sum_j p_j (g_i - g_j) / sum_j p_j, which only the relative
-    errors of p reach (an entry near 1 rounds by as much as the small entries are).
-    The first sum errs by n 2**-53 of sum |g p|, which is too much where one entry
-    dominates and g_i - <g, p> cancels to the size of the small entries; a second
-    pass sums the residuals g_j - mean, which are small there, and corrects the mean
-    by their weighted mean.
-    """
-    total, weight = _weighted_sums(g, p)
-    mean = total / weight
-    return mean, _mean_correction(g, p, mean, weight)
 
 
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
@@ -307,10 +301,11 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
             for j in range(n):
                 oi[j] = gi[j] - pi[j] * total
         else:
-            # the mean as in `_weighted_mean`, whose second pass is needed only where the
-            # first pass's error bound, (2n + 2) 2**-53 max |g|, is not below 1/16 ulp of
-            # the smallest |g_j - mean| (about 1 row in 7 for 1000 random g, and where one
-            # entry dominates or g is constant)
+            # the mean as in `_backward`, whose second pass (`_mean_correction`) is needed
+            # only where the first pass's error bound, (2n + 2) 2**-53 max |g|, could reach
+            # 1/16 ulp of the smallest |g_j - mean| (2**-28 of it: 1/32 to 1/16 ulp); that
+            # is about 1 row in 7 for 1000 random g, and every row where one entry
+            # dominates or g is constant
             total, weight = _weighted_sums(gi, pi)
             mean = total / weight
             hi = np.float32(mean)
