@@ -356,3 +356,53 @@ def test_compiled_softmax_backward_of_a_dominant_entry(dtype: str) -> None:
             factor = float(magnitude / abs(exact))
             errors = [ulp_error(float(v), exact, dtype) for v in got[:, i].tolist()]
             assert max(errors) <= (4 + np.log2(n) / 2) * factor, (dtype, i, max(errors), factor)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_backward_of_extreme_gradients(dtype: str, engine: str) -> None:
+    """grad_output with inf, -inf, NaN, or entries near half the largest float32: each
+    output is p_i (g_i - <g, p> / sum(p)) evaluated in IEEE arithmetic (an infinite g
+    makes the others -inf or inf, NaN where inf - inf), and where that is finite within
+    4 + log2(n) / 2 ulp times the cancellation factor, as for ordinary gradients; no
+    intermediate overflows (float32's g - <g, p> can, where the output does not)."""
+    x = np.array([[0.0, 1.0, 2.0, 3.0], [5.0, -30.0, -31.0, -40.0]], dtype)
+    rows = [
+        [1.0, 2.0, np.inf, 3.0],
+        [1.0, -np.inf, 0.5, 2.0],
+        [np.inf, -np.inf, 0.0, 1.0],
+        [1.0, np.nan, 0.0, 0.0],
+        [1.7e38, -1.7e38, 1.7e38, 1.0],
+        [-1.7e38, 1.0, -1.7e38, 1.7e38],
+    ]
+    for g_row in rows:
+        g = np.array([g_row, g_row], dtype)
+        layer = Softmax()
+        with _engine.using(engine):
+            p = layer.forward(x)
+            got = layer.backward(g)
+        for row in range(2):
+            ps, gs = [mp.mpf(float(v)) for v in p[row]], [mp.mpf(float(v)) for v in g[row]]
+            finite = all(mp.isfinite(v) for v in gs)
+            with np.errstate(all="ignore"):  # the IEEE reference, in float64
+                p64, g64 = p[row].astype(np.float64), g[row].astype(np.float64)
+                ieee = p64 * (g64 - np.sum(g64 * p64) / np.sum(p64))
+            for i in range(4):
+                if not finite:
+                    assert np.array_equal(got[row, i], ieee[i].astype(dtype), equal_nan=True), (
+                        engine,
+                        dtype,
+                        g_row,
+                        row,
+                        i,
+                        got[row, i],
+                        ieee[i],
+                    )
+                    continue
+                mean = mp.fsum(a * b for a, b in zip(gs, ps, strict=True)) / mp.fsum(ps)
+                exact = ps[i] * (gs[i] - mean)
+                products = [abs(a * b) for a, b in zip(gs, ps, strict=True)]
+                magnitude = ps[i] * (abs(gs[i]) + mp.fsum(products))
+                error = ulp_error(float(got[row, i]), exact, dtype)
+                factor = float(magnitude / abs(exact)) if exact else 1.0
+                assert error <= (4 + np.log2(4) / 2) * factor, (engine, dtype, g_row, row, i)

@@ -195,7 +195,8 @@ def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
         else:
             total, weight = _weighted_sums(g[i], p[i])
             mean = total / weight
-            correction = _mean_correction(g[i], p[i], mean, weight)
+            # an infinite g makes the mean inf (or NaN), and each output p (g - mean)
+            correction = _mean_correction(g[i], p[i], mean, weight) if xp.isfinite(mean) else 0.0
             for j in range(n):
                 out[i, j] = p[i, j] * ((g[i, j] - mean) - correction)
 
@@ -204,6 +205,8 @@ def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
 _MAGNITUDE32 = np.int32(0x7FFFFFFF)
 _INF32_BITS = np.int32(0x7F800000)
 _NAN32 = np.float32(np.nan)
+#: Half the largest float32: the difference of two float32s below it in size is finite.
+_HALF_MAX32 = float(np.finfo(np.float32).max) / 2
 
 
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
@@ -309,9 +312,15 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
             total, weight = _weighted_sums(gi, pi)
             mean = total / weight
             hi = np.float32(mean)
-            lo = np.float32(mean - hi)
+            lo = np.float32(mean - hi) if np.isfinite(mean) else np.float32(0.0)
             smallest, largest = _spread(gi, hi, lo)
-            if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest:
+            if largest > _HALF_MAX32 and np.isfinite(mean):
+                # g - mean may overflow float32 where p (g - mean) does not: float64 here
+                correction = _mean_correction(gi, pi, mean, weight)
+                for j in range(n):
+                    oi[j] = np.float64(pi[j]) * ((np.float64(gi[j]) - mean) - correction)
+                continue
+            if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest and np.isfinite(mean):
                 lo = np.float32((mean - hi) + _mean_correction(gi, pi, mean, weight))
             for j in range(n):
                 oi[j] = pi[j] * ((gi[j] - hi) - lo)
