@@ -183,6 +183,15 @@ def _mean_correction(g: Array, p: Array, mean: float, weight: float) -> float:
     return residual / weight
 
 
+@numba.njit(inline="always", **_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+def _scaled_differences(p: Array, g: Array, out: Array, mean: float, correction: float) -> None:
+    """out = p ((g - mean) - correction) in float64, each output rounded once to out's
+    dtype. An infinite `mean` (from an infinite g) makes each output -inf, inf or NaN,
+    as the formula does."""
+    for j in range(g.size):
+        out[j] = np.float64(p[j]) * ((np.float64(g[j]) - mean) - correction)
+
+
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each row, from its softmax p."""
@@ -195,10 +204,9 @@ def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
         else:
             total, weight = _weighted_sums(g[i], p[i])
             mean = total / weight
-            # an infinite g makes the mean inf (or NaN), and each output p (g - mean)
+            # an infinite g makes the mean inf (or NaN), which no residual corrects
             correction = _mean_correction(g[i], p[i], mean, weight) if xp.isfinite(mean) else 0.0
-            for j in range(n):
-                out[i, j] = p[i, j] * ((g[i, j] - mean) - correction)
+            _scaled_differences(p[i], g[i], out[i], mean, correction)
 
 
 #: Flips the magnitude bits of a negative float32's bit pattern (see `_order`).
@@ -311,16 +319,18 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
             # dominates or g is constant
             total, weight = _weighted_sums(gi, pi)
             mean = total / weight
+            if not np.isfinite(mean):  # an infinite g (or NaN): as in `_backward`
+                _scaled_differences(pi, gi, oi, mean, 0.0)
+                continue
             hi = np.float32(mean)
-            lo = np.float32(mean - hi) if np.isfinite(mean) else np.float32(0.0)
+            lo = np.float32(mean - hi)
             smallest, largest = _spread(gi, hi, lo)
-            if largest > _HALF_MAX32 and np.isfinite(mean):
+            if largest > _HALF_MAX32:
                 # g - mean may overflow float32 where p (g - mean) does not: float64 here
                 correction = _mean_correction(gi, pi, mean, weight)
-                for j in range(n):
-                    oi[j] = np.float64(pi[j]) * ((np.float64(gi[j]) - mean) - correction)
+                _scaled_differences(pi, gi, oi, mean, correction)
                 continue
-            if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest and np.isfinite(mean):
+            if (2 * n + 2) * 2.0**-53 * largest > 2.0**-28 * smallest:
                 lo = np.float32((mean - hi) + _mean_correction(gi, pi, mean, weight))
             for j in range(n):
                 oi[j] = pi[j] * ((gi[j] - hi) - lo)
