@@ -218,14 +218,21 @@ def gradient(y: Any) -> Any:
     return np.random.default_rng(1).standard_normal(y.shape).astype(y.dtype)
 
 
+def benchmarked(name: str, axis: int) -> Any:
+    """The layer `name` as it is timed: along `axis` for the layers of `AXIS_LAYERS`,
+    RReLU in inference (its slopes' mean, as PyTorch's rrelu(training=False))."""
+    layer = get(name, **({"axis": axis} if name in AXIS_LAYERS else {}))
+    if isinstance(layer, RReLU):
+        layer.eval()
+    return layer
+
+
 def candidates(name: str, x: Any, threads: bool, axis: int = -1) -> dict[str, tuple[Step, Step]]:
     """Every available way to run one training step of activation `name` on `x`: for
     each, the setting it runs under (the thread count), and the step itself. The
     layers of `AXIS_LAYERS` and their peers work along `axis`."""
     along = {"axis": axis} if name in AXIS_LAYERS else {}
-    layer = get(name, **along)
-    if isinstance(layer, RReLU):
-        layer.eval()  # the slopes' mean, as PyTorch's rrelu(training=False)
+    layer = benchmarked(name, axis)
     g = gradient(layer.forward(x))
     steps: dict[str, tuple[Step, Step]] = {}
 
@@ -299,9 +306,7 @@ def time_interleaved(
 
 def peak_memory(name: str, x: Any, axis: int = -1) -> tuple[float, float]:
     """tracemalloc's peak during one forward and one backward call, in bytes."""
-    layer = get(name, **({"axis": axis} if name in AXIS_LAYERS else {}))
-    if isinstance(layer, RReLU):
-        layer.eval()
+    layer = benchmarked(name, axis)
     g = gradient(layer.forward(x))  # a warm cache, as in training
     layer.backward(g)
     peaks = []
