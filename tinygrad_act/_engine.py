@@ -50,8 +50,11 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Elements per block of the NumPy engine: a kernel's temporaries of this size fit in L2.
 BLOCK = 16384
-#: Below this many elements, threads cost more than they save.
+#: Below this many elements, threads cost more than they save (the NumPy engine, and
+#: the compiled row kernels).
 PARALLEL_MIN = 4 * BLOCK
+#: The compiled elementwise loops' share per thread at least (see `_team`).
+TEAM_MIN = BLOCK
 ENGINE_VARIABLE = "TINYGRAD_ACT_ENGINE"
 THREADS_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
 ENGINES = ("numba", "numpy")
@@ -447,14 +450,21 @@ def _evaluate_compiled(
             d = np.empty(n, derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
-        if n < PARALLEL_MIN:
-            both(flat, y, d, parameters)
+    threads = min(get_num_threads(), n // TEAM_MIN)
+    if threads <= 1:
+        if d is None:
+            value_only(flat, y, parameters, None)
         else:
-            run_chunks(n, lambda a, b: both(flat[a:b], y[a:b], d[a:b], parameters))
-    elif n < PARALLEL_MIN:
-        value_only(flat, y, parameters)
+            both(flat, y, d, parameters, None)
     else:
-        run_chunks(n, lambda a, b: value_only(flat[a:b], y[a:b], parameters))
+        from tinygrad_act import _team
+
+        if d is None:
+            job = value_only.jobs((flat.dtype.type, y.dtype.type))
+            _team.run(value_only, job, (flat, y, parameters), n, threads, parameters)
+        else:
+            job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type))
+            _team.run(both, job, (flat, y, d, parameters), n, threads, parameters)
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
@@ -465,21 +475,27 @@ def _evaluate_compiled(
 
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
-    small = derivative.size < PARALLEL_MIN
+    n = derivative.size
+    small = n < PARALLEL_MIN
     if (
-        small
-        and (_USING.get() or _ENGINE or engine()) == "numba"
+        (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
     ):
-        result = np.empty(derivative.shape, dtype)
-        product = _product_loop or _product()
-        if result.ndim == 1:
-            product(grad_output, derivative, result)
-        else:
-            product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
-        return result
+        threads = min(get_num_threads(), n // TEAM_MIN)
+        if small or threads > 1:
+            result = np.empty(derivative.shape, dtype)
+            g, f, out = grad_output, derivative, result
+            if result.ndim != 1:
+                g, f, out = g.reshape(-1), f.reshape(-1), out.reshape(-1)
+            team = _team_module or _import_team()
+            if threads > 1:
+                job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
+                team.run(team.product, job, (g, f, out), n, threads)
+            else:
+                team.product(g, f, out, None)
+            return result
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
             same: Array = grad_output * derivative
@@ -500,22 +516,16 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     return result
 
 
-_product_loop: Any = None
+_team_module: Any = None
 
 
-def _product() -> Any:
-    """A compiled ``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f."""
-    global _product_loop
-    if _product_loop is None:
-        import numba
+def _import_team() -> Any:
+    """`tinygrad_act._team`, imported on first use (it imports numba)."""
+    global _team_module
+    from tinygrad_act import _team
 
-        @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-        def product(g: Array, f: Array, out: Array) -> None:
-            for i in range(out.size):
-                out[i] = g[i] * f[i]
-
-        _product_loop = product
-    return _product_loop
+    _team_module = _team
+    return _team
 
 
 # ---------------------------------------------------------------------------
@@ -560,7 +570,7 @@ def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:
 def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     import numba
 
-    from tinygrad_act import _numba_math, _numba_math32
+    from tinygrad_act import _numba_math, _numba_math32, _team
 
     _register_helpers()
     space = _numba_math32 if native else _numba_math
@@ -571,7 +581,12 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     from pathlib import Path
 
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
-    for path in (inspect.getsourcefile(kernel), _numba_math.__file__, space.__file__):
+    for path in (
+        inspect.getsourcefile(kernel),
+        _numba_math.__file__,
+        space.__file__,
+        _team.__file__,
+    ):
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
@@ -593,13 +608,13 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
-    both, value_only = _loop_pair(holder, arity, native, numba)
+    both, value_only = _loop_pair(holder, arity, native, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
     if native:
         parameters = tuple([np.float32(p) for p in parameters])
     try:  # compile now, so that a kernel numba cannot type is found here
-        both(sample, np.empty_like(sample), np.empty_like(sample), parameters)
+        both(sample, np.empty_like(sample), np.empty_like(sample), parameters, None)
     except numba.core.errors.NumbaError as error:
         if kernel.__module__.startswith("tinygrad_act."):
             raise
@@ -618,7 +633,7 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 MAX_PARAMETERS = 3
 
 
-def _loop_pair(holder: Any, arity: int, native: bool, numba: Any) -> tuple[Any, Any]:
+def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
     widened to float64 first unless `native`.
 
@@ -648,19 +663,104 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any) -> tuple[Any, 
 
     holder.element = element
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def both_span(x: Array, y: Array, d: Array, p: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = holder.call(holder.element(x[i]), parameters)
+            value, slope = holder.call(holder.element(x[i]), p)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_span(x: Array, y: Array, p: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = holder.call(holder.element(x[i]), parameters)[0]
+            y[i] = holder.call(holder.element(x[i]), p)[0]
 
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def both_chunks(x: Array, y: Array, d: Array, p: tuple[float, ...], team: Array) -> None:
+        start, stop = holder.team.claim(team)
+        while start < stop:
+            holder.both_span(x[start:stop], y[start:stop], d[start:stop], p)
+            holder.team.finish(team)
+            start, stop = holder.team.claim(team)
+
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_chunks(x: Array, y: Array, p: tuple[float, ...], team: Array) -> None:
+        start, stop = holder.team.claim(team)
+        while start < stop:
+            holder.value_span(x[start:stop], y[start:stop], p)
+            holder.team.finish(team)
+            start, stop = holder.team.claim(team)
+
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def parameters(values: Array) -> tuple[float, ...]:
+        """The job's parameters, read back in the loop's precision."""
+        if arity == 0:
+            return ()
+        if arity == 1:
+            return (holder.element(values[0]),)
+        if arity == 2:
+            return (holder.element(values[0]), holder.element(values[1]))
+        return (holder.element(values[0]), holder.element(values[1]), holder.element(values[2]))
+
+    holder.both_span, holder.value_span = both_span, value_span
+    holder.both_chunks, holder.value_chunks = both_chunks, value_chunks
+    holder.parameters = parameters
+    holder.team = _team
+
+    # team: None to run alone, else the control array of `_team.run`, whose job this
+    # call leads (numba compiles each case on first use, without the other's branch)
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...], team: Any) -> int:
+        if team is None:
+            holder.both_span(x, y, d, parameters)
+            return 0
+        holder.team.open_job(team, x, y, d)
+        holder.both_chunks(x, y, d, parameters, team)
+        return holder.team.close_job(team)  # type: ignore[no-any-return]
+
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_only(x: Array, y: Array, parameters: tuple[float, ...], team: Any) -> int:
+        if team is None:
+            holder.value_span(x, y, parameters)
+            return 0
+        holder.team.open_job(team, x, y, None)
+        holder.value_chunks(x, y, parameters, team)
+        return holder.team.close_job(team)  # type: ignore[no-any-return]
+
+    def jobs(kinds: tuple[Any, ...]) -> int:
+        """The address of the workers' side of `both` (3 dtypes: x, y, f') or
+        `value_only` (2), for arrays of `kinds`, compiled on first use."""
+        job = holder.jobs.get(kinds)
+        if job is None:
+            job = holder.jobs[kinds] = _job(holder, kinds, numba, _team)
+        return job.address  # type: ignore[no-any-return]
+
+    holder.jobs = {}
+    both.jobs = value_only.jobs = jobs
     return both, value_only
+
+
+def _job(holder: Any, kinds: tuple[Any, ...], numba: Any, _team: Any) -> Any:
+    """A compiled job for `_team`: `holder`'s loop over the arrays the control array
+    holds, of the dtypes `kinds` (x, y, f'; or x, y)."""
+    first, second, third = kinds[0], kinds[1], kinds[-1]
+    three = len(kinds) == 3
+
+    @numba.cfunc(_team.job_signature, cache=True, **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def job(address: Any) -> None:
+        team = numba.carray(address, holder.team.CONTROL)
+        n = team[holder.team.COUNT]
+        at = holder.team.ARRAYS
+        x = numba.carray(holder.team.pointer(team[at]), n, first)
+        y = numba.carray(holder.team.pointer(team[at + 1]), n, second)
+        values = numba.carray(holder.team.pointer(team[holder.team.VALUES]), 4, np.float64)
+        if three:
+            d = numba.carray(holder.team.pointer(team[at + 2]), n, third)
+            holder.both_chunks(x, y, d, holder.parameters(values), team)
+        else:
+            holder.value_chunks(x, y, holder.parameters(values), team)
+
+    return job
 
 
 class _Float32Literals(ast.NodeTransformer):
