@@ -461,10 +461,10 @@ def _evaluate_compiled(
 
         if d is None:
             job = value_only.jobs((flat.dtype.type, y.dtype.type))
-            _team.run(value_only, job, (flat, y, parameters), n, threads, parameters)
+            _team.run(value_only, job.address, (flat, y, parameters), n, threads, parameters)
         else:
             job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type))
-            _team.run(both, job, (flat, y, d, parameters), n, threads, parameters)
+            _team.run(both, job.address, (flat, y, d, parameters), n, threads, parameters)
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
@@ -492,7 +492,7 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             team = _team_module or _import_team()
             if threads > 1:
                 job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
-                team.run(team.product, job, (g, f, out), n, threads)
+                team.run(team.product, job.address, (g, f, out), n, threads)
             else:
                 team.product(g, f, out, None)
             return result
@@ -727,13 +727,13 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
         holder.value_chunks(x, y, parameters, team)
         return holder.team.close_job(team)  # type: ignore[no-any-return]
 
-    def jobs(kinds: tuple[Any, ...]) -> int:
-        """The address of the workers' side of `both` (3 dtypes: x, y, f') or
-        `value_only` (2), for arrays of `kinds`, compiled on first use."""
+    def jobs(kinds: tuple[Any, ...]) -> Any:
+        """The workers' side of `both` (3 dtypes: x, y, f') or `value_only` (2), for
+        arrays of `kinds`: a C function, compiled on first use."""
         job = holder.jobs.get(kinds)
         if job is None:
             job = holder.jobs[kinds] = _job(holder, kinds, numba, _team)
-        return job.address  # type: ignore[no-any-return]
+        return job
 
     holder.jobs = {}
     both.jobs = value_only.jobs = jobs

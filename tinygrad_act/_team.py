@@ -250,9 +250,11 @@ class _Team:
             self.workers += 1
 
     def work(self, worker: int) -> None:
+        # a worker without a core of its own would spin in the way of those with one
+        spins = SPINS if worker + 2 <= _cores() else 0
         seen = int(self.control[STATE]) // _NUMBER
         while True:
-            seen = _serve(self.control, worker, seen, SPINS)
+            seen = _serve(self.control, worker, seen, spins)
             with self.wakeup:
                 self.wakeup.wait()
             _awake(self.control, worker)
@@ -260,6 +262,13 @@ class _Team:
     def wake(self) -> None:
         with self.wakeup:
             self.wakeup.notify_all()
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 _team = _Team()
@@ -339,8 +348,8 @@ def product(g: Any, f: Any, out: Any, control: Any) -> int:
 _product_jobs: dict[tuple[Any, ...], Any] = {}
 
 
-def product_job(kinds: tuple[Any, Any, Any]) -> int:
-    """The address of `product`'s job for arrays of the dtypes `kinds` (g, f, out)."""
+def product_job(kinds: tuple[Any, Any, Any]) -> Any:
+    """`product`'s job for arrays of the dtypes `kinds` (g, f, out): a C function."""
     if kinds not in _product_jobs:
         first, second, third = kinds
 
@@ -354,4 +363,4 @@ def product_job(kinds: tuple[Any, Any, Any]) -> int:
             _product_chunks(g, f, out, control)
 
         _product_jobs[kinds] = job
-    return _product_jobs[kinds].address  # type: ignore[no-any-return]
+    return _product_jobs[kinds]
