@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tinygrad_act import (
+    ELU,
     GELU,
     Activation,
     Sigmoid,
@@ -450,8 +451,9 @@ def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: in
     the bits the loop gives it alone, whatever the size and the number of threads."""
     from tinygrad_act import _team
 
-    kernel = ACTIVATIONS["elu"](alpha=0.3)._kernel(True)[0]
-    both, value_only = _engine._compiled(kernel)
+    loops = _engine._compiled(ELU(alpha=0.3)._kernel(True)[0])
+    assert loops is not None
+    both, value_only = loops
     x = np.random.default_rng(n).uniform(-30, 30, n)
     parameters = (0.3,)
     y, d = np.empty(n), np.empty(n)
