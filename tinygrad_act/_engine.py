@@ -14,9 +14,9 @@ The dtype rule, for both: every element is computed in float64 and rounded once 
 the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
 backward, too, rounds once). One exception: a kernel marked `float32_safe` keeps its
 accuracy bound in float32 arithmetic, and the compiled engine runs float32 input
-through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on a
-thread pool; each
-element's result depends on that element alone, so results do not depend on the
+through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on
+several threads (the compiled loops on `tinygrad_act._team`, the rest on a thread pool);
+each element's result depends on that element alone, so results do not depend on the
 number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
@@ -62,7 +62,7 @@ ENGINES = ("numba", "numpy")
 #: vectorizes: Python's error model checks every division), and a * b + c may become
 #: one fused multiply-add, which only removes a rounding.
 KERNEL_OPTIONS: dict[str, Any] = {"error_model": "numpy", "fastmath": {"contract"}}
-#: Loops also release the GIL, for the thread pool, and are cached on disk.
+#: Loops also release the GIL, for other threads, and are cached on disk.
 LOOP_OPTIONS: dict[str, Any] = {**KERNEL_OPTIONS, "nogil": True, "cache": True}
 
 
@@ -234,8 +234,9 @@ _pools: list[tuple[int, ThreadPoolExecutor]] = []
 
 def set_num_threads(n: int) -> None:
     """Use `n` threads for large arrays (default: the environment variable
-    ``TINYGRAD_ACT_NUM_THREADS``, else every available core). Arrays below
-    65,536 elements always run on the calling thread."""
+    ``TINYGRAD_ACT_NUM_THREADS``, else every available core). The compiled elementwise
+    loops give each thread 16,384 elements at least; the NumPy engine and the softmaxes
+    keep arrays under 65,536 elements on the calling thread."""
     global _threads
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
