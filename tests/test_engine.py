@@ -332,8 +332,8 @@ for dtype in (np.float64, np.float32):
     layer.forward(np.ones(10**5, dtype))
     layer.backward(np.ones(10**5, dtype))
 both = _engine._compiled(t.Sigmoid.function_and_derivative)[0]
-jobs = [("job[float64]", both.jobs((np.float64,) * 3), "x double>")]
-jobs.append(("job[float32]", native.jobs((np.float32,) * 3), "x float>"))
+jobs = [("job[float64]", both.jobs((np.float64,) * 3, ()), "x double>")]
+jobs.append(("job[float32]", native.jobs((np.float32,) * 3, ()), "x float>"))
 jobs.append(("product[float64]", _team.product_job((np.float64,) * 3), "x double>"))
 for name, both, suffix in loops:
     if sys.argv[1] == "asm":
@@ -460,7 +460,7 @@ def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: in
     both(x, y, d, parameters, None)
     for loop, outputs in ((both, 2), (value_only, 1)):
         team_outputs = tuple(np.full(n, np.nan) for _ in range(outputs))
-        job = loop.jobs((np.float64,) * (1 + outputs))
+        job = loop.jobs((np.float64,) * (1 + outputs), (np.float64,))
         _team.run(loop, job.address, (x, *team_outputs, parameters), n, threads_in_team, parameters)
         np.testing.assert_array_equal(team_outputs[0], y)
         if outputs == 2:
@@ -482,6 +482,7 @@ def test_workers_sleep_when_idle_and_wake_for_the_next_call(threads: None) -> No
     x = np.random.default_rng(0).standard_normal(LARGE)
     expected = Sigmoid().forward(x)
     Sigmoid().forward(x)  # the team's worker exists and has spun
+    assert _team._team is not None
     asleep = _team._team.control[_team.SLEEPING : _team.SLEEPING + 1]
     deadline = time.monotonic() + 10
     while not asleep[0] and time.monotonic() < deadline:
@@ -513,3 +514,58 @@ def test_a_forked_child_runs_on_its_own_team() -> None:
         [sys.executable, "-c", FORK], capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
+
+
+class Shrunk(Activation):
+    """A user's float32_safe activation with a parameter (float32 arithmetic)."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    @staticmethod
+    @float32_safe
+    def function_and_derivative(xp: Any, x: Any, alpha: Any) -> tuple[Any, Any]:
+        e = xp.exp(-alpha * xp.abs(x))
+        q = 1 + alpha * e
+        return x / q, 1 / (q * q) + e * alpha
+
+
+class Power(Activation):
+    """A user's activation with an integer parameter: x ** 3 multiplies, x ** 3.0 does not."""
+
+    def __init__(self, p: int = 3) -> None:
+        super().__init__()
+        self.p = p
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, p: Any) -> tuple[Any, Any]:
+        return x**p, p * x ** (p - 1)
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(
+    ("factory", "dtype"), [(Shrunk, np.float32), (Power, np.float64)], ids=["float32", "int"]
+)
+def test_every_thread_computes_with_the_parameters_types_of_the_caller(
+    factory: type[Activation], dtype: Any, threads: None
+) -> None:
+    x = np.random.default_rng(0).uniform(-10, 10, 1_000_003).astype(dtype)
+    set_num_threads(1)
+    expected = factory().forward(x)
+    set_num_threads(4)
+    for _ in range(3):  # workers join at different points each time
+        np.testing.assert_array_equal(factory().forward(x), expected)
+
+
+@NEEDS_NUMBA
+def test_more_threads_than_the_team_can_hold_run_as_many_as_it_can(threads: None) -> None:
+    from tinygrad_act import _team
+
+    x = np.random.default_rng(0).standard_normal(_engine.TEAM_MIN * (_team.MAX_WORKERS + 9))
+    set_num_threads(1)
+    expected = Sigmoid().forward(x)
+    set_num_threads(_team.MAX_WORKERS + 8)
+    np.testing.assert_array_equal(Sigmoid().forward(x), expected)
+    assert _team._team is not None
+    assert len(_team._team.wakeups) == _team.MAX_WORKERS

@@ -460,11 +460,12 @@ def _evaluate_compiled(
     else:
         from tinygrad_act import _team
 
+        kinds = tuple([np.asarray(p).dtype.type for p in parameters])
         if d is None:
-            job = value_only.jobs((flat.dtype.type, y.dtype.type))
+            job = value_only.jobs((flat.dtype.type, y.dtype.type), kinds)
             _team.run(value_only, job.address, (flat, y, parameters), n, threads, parameters)
         else:
-            job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type))
+            job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type), kinds)
             _team.run(both, job.address, (flat, y, d, parameters), n, threads, parameters)
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
@@ -692,20 +693,8 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
             holder.team.finish(team)
             start, stop = holder.team.claim(team)
 
-    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def parameters(values: Array) -> tuple[float, ...]:
-        """The job's parameters, read back in the loop's precision."""
-        if arity == 0:
-            return ()
-        if arity == 1:
-            return (holder.element(values[0]),)
-        if arity == 2:
-            return (holder.element(values[0]), holder.element(values[1]))
-        return (holder.element(values[0]), holder.element(values[1]), holder.element(values[2]))
-
     holder.both_span, holder.value_span = both_span, value_span
     holder.both_chunks, holder.value_chunks = both_chunks, value_chunks
-    holder.parameters = parameters
     holder.team = _team
 
     # team: None to run alone, else the control array of `_team.run`, whose job this
@@ -728,12 +717,14 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
         holder.value_chunks(x, y, parameters, team)
         return holder.team.close_job(team)  # type: ignore[no-any-return]
 
-    def jobs(kinds: tuple[Any, ...]) -> Any:
-        """The workers' side of `both` (3 dtypes: x, y, f') or `value_only` (2), for
-        arrays of `kinds`: a C function, compiled on first use."""
-        job = holder.jobs.get(kinds)
+    def jobs(arrays: tuple[Any, ...], parameters: tuple[Any, ...]) -> Any:
+        """The workers' side of `both` (3 arrays: x, y, f') or `value_only` (2), for
+        arrays and parameters of the NumPy types given: a C function, compiled on
+        first use."""
+        key = (arrays, parameters)
+        job = holder.jobs.get(key)
         if job is None:
-            job = holder.jobs[kinds] = _job(holder, kinds, numba, _team)
+            job = holder.jobs[key] = _job(holder, arrays, parameters, numba, _team)
         return job
 
     holder.jobs = {}
@@ -741,11 +732,17 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
     return both, value_only
 
 
-def _job(holder: Any, kinds: tuple[Any, ...], numba: Any, _team: Any) -> Any:
+def _job(
+    holder: Any, arrays: tuple[Any, ...], parameters: tuple[Any, ...], numba: Any, _team: Any
+) -> Any:
     """A compiled job for `_team`: `holder`'s loop over the arrays the control array
-    holds, of the dtypes `kinds` (x, y, f'; or x, y)."""
-    first, second, third = kinds[0], kinds[1], kinds[-1]
-    three = len(kinds) == 3
+    holds, of the NumPy types `arrays` (x, y, f'; or x, y), with its parameters read
+    back as the types `parameters` (those of the call that leads, so that every thread
+    compiles the same arithmetic)."""
+    first, second, third = arrays[0], arrays[1], arrays[-1]
+    three = len(arrays) == 3
+    count = len(parameters)
+    one, two, last = (*parameters, np.float64, np.float64, np.float64)[:3]
 
     @numba.cfunc(_team.job_signature, cache=True, **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
     def job(address: Any) -> None:
@@ -754,12 +751,20 @@ def _job(holder: Any, kinds: tuple[Any, ...], numba: Any, _team: Any) -> Any:
         at = holder.team.ARRAYS
         x = numba.carray(holder.team.pointer(team[at]), n, first)
         y = numba.carray(holder.team.pointer(team[at + 1]), n, second)
-        values = numba.carray(holder.team.pointer(team[holder.team.VALUES]), 4, np.float64)
+        v = numba.carray(holder.team.pointer(team[holder.team.VALUES]), 3, np.float64)
+        if count == 0:
+            p: tuple[Any, ...] = ()
+        elif count == 1:
+            p = (one(v[0]),)
+        elif count == 2:
+            p = (one(v[0]), two(v[1]))
+        else:
+            p = (one(v[0]), two(v[1]), last(v[2]))
         if three:
             d = numba.carray(holder.team.pointer(team[at + 2]), n, third)
-            holder.both_chunks(x, y, d, holder.parameters(values), team)
+            holder.both_chunks(x, y, d, p, team)
         else:
-            holder.value_chunks(x, y, holder.parameters(values), team)
+            holder.value_chunks(x, y, p, team)
 
     return job
 
