@@ -40,8 +40,9 @@ MAX_WORKERS = 48
 CONTROL = SLEEPING + MAX_WORKERS
 # STATE holds the job's number, a closed flag, and the number of workers in the job.
 _NUMBER, _CLOSED, _ACTIVE = 1 << 10, 1 << 9, (1 << 9) - 1
-#: Elements per chunk at least and at most; between, about 8 chunks per thread.
-CHUNK_MIN, CHUNK_MAX = 2048, 16384
+#: Elements per chunk at least and at most (a 2 MiB page of float64); between, about 8
+#: chunks per thread.
+CHUNK_MIN, CHUNK_MAX = 2048, 1 << 18
 #: How long a worker spins without a job before it sleeps.
 SPIN_SECONDS = 0.0008
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
