@@ -451,14 +451,15 @@ def _evaluate_compiled(
             d = np.empty(n, derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
-    threads = min(get_num_threads(), n // TEAM_MIN)
-    if threads <= 1:
+    if n < 2 * TEAM_MIN or get_num_threads() == 1:
         if d is None:
             value_only(flat, y, parameters, None)
         else:
             both(flat, y, d, parameters, None)
     else:
         from tinygrad_act import _team
+
+        threads = min(get_num_threads(), n // TEAM_MIN)
 
         kinds = tuple([np.asarray(p).dtype.type for p in parameters])
         if d is None:
@@ -484,20 +485,21 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
+        and (small or get_num_threads() > 1)
     ):
-        threads = min(get_num_threads(), n // TEAM_MIN)
-        if small or threads > 1:
-            result = np.empty(derivative.shape, dtype)
-            g, f, out = grad_output, derivative, result
-            if result.ndim != 1:
-                g, f, out = g.reshape(-1), f.reshape(-1), out.reshape(-1)
-            team = _team_module or _import_team()
-            if threads > 1:
-                job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
-                team.run(team.product, job.address, (g, f, out), n, threads)
+        result = np.empty(derivative.shape, dtype)
+        product = _product_loop or _product()
+        if small:
+            if result.ndim == 1:
+                product(grad_output, derivative, result, None)
             else:
-                team.product(g, f, out, None)
+                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1), None)
             return result
+        g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+        team = _team_module
+        job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
+        team.run(product, job.address, (g, f, out), n, min(get_num_threads(), n // TEAM_MIN))
+        return result
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
             same: Array = grad_output * derivative
@@ -518,16 +520,18 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     return result
 
 
+_product_loop: Any = None
 _team_module: Any = None
 
 
-def _import_team() -> Any:
-    """`tinygrad_act._team`, imported on first use (it imports numba)."""
-    global _team_module
+def _product() -> Any:
+    """`tinygrad_act._team.product`, imported on first use (it imports numba)."""
+    global _product_loop, _team_module
     from tinygrad_act import _team
 
     _team_module = _team
-    return _team
+    _product_loop = _team.product
+    return _product_loop
 
 
 # ---------------------------------------------------------------------------
