@@ -400,6 +400,12 @@ def run(args: argparse.Namespace) -> int:
         notes.append("SciPy is not installed: expit and the NumPy GELU peer are skipped")
     if torch is None:
         notes.append('PyTorch is not installed: torch is skipped (pip install ".[bench]")')
+    if not (args.isolate or args.one_thread) and (ALL_THREADS or 1) > 1:
+        notes.append(
+            "the multi-threaded candidates share this process, and the threads of each spin "
+            "for a while after its calls, slowing the next call of the others: --isolate "
+            "times each in a process of its own"
+        )
     machine = {
         "python": platform.python_version(),
         "numpy": np.__version__,
