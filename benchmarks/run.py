@@ -185,6 +185,11 @@ def _axis_problem(names: list[str], sizes: list[int | tuple[int, ...]], axis: in
     return ""
 
 
+def _threaded(candidate: str) -> bool:
+    """Whether `candidate` ("ours 2t", "torch 1t", "numpy", ...) runs on several threads."""
+    return candidate.startswith(("ours ", "torch ")) and not candidate.endswith(" 1t")
+
+
 def _text(size: int | tuple[int, ...]) -> str:
     """A size as `_size` reads it."""
     return "x".join(map(str, size)) if isinstance(size, tuple) else str(size)
@@ -429,7 +434,7 @@ def run(args: argparse.Namespace) -> int:
                 x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
                 threads = x.size >= 10**5 and not args.one_thread
                 steps = candidates(name, x, threads=threads, axis=args.axis)
-                apart = [k for k in steps if args.isolate and k.endswith("t") and k[-2] != "1"]
+                apart = [k for k in steps if args.isolate and _threaded(k)]
                 medians = time_interleaved(
                     {k: v for k, v in steps.items() if k not in apart}, args.repeats, x.size
                 )

@@ -485,11 +485,12 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
+        and derivative.flags.carray  # the team's workers read both from their addresses
         and (small or get_num_threads() > 1)
     ):
         result = np.empty(derivative.shape, dtype)
         product = _product_loop or _product()
-        if small:
+        if n < 2 * TEAM_MIN or get_num_threads() == 1:
             if result.ndim == 1:
                 product(grad_output, derivative, result, None)
             else:
