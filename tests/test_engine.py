@@ -569,3 +569,14 @@ def test_more_threads_than_the_team_can_hold_run_as_many_as_it_can(threads: None
     np.testing.assert_array_equal(Sigmoid().forward(x), expected)
     assert _team._team is not None
     assert len(_team._team.wakeups) == _team.MAX_WORKERS
+
+
+def test_the_chain_rule_of_a_strided_derivative(threads: None, each_engine: str) -> None:
+    """Threads read the arrays from their addresses: a strided f' must not reach them."""
+    set_num_threads(2)
+    rng = np.random.default_rng(0)
+    derivative = rng.standard_normal(2_000_002)[::2]
+    g = rng.standard_normal(derivative.size)
+    for _ in range(20):  # a worker joins once it has started and spins
+        result = _engine.chain_rule(g, derivative, np.dtype(np.float64))
+        np.testing.assert_array_equal(result, g * derivative)
