@@ -331,9 +331,14 @@ def test_module_entry_point_refuses_an_infinite_learning_rate() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT is how Ctrl-C arrives on POSIX")
 def test_module_entry_point_ctrl_c_exits_130() -> None:
     argv = [sys.executable, "-u", "-m", "tinygrad_act", "demo", "--epochs", "1000000"]
-    with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    ) as process:
+    # a child inherits an ignored SIGINT, and Python then installs no handler for it:
+    # start the demo as a terminal would, with SIGINT handled
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    with process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("training a 2-16-16-1 MLP")
         # NOTE: a SIGINT is now and then lost in the child, where the demo kept training
