@@ -2,7 +2,7 @@
 
     python benchmarks/run.py [--sizes 1e3 1e5 1e7 64x128] [--dtypes float16 float32 float64]
                              [--activations sigmoid tanh ...] [--repeats 7] [--json FILE]
-                             [--engine numba|numpy]
+                             [--engine numba|numpy] [--axis A] [--one-thread | --isolate]
 
 A size is a number of elements, or a shape such as 64x128 (a toy network's batch).
 
@@ -29,6 +29,7 @@ import json
 import math
 import os
 import platform
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -182,6 +183,16 @@ def _axis_problem(names: list[str], sizes: list[int | tuple[int, ...]], axis: in
             if name == "glu" and shape[axis] % 2:
                 return f"--axis {axis}: glu needs an even size along it, got {what} {shape}"
     return ""
+
+
+def _threaded(candidate: str) -> bool:
+    """Whether `candidate` ("ours 2t", "torch 1t", "numpy", ...) runs on several threads."""
+    return candidate.startswith(("ours ", "torch ")) and not candidate.endswith(" 1t")
+
+
+def _text(size: int | tuple[int, ...]) -> str:
+    """A size as `_size` reads it."""
+    return "x".join(map(str, size)) if isinstance(size, tuple) else str(size)
 
 
 def _size(text: str) -> int | tuple[int, ...]:
@@ -341,12 +352,50 @@ def main(argv: list[str] | None = None) -> int:
         default=-1,
         help="the axis of softmax, logsoftmax, softmin and glu (default -1)",
     )
+    parser.add_argument(
+        "--isolate",
+        action="store_true",
+        help="time each multi-threaded candidate in a process of its own, the processes "
+        "taking turns round after round (a thread pool that spins after its calls then "
+        "slows no other candidate)",
+    )
+    parser.add_argument("--only", help=argparse.SUPPRESS)  # a child of --isolate: one candidate
     args = parser.parse_args(argv)
+    if args.isolate and args.one_thread:
+        parser.error("--isolate times the multi-threaded candidates, --one-thread leaves them out")
     problem = _axis_problem(args.activations, args.sizes, args.axis)
     if problem:
         parser.error(problem)
     with _engine.using(args.engine):
+        if args.only:
+            return _time_one(args)
         return run(args)
+
+
+def _time_one(args: argparse.Namespace) -> int:
+    """As a child of --isolate: print the median seconds per step of candidate
+    `args.only` for the one activation, dtype and size given."""
+    name, dtype, size = args.activations[0], args.dtypes[0], args.sizes[0]
+    x = np.random.default_rng(0).standard_normal(_shape(name, size)).astype(dtype)
+    step = candidates(name, x, threads=True, axis=args.axis)[args.only]
+    print(json.dumps(time_interleaved({args.only: step}, args.repeats, x.size)[args.only]))
+    return 0
+
+
+def time_isolated(
+    names: list[str], argv: list[str], repeats: int, rounds: int = 3
+) -> dict[str, float]:
+    """Median seconds per step of each candidate of `names`, each timed `repeats` times
+    in a process of its own (this script, with `argv` and ``--only``), the processes
+    taking turns for `rounds` rounds; the median of the rounds' medians."""
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    script = os.path.abspath(__file__)
+    for _ in range(rounds):
+        for name in names:
+            command = [sys.executable, script, *argv, "--repeats", str(repeats), "--only", name]
+            child = subprocess.run(command, capture_output=True, text=True, check=True)
+            samples[name].append(float(child.stdout.split()[-1]))
+    return {name: float(np.median(times)) for name, times in samples.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -356,6 +405,12 @@ def run(args: argparse.Namespace) -> int:
         notes.append("SciPy is not installed: expit and the NumPy GELU peer are skipped")
     if torch is None:
         notes.append('PyTorch is not installed: torch is skipped (pip install ".[bench]")')
+    if not (args.isolate or args.one_thread) and (ALL_THREADS or 1) > 1:
+        notes.append(
+            "the multi-threaded candidates share this process, and the threads of each spin "
+            "for a while after its calls, slowing the next call of the others: --isolate "
+            "times each in a process of its own"
+        )
     machine = {
         "python": platform.python_version(),
         "numpy": np.__version__,
@@ -379,9 +434,18 @@ def run(args: argparse.Namespace) -> int:
                 x = np.random.default_rng(0).standard_normal(shape).astype(dtype)
                 threads = x.size >= 10**5 and not args.one_thread
                 steps = candidates(name, x, threads=threads, axis=args.axis)
-                medians = time_interleaved(steps, args.repeats, x.size)
+                apart = [k for k in steps if args.isolate and _threaded(k)]
+                medians = time_interleaved(
+                    {k: v for k, v in steps.items() if k not in apart}, args.repeats, x.size
+                )
+                if apart:
+                    argv = [name, "--dtypes", dtype, "--sizes", _text(size)]
+                    argv += ["--axis", str(args.axis), "--engine", args.engine]
+                    medians.update(time_isolated(apart, ["--activations", *argv], args.repeats))
                 label = "x".join(map(str, shape)) if isinstance(size, tuple) else str(size)
                 result = {"activation": name, "dtype": dtype, "size": label, "seconds": medians}
+                if apart:
+                    result["isolated"] = apart
                 if name in AXIS_LAYERS:
                     result["axis"] = args.axis
                     label += f" axis {args.axis}"

@@ -74,6 +74,31 @@ def test_benchmark_axis_option(tmp_path: Path) -> None:
     )
 
 
+def test_benchmark_isolate_option(tmp_path: Path) -> None:
+    """--isolate times each multi-threaded candidate in a process of its own (where the
+    machine has several cores), and refuses --one-thread, which leaves them out."""
+    output = tmp_path / "bench.json"
+    command = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "run.py"),
+        *("--sizes", "1e5", "--dtypes", "float32", "--repeats", "1", "--isolate"),
+        *("--activations", "sigmoid", "--json", str(output)),
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
+    (row,) = json.loads(output.read_text())["results"]
+    several = [n for n in row["seconds"] if n.split()[0] in ("ours", "torch") and n[-3:] != " 1t"]
+    assert row.get("isolated", []) == several
+    if len(os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else [1]) > 1:
+        assert any(name.startswith("ours") for name in several)
+    assert all(seconds > 0 for seconds in row["seconds"].values())
+    refused = subprocess.run(
+        [*command, "--one-thread"], capture_output=True, text=True, cwd=ROOT, env=env
+    )
+    assert refused.returncode == 2
+    assert "--isolate times the multi-threaded candidates" in refused.stderr
+
+
 def test_dask_cluster_benchmark_smoke_run() -> None:
     command = [
         sys.executable,

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tinygrad_act import (
+    ELU,
     GELU,
     Activation,
     Sigmoid,
@@ -316,7 +317,7 @@ def test_one_instance_in_two_threads_is_an_error_never_a_wrong_gradient() -> Non
 
 PROBE = """
 import re, sys, numpy as np, tinygrad_act as t
-from tinygrad_act import _engine
+from tinygrad_act import _engine, _team
 layers = (t.Sigmoid(), t.ELU(), t.Tanh(), t.SiLU(), t.Softplus(), t.GELU(approximate="tanh"))
 loops = []
 for layer in layers:
@@ -325,18 +326,34 @@ for layer in layers:
 t.Sigmoid().forward(np.ones(4, np.float32))  # float32_safe: float32 arithmetic
 native = _engine._compiled(t.Sigmoid.function_and_derivative, True)[0]
 loops.append(("Sigmoid[float32]", native, "ps"))
+t.set_num_threads(2)  # the team's loops: the caller's share, and the workers' jobs
+for dtype in (np.float64, np.float32):
+    layer = t.Sigmoid()
+    layer.forward(np.ones(10**5, dtype))
+    layer.backward(np.ones(10**5, dtype))
+both = _engine._compiled(t.Sigmoid.function_and_derivative)[0]
+jobs = [("job[float64]", both.jobs((np.float64,) * 3, ()), "x double>")]
+jobs.append(("job[float32]", native.jobs((np.float32,) * 3, ()), "x float>"))
+jobs.append(("product[float64]", _team.product_job((np.float64,) * 3), "x double>"))
 for name, both, suffix in loops:
     if sys.argv[1] == "asm":
-        asm = both.inspect_asm(both.signatures[0])
-        print(name, len(re.findall(r"\\bv\\w+" + suffix + r"\\s+[^\\n]*%[yz]mm", asm)))
+        for signature in both.signatures:  # alone, and leading the team
+            asm = both.inspect_asm(signature)
+            print(name, len(re.findall(r"\\bv\\w+" + suffix + r"\\s+[^\\n]*%[yz]mm", asm)))
     else:
         print(name, sum(both.stats.cache_hits.values()))
+for name, job, vector in jobs:
+    if sys.argv[1] == "asm":
+        print(name, job.inspect_llvm().count(vector))
+    else:
+        print(name, job.cache_hits)
 """
 
 
 @NEEDS_NUMBA
 def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
-    """Each loop has packed SIMD instructions; a second process loads it from disk."""
+    """Each loop has packed SIMD instructions, alone and in the thread team, and so do
+    the team's jobs; a second process loads them all from disk."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     first = subprocess.run(
         [sys.executable, "-c", PROBE, "asm"], env=env, capture_output=True, text=True
@@ -350,7 +367,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     )
     assert second.returncode == 0, second.stderr
     hits = dict(line.split() for line in second.stdout.splitlines())
-    assert len(hits) == 7
+    assert len(hits) == 10
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
@@ -424,3 +441,142 @@ def test_quietly_ignores_floating_point_errors_and_restores_the_state(
     assert np.geterr() == before
     with pytest.raises(RuntimeWarning):
         np.divide(np.ones(2), 0.0)
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("n", [2 * _engine.TEAM_MIN, 2 * _engine.TEAM_MIN + 1, 100_003, 1_000_001])
+@pytest.mark.parametrize("threads_in_team", [2, 3, 5])
+def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: int) -> None:
+    """Chunks go to whichever thread claims them first: every element is written, with
+    the bits the loop gives it alone, whatever the size and the number of threads."""
+    from tinygrad_act import _team
+
+    loops = _engine._compiled(ELU(alpha=0.3)._kernel(True)[0])
+    assert loops is not None
+    both, value_only = loops
+    x = np.random.default_rng(n).uniform(-30, 30, n)
+    parameters = (0.3,)
+    y, d = np.empty(n), np.empty(n)
+    both(x, y, d, parameters, None)
+    for loop, outputs in ((both, 2), (value_only, 1)):
+        team_outputs = tuple(np.full(n, np.nan) for _ in range(outputs))
+        job = loop.jobs((np.float64,) * (1 + outputs), (np.float64,))
+        _team.run(loop, job.address, (x, *team_outputs, parameters), n, threads_in_team, parameters)
+        np.testing.assert_array_equal(team_outputs[0], y)
+        if outputs == 2:
+            np.testing.assert_array_equal(team_outputs[1], d)
+    g = np.random.default_rng(1).standard_normal(n)
+    product = np.full(n, np.nan)
+    job = _team.product_job((np.float64,) * 3)
+    _team.run(_team.product, job.address, (g, d, product), n, threads_in_team)
+    np.testing.assert_array_equal(product, g * d)
+
+
+@NEEDS_NUMBA
+def test_workers_sleep_when_idle_and_wake_for_the_next_call(threads: None) -> None:
+    import time
+
+    from tinygrad_act import _team
+
+    set_num_threads(2)
+    x = np.random.default_rng(0).standard_normal(LARGE)
+    expected = Sigmoid().forward(x)
+    Sigmoid().forward(x)  # the team's worker exists and has spun
+    assert _team._team is not None
+    asleep = _team._team.control[_team.SLEEPING : _team.SLEEPING + 1]
+    deadline = time.monotonic() + 10
+    while not asleep[0] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert asleep[0], "the idle worker never went to sleep"
+    while asleep[0] and time.monotonic() < deadline:  # calls keep it awake once woken
+        np.testing.assert_array_equal(Sigmoid().forward(x), expected)
+    assert not asleep[0], "the calls did not wake the worker"
+
+
+FORK = """
+import os, sys, numpy as np, tinygrad_act as t
+t.set_num_threads(2)
+x = np.random.default_rng(0).standard_normal(300_001)
+expected = t.Sigmoid().forward(x)
+pid = os.fork()
+if pid == 0:  # the child has no workers: it hires its own
+    ok = np.array_equal(t.Sigmoid().forward(x), expected)
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+@NEEDS_NUMBA
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_child_runs_on_its_own_team() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", FORK], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
+class Shrunk(Activation):
+    """A user's float32_safe activation with a parameter (float32 arithmetic)."""
+
+    def __init__(self, alpha: float = 0.3) -> None:
+        super().__init__()
+        self.alpha = alpha
+
+    @staticmethod
+    @float32_safe
+    def function_and_derivative(xp: Any, x: Any, alpha: Any) -> tuple[Any, Any]:
+        e = xp.exp(-alpha * xp.abs(x))
+        q = 1 + alpha * e
+        return x / q, 1 / (q * q) + e * alpha
+
+
+class Power(Activation):
+    """A user's activation with an integer parameter: x ** 3 multiplies, x ** 3.0 does not."""
+
+    def __init__(self, p: int = 3) -> None:
+        super().__init__()
+        self.p = p
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, p: Any) -> tuple[Any, Any]:
+        return x**p, p * x ** (p - 1)
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(
+    ("factory", "dtype"), [(Shrunk, np.float32), (Power, np.float64)], ids=["float32", "int"]
+)
+def test_every_thread_computes_with_the_parameters_types_of_the_caller(
+    factory: type[Activation], dtype: Any, threads: None
+) -> None:
+    x = np.random.default_rng(0).uniform(-10, 10, 1_000_003).astype(dtype)
+    set_num_threads(1)
+    expected = factory().forward(x)
+    set_num_threads(4)
+    for _ in range(3):  # workers join at different points each time
+        np.testing.assert_array_equal(factory().forward(x), expected)
+
+
+@NEEDS_NUMBA
+def test_more_threads_than_the_team_can_hold_run_as_many_as_it_can(threads: None) -> None:
+    from tinygrad_act import _team
+
+    x = np.random.default_rng(0).standard_normal(_engine.TEAM_MIN * (_team.MAX_WORKERS + 9))
+    set_num_threads(1)
+    expected = Sigmoid().forward(x)
+    set_num_threads(_team.MAX_WORKERS + 8)
+    np.testing.assert_array_equal(Sigmoid().forward(x), expected)
+    assert _team._team is not None
+    assert len(_team._team.wakeups) == _team.MAX_WORKERS
+
+
+def test_the_chain_rule_of_a_strided_derivative(threads: None, each_engine: str) -> None:
+    """Threads read the arrays from their addresses: a strided f' must not reach them."""
+    set_num_threads(2)
+    rng = np.random.default_rng(0)
+    derivative = rng.standard_normal(2_000_002)[::2]
+    g = rng.standard_normal(derivative.size)
+    for _ in range(20):  # a worker joins once it has started and spins
+        result = _engine.chain_rule(g, derivative, np.dtype(np.float64))
+        np.testing.assert_array_equal(result, g * derivative)

@@ -14,9 +14,9 @@ The dtype rule, for both: every element is computed in float64 and rounded once 
 the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
 backward, too, rounds once). One exception: a kernel marked `float32_safe` keeps its
 accuracy bound in float32 arithmetic, and the compiled engine runs float32 input
-through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on a
-thread pool; each
-element's result depends on that element alone, so results do not depend on the
+through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on
+several threads (the compiled loops on `tinygrad_act._team`, the rest on a thread pool);
+each element's result depends on that element alone, so results do not depend on the
 number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
@@ -50,8 +50,11 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Elements per block of the NumPy engine: a kernel's temporaries of this size fit in L2.
 BLOCK = 16384
-#: Below this many elements, threads cost more than they save.
+#: Below this many elements, threads cost more than they save (the NumPy engine, and
+#: the compiled row kernels).
 PARALLEL_MIN = 4 * BLOCK
+#: The compiled elementwise loops' share per thread at least (see `_team`).
+TEAM_MIN = BLOCK
 ENGINE_VARIABLE = "TINYGRAD_ACT_ENGINE"
 THREADS_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
 ENGINES = ("numba", "numpy")
@@ -59,7 +62,7 @@ ENGINES = ("numba", "numpy")
 #: vectorizes: Python's error model checks every division), and a * b + c may become
 #: one fused multiply-add, which only removes a rounding.
 KERNEL_OPTIONS: dict[str, Any] = {"error_model": "numpy", "fastmath": {"contract"}}
-#: Loops also release the GIL, for the thread pool, and are cached on disk.
+#: Loops also release the GIL, for other threads, and are cached on disk.
 LOOP_OPTIONS: dict[str, Any] = {**KERNEL_OPTIONS, "nogil": True, "cache": True}
 
 
@@ -231,8 +234,9 @@ _pools: list[tuple[int, ThreadPoolExecutor]] = []
 
 def set_num_threads(n: int) -> None:
     """Use `n` threads for large arrays (default: the environment variable
-    ``TINYGRAD_ACT_NUM_THREADS``, else every available core). Arrays below
-    65,536 elements always run on the calling thread."""
+    ``TINYGRAD_ACT_NUM_THREADS``, else every available core). The compiled elementwise
+    loops give each thread 16,384 elements at least; the NumPy engine and the softmaxes
+    keep arrays under 65,536 elements on the calling thread."""
     global _threads
     if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 1:
         raise ValueError(f"set_num_threads: n must be a positive integer, got {n!r}")
@@ -447,14 +451,23 @@ def _evaluate_compiled(
             d = np.empty(n, derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
-        if n < PARALLEL_MIN:
-            both(flat, y, d, parameters)
+    if n < 2 * TEAM_MIN or get_num_threads() == 1:
+        if d is None:
+            value_only(flat, y, parameters, None)
         else:
-            run_chunks(n, lambda a, b: both(flat[a:b], y[a:b], d[a:b], parameters))
-    elif n < PARALLEL_MIN:
-        value_only(flat, y, parameters)
+            both(flat, y, d, parameters, None)
     else:
-        run_chunks(n, lambda a, b: value_only(flat[a:b], y[a:b], parameters))
+        from tinygrad_act import _team
+
+        threads = min(get_num_threads(), n // TEAM_MIN)
+
+        kinds = tuple([np.asarray(p).dtype.type for p in parameters])
+        if d is None:
+            job = value_only.jobs((flat.dtype.type, y.dtype.type), kinds)
+            _team.run(value_only, job.address, (flat, y, parameters), n, threads, parameters)
+        else:
+            job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type), kinds)
+            _team.run(both, job.address, (flat, y, d, parameters), n, threads, parameters)
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
@@ -465,20 +478,28 @@ def _evaluate_compiled(
 
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
-    small = derivative.size < PARALLEL_MIN
+    n = derivative.size
+    small = n < PARALLEL_MIN
     if (
-        small
-        and (_USING.get() or _ENGINE or engine()) == "numba"
+        (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
+        and derivative.flags.carray  # the team's workers read both from their addresses
+        and (small or get_num_threads() > 1)
     ):
         result = np.empty(derivative.shape, dtype)
         product = _product_loop or _product()
-        if result.ndim == 1:
-            product(grad_output, derivative, result)
-        else:
-            product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+        if n < 2 * TEAM_MIN or get_num_threads() == 1:
+            if result.ndim == 1:
+                product(grad_output, derivative, result, None)
+            else:
+                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1), None)
+            return result
+        g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+        team = _team_module
+        job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
+        team.run(product, job.address, (g, f, out), n, min(get_num_threads(), n // TEAM_MIN))
         return result
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
@@ -501,20 +522,16 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
 
 
 _product_loop: Any = None
+_team_module: Any = None
 
 
 def _product() -> Any:
-    """A compiled ``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f."""
-    global _product_loop
-    if _product_loop is None:
-        import numba
+    """`tinygrad_act._team.product`, imported on first use (it imports numba)."""
+    global _product_loop, _team_module
+    from tinygrad_act import _team
 
-        @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-        def product(g: Array, f: Array, out: Array) -> None:
-            for i in range(out.size):
-                out[i] = g[i] * f[i]
-
-        _product_loop = product
+    _team_module = _team
+    _product_loop = _team.product
     return _product_loop
 
 
@@ -560,7 +577,7 @@ def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:
 def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     import numba
 
-    from tinygrad_act import _numba_math, _numba_math32
+    from tinygrad_act import _numba_math, _numba_math32, _team
 
     _register_helpers()
     space = _numba_math32 if native else _numba_math
@@ -571,7 +588,12 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     from pathlib import Path
 
     digest = hashlib.sha256(marshal.dumps(kernel.__code__))
-    for path in (inspect.getsourcefile(kernel), _numba_math.__file__, space.__file__):
+    for path in (
+        inspect.getsourcefile(kernel),
+        _numba_math.__file__,
+        space.__file__,
+        _team.__file__,
+    ):
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
@@ -593,13 +615,13 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
-    both, value_only = _loop_pair(holder, arity, native, numba)
+    both, value_only = _loop_pair(holder, arity, native, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
     if native:
         parameters = tuple([np.float32(p) for p in parameters])
     try:  # compile now, so that a kernel numba cannot type is found here
-        both(sample, np.empty_like(sample), np.empty_like(sample), parameters)
+        both(sample, np.empty_like(sample), np.empty_like(sample), parameters, None)
     except numba.core.errors.NumbaError as error:
         if kernel.__module__.startswith("tinygrad_act."):
             raise
@@ -618,7 +640,7 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 MAX_PARAMETERS = 3
 
 
-def _loop_pair(holder: Any, arity: int, native: bool, numba: Any) -> tuple[Any, Any]:
+def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
     widened to float64 first unless `native`.
 
@@ -648,19 +670,108 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any) -> tuple[Any, 
 
     holder.element = element
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def both_span(x: Array, y: Array, d: Array, p: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = holder.call(holder.element(x[i]), parameters)
+            value, slope = holder.call(holder.element(x[i]), p)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_span(x: Array, y: Array, p: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = holder.call(holder.element(x[i]), parameters)[0]
+            y[i] = holder.call(holder.element(x[i]), p)[0]
 
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def both_chunks(x: Array, y: Array, d: Array, p: tuple[float, ...], team: Array) -> None:
+        start, stop = holder.team.claim(team)
+        while start < stop:
+            holder.both_span(x[start:stop], y[start:stop], d[start:stop], p)
+            holder.team.finish(team)
+            start, stop = holder.team.claim(team)
+
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_chunks(x: Array, y: Array, p: tuple[float, ...], team: Array) -> None:
+        start, stop = holder.team.claim(team)
+        while start < stop:
+            holder.value_span(x[start:stop], y[start:stop], p)
+            holder.team.finish(team)
+            start, stop = holder.team.claim(team)
+
+    holder.both_span, holder.value_span = both_span, value_span
+    holder.both_chunks, holder.value_chunks = both_chunks, value_chunks
+    holder.team = _team
+
+    # team: None to run alone, else the control array of `_team.run`, whose job this
+    # call leads (numba compiles each case on first use, without the other's branch)
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...], team: Any) -> int:
+        if team is None:
+            holder.both_span(x, y, d, parameters)
+            return 0
+        holder.team.open_job(team, x, y, d)
+        holder.both_chunks(x, y, d, parameters, team)
+        return holder.team.close_job(team)  # type: ignore[no-any-return]
+
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_only(x: Array, y: Array, parameters: tuple[float, ...], team: Any) -> int:
+        if team is None:
+            holder.value_span(x, y, parameters)
+            return 0
+        holder.team.open_job(team, x, y, None)
+        holder.value_chunks(x, y, parameters, team)
+        return holder.team.close_job(team)  # type: ignore[no-any-return]
+
+    def jobs(arrays: tuple[Any, ...], parameters: tuple[Any, ...]) -> Any:
+        """The workers' side of `both` (3 arrays: x, y, f') or `value_only` (2), for
+        arrays and parameters of the NumPy types given: a C function, compiled on
+        first use."""
+        key = (arrays, parameters)
+        job = holder.jobs.get(key)
+        if job is None:
+            job = holder.jobs[key] = _job(holder, arrays, parameters, numba, _team)
+        return job
+
+    holder.jobs = {}
+    both.jobs = value_only.jobs = jobs
     return both, value_only
+
+
+def _job(
+    holder: Any, arrays: tuple[Any, ...], parameters: tuple[Any, ...], numba: Any, _team: Any
+) -> Any:
+    """A compiled job for `_team`: `holder`'s loop over the arrays the control array
+    holds, of the NumPy types `arrays` (x, y, f'; or x, y), with its parameters read
+    back as the types `parameters` (those of the call that leads, so that every thread
+    compiles the same arithmetic)."""
+    first, second, third = arrays[0], arrays[1], arrays[-1]
+    three = len(arrays) == 3
+    count = len(parameters)
+    one, two, last = (*parameters, np.float64, np.float64, np.float64)[:3]
+
+    @numba.cfunc(_team.job_signature, cache=True, **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def job(address: Any) -> None:
+        team = numba.carray(address, holder.team.CONTROL)
+        n = team[holder.team.COUNT]
+        at = holder.team.ARRAYS
+        x = numba.carray(holder.team.pointer(team[at]), n, first)
+        y = numba.carray(holder.team.pointer(team[at + 1]), n, second)
+        v = numba.carray(holder.team.pointer(team[holder.team.VALUES]), 3, np.float64)
+        if count == 0:
+            p: tuple[Any, ...] = ()
+        elif count == 1:
+            p = (one(v[0]),)
+        elif count == 2:
+            p = (one(v[0]), two(v[1]))
+        else:
+            p = (one(v[0]), two(v[1]), last(v[2]))
+        if three:
+            d = numba.carray(holder.team.pointer(team[at + 2]), n, third)
+            holder.both_chunks(x, y, d, p, team)
+        else:
+            holder.value_chunks(x, y, p, team)
+
+    return job
 
 
 class _Float32Literals(ast.NodeTransformer):
