@@ -337,7 +337,7 @@ jobs.append(("job[float32]", native.jobs((np.float32,) * 3, ()), "x float>"))
 jobs.append(("product[float64]", _team.product_job((np.float64,) * 3), "x double>"))
 for name, both, suffix in loops:
     if sys.argv[1] == "asm":
-        for signature in both.signatures:  # alone, and leading the team
+        for signature in both.signatures:  # each dtype's; the jobs call these too
             asm = both.inspect_asm(signature)
             print(name, len(re.findall(r"\\bv\\w+" + suffix + r"\\s+[^\\n]*%[yz]mm", asm)))
     else:
@@ -352,8 +352,8 @@ for name, job, vector in jobs:
 
 @NEEDS_NUMBA
 def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
-    """Each loop has packed SIMD instructions, alone and in the thread team, and so do
-    the team's jobs; a second process loads them all from disk."""
+    """Each loop has packed SIMD instructions, for each dtype, and so do the thread
+    team's jobs (which call the same loops); a second process loads them all from disk."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     first = subprocess.run(
         [sys.executable, "-c", PROBE, "asm"], env=env, capture_output=True, text=True
@@ -457,18 +457,22 @@ def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: in
     x = np.random.default_rng(n).uniform(-30, 30, n)
     parameters = (0.3,)
     y, d = np.empty(n), np.empty(n)
-    both(x, y, d, parameters, None)
+    both(x, y, d, parameters)
+
+    def alone() -> None:  # only when another thread leads the team
+        raise AssertionError("the team was busy")
+
     for loop, outputs in ((both, 2), (value_only, 1)):
         team_outputs = tuple(np.full(n, np.nan) for _ in range(outputs))
         job = loop.jobs((np.float64,) * (1 + outputs), (np.float64,))
-        _team.run(loop, job.address, (x, *team_outputs, parameters), n, threads_in_team, parameters)
+        _team.run(alone, job.address, (x, *team_outputs), threads_in_team, parameters)
         np.testing.assert_array_equal(team_outputs[0], y)
         if outputs == 2:
             np.testing.assert_array_equal(team_outputs[1], d)
     g = np.random.default_rng(1).standard_normal(n)
     product = np.full(n, np.nan)
     job = _team.product_job((np.float64,) * 3)
-    _team.run(_team.product, job.address, (g, d, product), n, threads_in_team)
+    _team.run(alone, job.address, (g, d, product), threads_in_team)
     np.testing.assert_array_equal(product, g * d)
 
 

@@ -453,21 +453,22 @@ def _evaluate_compiled(
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < 2 * TEAM_MIN or get_num_threads() == 1:
         if d is None:
-            value_only(flat, y, parameters, None)
+            value_only(flat, y, parameters)
         else:
-            both(flat, y, d, parameters, None)
+            both(flat, y, d, parameters)
     else:
         from tinygrad_act import _team
 
         threads = min(get_num_threads(), n // TEAM_MIN)
-
         kinds = tuple([np.asarray(p).dtype.type for p in parameters])
         if d is None:
             job = value_only.jobs((flat.dtype.type, y.dtype.type), kinds)
-            _team.run(value_only, job.address, (flat, y, parameters), n, threads, parameters)
+            alone = lambda: value_only(flat, y, parameters)  # noqa: E731
+            _team.run(alone, job.address, (flat, y), threads, parameters)
         else:
             job = both.jobs((flat.dtype.type, y.dtype.type, d.dtype.type), kinds)
-            _team.run(both, job.address, (flat, y, d, parameters), n, threads, parameters)
+            alone = lambda: both(flat, y, d, parameters)  # noqa: E731
+            _team.run(alone, job.address, (flat, y, d), threads, parameters)
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
@@ -490,16 +491,17 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     ):
         result = np.empty(derivative.shape, dtype)
         product = _product_loop or _product()
-        if n < 2 * TEAM_MIN or get_num_threads() == 1:
-            if result.ndim == 1:
-                product(grad_output, derivative, result, None)
-            else:
-                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1), None)
+        if result.ndim == 1 and (n < 2 * TEAM_MIN or get_num_threads() == 1):
+            product(grad_output, derivative, result)
             return result
         g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
-        team = _team_module
-        job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
-        team.run(product, job.address, (g, f, out), n, min(get_num_threads(), n // TEAM_MIN))
+        if n < 2 * TEAM_MIN or get_num_threads() == 1:
+            product(g, f, out)
+        else:
+            team = _team_module
+            job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
+            threads = min(get_num_threads(), n // TEAM_MIN)
+            team.run(lambda: product(g, f, out), job.address, (g, f, out), threads)
         return result
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
@@ -621,7 +623,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     if native:
         parameters = tuple([np.float32(p) for p in parameters])
     try:  # compile now, so that a kernel numba cannot type is found here
-        both(sample, np.empty_like(sample), np.empty_like(sample), parameters, None)
+        both(sample, np.empty_like(sample), np.empty_like(sample), parameters)
     except numba.core.errors.NumbaError as error:
         if kernel.__module__.startswith("tinygrad_act."):
             raise
@@ -670,60 +672,23 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
 
     holder.element = element
 
-    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def both_span(x: Array, y: Array, d: Array, p: tuple[float, ...]) -> None:
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            value, slope = holder.call(holder.element(x[i]), p)
+            value, slope = holder.call(holder.element(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def value_span(x: Array, y: Array, p: tuple[float, ...]) -> None:
+    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+    def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
-            y[i] = holder.call(holder.element(x[i]), p)[0]
+            y[i] = holder.call(holder.element(x[i]), parameters)[0]
 
-    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def both_chunks(x: Array, y: Array, d: Array, p: tuple[float, ...], team: Array) -> None:
-        start, stop = holder.team.claim(team)
-        while start < stop:
-            holder.both_span(x[start:stop], y[start:stop], d[start:stop], p)
-            holder.team.finish(team)
-            start, stop = holder.team.claim(team)
-
-    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def value_chunks(x: Array, y: Array, p: tuple[float, ...], team: Array) -> None:
-        start, stop = holder.team.claim(team)
-        while start < stop:
-            holder.value_span(x[start:stop], y[start:stop], p)
-            holder.team.finish(team)
-            start, stop = holder.team.claim(team)
-
-    holder.both_span, holder.value_span = both_span, value_span
-    holder.both_chunks, holder.value_chunks = both_chunks, value_chunks
-    holder.team = _team
-
-    # team: None to run alone, else the control array of `_team.run`, whose job this
-    # call leads (numba compiles each case on first use, without the other's branch)
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...], team: Any) -> int:
-        if team is None:
-            holder.both_span(x, y, d, parameters)
-            return 0
-        holder.team.open_job(team, x, y, d)
-        holder.both_chunks(x, y, d, parameters, team)
-        return holder.team.close_job(team)  # type: ignore[no-any-return]
-
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-    def value_only(x: Array, y: Array, parameters: tuple[float, ...], team: Any) -> int:
-        if team is None:
-            holder.value_span(x, y, parameters)
-            return 0
-        holder.team.open_job(team, x, y, None)
-        holder.value_chunks(x, y, parameters, team)
-        return holder.team.close_job(team)  # type: ignore[no-any-return]
+    # the jobs call the loops, compiled once, on each chunk
+    holder.both, holder.value_only, holder.team = both, value_only, _team
 
     def jobs(arrays: tuple[Any, ...], parameters: tuple[Any, ...]) -> Any:
-        """The workers' side of `both` (3 arrays: x, y, f') or `value_only` (2), for
+        """The job of `both` (3 arrays: x, y, f') or `value_only` (2) for `_team`, for
         arrays and parameters of the NumPy types given: a C function, compiled on
         first use."""
         key = (arrays, parameters)
@@ -740,10 +705,11 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
 def _job(
     holder: Any, arrays: tuple[Any, ...], parameters: tuple[Any, ...], numba: Any, _team: Any
 ) -> Any:
-    """A compiled job for `_team`: `holder`'s loop over the arrays the control array
-    holds, of the NumPy types `arrays` (x, y, f'; or x, y), with its parameters read
-    back as the types `parameters` (those of the call that leads, so that every thread
-    compiles the same arithmetic)."""
+    """A job for `_team`: `holder`'s loop, chunk by chunk, over the arrays the control
+    array holds, of the NumPy types `arrays` (x, y, f'; or x, y), with its parameters
+    read back as the types `parameters` (those of the calling thread's call). The loop
+    itself is the one a call on one thread runs, so that every thread runs the same
+    machine code, and only this small wrapper compiles anew."""
     first, second, third = arrays[0], arrays[1], arrays[-1]
     three = len(arrays) == 3
     count = len(parameters)
@@ -756,6 +722,7 @@ def _job(
         at = holder.team.ARRAYS
         x = numba.carray(holder.team.pointer(team[at]), n, first)
         y = numba.carray(holder.team.pointer(team[at + 1]), n, second)
+        d = numba.carray(holder.team.pointer(team[at + 2 if three else at + 1]), n, third)
         v = numba.carray(holder.team.pointer(team[holder.team.VALUES]), 3, np.float64)
         if count == 0:
             p: tuple[Any, ...] = ()
@@ -765,11 +732,14 @@ def _job(
             p = (one(v[0]), two(v[1]))
         else:
             p = (one(v[0]), two(v[1]), last(v[2]))
-        if three:
-            d = numba.carray(holder.team.pointer(team[at + 2]), n, third)
-            holder.both_chunks(x, y, d, p, team)
-        else:
-            holder.value_chunks(x, y, p, team)
+        start, stop = holder.team.claim(team)
+        while start < stop:
+            if three:
+                holder.both(x[start:stop], y[start:stop], d[start:stop], p)
+            else:
+                holder.value_only(x[start:stop], y[start:stop], p)
+            holder.team.finish(team)
+            start, stop = holder.team.claim(team)
 
     return job
 

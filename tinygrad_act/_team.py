@@ -10,8 +10,9 @@ job for about 0.8 ms sleeps until the next call wakes it; that call then runs
 mostly on the calling thread. A worker that joins late simply does less: chunks go to
 whoever asks first, and each element's result is the same whichever thread computes it.
 
-A loop that runs in a team takes ``control`` as its last argument (None to run alone)
-and, in its compiled job (`job_signature`), reads its arrays back from it.
+A job (`job_signature`) is a small compiled function of the control array: it reads
+the arrays back from it and runs a compiled loop on each chunk it claims. The calling
+thread runs the same job, so every element goes through the same machine code.
 """
 
 from __future__ import annotations
@@ -309,24 +310,33 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork)
 
 
+@numba.njit(nogil=True, cache=True)
+def _lead(control: Any, job: int, a: Any, b: Any, c: Any) -> int:
+    """Open a job over `a`, `b` and `c` (None for two arrays), take part in it as the
+    workers do, and close it; `close_job`'s result."""
+    open_job(control, a, b, c)
+    _call(job, control)
+    return close_job(control)
+
+
 def run(
-    loop: Any,
+    alone: Callable[[], Any],
     job: int,
-    arguments: tuple[Any, ...],
-    n: int,
+    arrays: tuple[Any, ...],
     threads: int,
     parameters: tuple[float, ...] = (),
 ) -> None:
-    """``loop(*arguments, control)`` over n elements, on the calling thread and up to
-    `threads` - 1 workers, which run `job` (the address of the loop's compiled job, to
-    which `parameters` are passed in the control array's values)."""
+    """Run `job` (the address of a compiled job) over `arrays` (2 or 3, 1-d, C-ordered,
+    of one size) on the calling thread and up to `threads` - 1 workers, passing it
+    `parameters` in the control array's values; or `alone()` if another thread leads
+    the team."""
     global _team
     team = _team
     if team is None:
         with _starting:
             team = _team = _team or _Team()
     if not team.lead.acquire(blocking=False):  # another thread leads: run alone
-        loop(*arguments, None)
+        alone()
         return
     try:
         workers = min(threads - 1, MAX_WORKERS)
@@ -334,13 +344,15 @@ def run(
         control = team.control
         control[LIMIT] = workers
         control[JOB] = job
+        n = arrays[0].size
         size = max(CHUNK_MIN, min(CHUNK_MAX, n // (8 * (workers + 1))))
         control[SIZE] = size // 256 * 256  # whole cache lines, whole SIMD blocks
         if parameters:
             team.values[: len(parameters)] = parameters
         if control[SLEEPING : SLEEPING + workers].any():
             team.wake(workers)  # they join this job if it lasts long enough, else the next
-        if loop(*arguments, control):
+        third = arrays[2] if len(arrays) == 3 else None
+        if _lead(control, job, arrays[0], arrays[1], third):
             team.wake(workers)
     finally:
         team.lead.release()
@@ -350,31 +362,11 @@ def run(
 # The chain rule's product, grad_output * f', for backward
 
 
-@numba.njit(inline="always", nogil=True, error_model="numpy")
-def _product_span(g: Any, f: Any, out: Any) -> None:
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def product(g: Any, f: Any, out: Any) -> None:
+    """``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f."""
     for i in range(out.size):
         out[i] = g[i] * f[i]
-
-
-@numba.njit(inline="always", nogil=True, error_model="numpy")
-def _product_chunks(g: Any, f: Any, out: Any, control: Any) -> None:
-    start, stop = claim(control)
-    while start < stop:
-        _product_span(g[start:stop], f[start:stop], out[start:stop])
-        finish(control)
-        start, stop = claim(control)
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def product(g: Any, f: Any, out: Any, control: Any) -> int:
-    """``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f; alone when
-    `control` is None, else leading a job as in `run`."""
-    if control is None:
-        _product_span(g, f, out)
-        return 0
-    open_job(control, g, f, out)
-    _product_chunks(g, f, out, control)
-    return close_job(control)
 
 
 _product_jobs: dict[tuple[Any, ...], Any] = {}
@@ -392,7 +384,11 @@ def product_job(kinds: tuple[Any, Any, Any]) -> Any:
             g = carray(pointer(control[ARRAYS]), n, first)
             f = carray(pointer(control[ARRAYS + 1]), n, second)
             out = carray(pointer(control[ARRAYS + 2]), n, third)
-            _product_chunks(g, f, out, control)
+            start, stop = claim(control)
+            while start < stop:
+                product(g[start:stop], f[start:stop], out[start:stop])
+                finish(control)
+                start, stop = claim(control)
 
         _product_jobs[kinds] = job
     return _product_jobs[kinds]
