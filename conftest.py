@@ -6,5 +6,10 @@ import importlib.util
 collect_ignore = (
     []
     if importlib.util.find_spec("numba")
-    else ["tinygrad_act/_numba_math.py", "tinygrad_act/_numba_math32.py", "tinygrad_act/_rows.py"]
+    else [
+        "tinygrad_act/_numba_math.py",
+        "tinygrad_act/_numba_math32.py",
+        "tinygrad_act/_rows.py",
+        "tinygrad_act/_team.py",
+    ]
 )
