@@ -480,29 +480,31 @@ def _evaluate_compiled(
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
-    small = n < PARALLEL_MIN
     if (
         (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
-        and derivative.flags.carray  # the team's workers read both from their addresses
-        and (small or get_num_threads() > 1)
     ):
-        result = np.empty(derivative.shape, dtype)
-        product = _product_loop or _product()
-        if result.ndim == 1 and (n < 2 * TEAM_MIN or get_num_threads() == 1):
-            product(grad_output, derivative, result)
+        if n < 2 * TEAM_MIN:
+            result = np.empty(derivative.shape, dtype)
+            product = _product_loop or _product()
+            if result.ndim == 1:
+                product(grad_output, derivative, result)
+            else:
+                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
             return result
-        g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
-        if n < 2 * TEAM_MIN or get_num_threads() == 1:
-            product(g, f, out)
-        else:
+        # the team's workers read f' from its address, as C-ordered
+        if get_num_threads() > 1 and derivative.flags.carray:
+            result = np.empty(derivative.shape, dtype)
+            g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+            product = _product_loop or _product()
             team = _team_module
             job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
             threads = min(get_num_threads(), n // TEAM_MIN)
             team.run(lambda: product(g, f, out), job.address, (g, f, out), threads)
-        return result
+            return result
+    small = n < PARALLEL_MIN
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
             same: Array = grad_output * derivative
