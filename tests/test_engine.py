@@ -371,6 +371,37 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
+@NEEDS_NUMBA
+def test_loops_cached_by_separate_processes_stay_apart(tmp_path: Any) -> None:
+    """Two kernels' loops, each compiled and cached by a process of its own, then both
+    loaded by a third, whose thread team's jobs call them: each job calls its own
+    kernel's loop."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for layer in ("t.Sigmoid()", "t.GELU(approximate='tanh')", "t.Tanh()"):
+        script = f"import numpy as np, tinygrad_act as t; {layer}.forward(np.ones(3))"
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)
+        assert done.returncode == 0, done.stderr
+    script = """
+import numpy as np, tinygrad_act as t
+x = np.linspace(-6, 6, 100_000)
+layers = t.Sigmoid(), t.GELU(approximate="tanh"), t.Tanh()
+t.set_num_threads(1)
+[layer.forward(x[:3]) for layer in layers]  # all three loaded from disk
+t.set_num_threads(2)
+y = [layer.forward(x) for layer in layers]
+np.save(__import__("sys").argv[1], np.stack(y))
+"""
+    out = tmp_path / "y.npy"
+    done = subprocess.run([sys.executable, "-c", script, out], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    sigmoid, gelu, tanh = np.load(out)
+    x = np.linspace(-6, 6, 100_000)
+    np.testing.assert_allclose(sigmoid, 1 / (1 + np.exp(-x)), rtol=1e-14)
+    inner = np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)  # x (1 + tanh u) / 2 = x / (1 + e^-2u)
+    np.testing.assert_allclose(gelu, x / (1 + np.exp(-2 * inner)), rtol=1e-13)
+    np.testing.assert_allclose(tanh, np.tanh(x), rtol=1e-14)
+
+
 ELEMENTWISE = sorted(name for name, cls in ACTIVATIONS.items() if issubclass(cls, Activation))
 #: Both tails, the branch points, and the special values.
 POINTS = [-1e308, -800.0, -40.0, -3.0, -1e-300, -0.0, 0.0, 5e-324, 0.5, 2.3994, 30.0, 710.0]

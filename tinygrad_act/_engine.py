@@ -674,20 +674,20 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
 
     holder.element = element
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             value, slope = holder.call(holder.element(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
-    @numba.njit(**LOOP_OPTIONS)  # type: ignore[untyped-decorator]
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         for i in range(x.size):
             y[i] = holder.call(holder.element(x[i]), parameters)[0]
 
     # the jobs call the loops, compiled once, on each chunk
-    holder.both, holder.value_only, holder.team = both, value_only, _team
+    holder.both = numba.njit(**LOOP_OPTIONS)(_unique(both, holder))
+    holder.value_only = numba.njit(**LOOP_OPTIONS)(_unique(value_only, holder))
+    holder.team = _team
 
     def jobs(arrays: tuple[Any, ...], parameters: tuple[Any, ...]) -> Any:
         """The job of `both` (3 arrays: x, y, f') or `value_only` (2) for `_team`, for
@@ -700,8 +700,8 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
         return job
 
     holder.jobs = {}
-    both.jobs = value_only.jobs = jobs
-    return both, value_only
+    holder.both.jobs = holder.value_only.jobs = jobs
+    return holder.both, holder.value_only
 
 
 def _job(
@@ -717,7 +717,6 @@ def _job(
     count = len(parameters)
     one, two, last = (*parameters, np.float64, np.float64, np.float64)[:3]
 
-    @numba.cfunc(_team.job_signature, cache=True, **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
     def job(address: Any) -> None:
         team = numba.carray(address, holder.team.CONTROL)
         n = team[holder.team.COUNT]
@@ -743,7 +742,22 @@ def _job(
             holder.team.finish(team)
             start, stop = holder.team.claim(team)
 
-    return job
+    kinds = "_".join([np.dtype(kind).name for kind in arrays]) + "_"
+    kinds += "_".join([np.dtype(kind).name for kind in parameters])
+    return numba.cfunc(_team.job_signature, cache=True, **KERNEL_OPTIONS)(
+        _unique(job, holder, kinds)
+    )
+
+
+def _unique(function: _F, holder: Any, kinds: str = "") -> _F:
+    """`function`, renamed after `holder`'s kernel (its precision and digest) and
+    `kinds`. numba names a compiled function after its Python name and a counter of
+    the process that compiled it, so two kernels' loops compiled in two processes can
+    load from the disk cache under one name, and a job that calls one of them would
+    then call either."""
+    precision, digest = holder.__name__.split(".")[-2:]
+    function.__qualname__ = "_".join(filter(None, (function.__name__, precision, digest, kinds)))
+    return function
 
 
 class _Float32Literals(ast.NodeTransformer):

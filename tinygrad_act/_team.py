@@ -377,7 +377,6 @@ def product_job(kinds: tuple[Any, Any, Any]) -> Any:
     if kinds not in _product_jobs:
         first, second, third = kinds
 
-        @numba.cfunc(job_signature, cache=True, error_model="numpy")
         def job(address: Any) -> None:
             control = carray(address, CONTROL)
             n = control[COUNT]
@@ -390,5 +389,7 @@ def product_job(kinds: tuple[Any, Any, Any]) -> Any:
                 finish(control)
                 start, stop = claim(control)
 
-        _product_jobs[kinds] = job
+        # one name for each dtypes: see _engine._unique
+        job.__qualname__ = "_".join(["product_job", *[np.dtype(kind).name for kind in kinds]])
+        _product_jobs[kinds] = numba.cfunc(job_signature, cache=True, error_model="numpy")(job)
     return _product_jobs[kinds]
