@@ -507,6 +507,43 @@ def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: in
     np.testing.assert_array_equal(product, g * d)
 
 
+RAISES = """
+import numpy as np, tinygrad_act as t
+class Picky(t.Activation):
+    @staticmethod
+    def function_and_derivative(xp, x):
+        if x > 1e300:
+            raise ValueError("x is too large")
+        return x, x * 0.0 + 1.0
+t.set_num_threads(2)
+x = np.zeros(100_000)
+x[77_777] = 1e301
+try:
+    Picky().forward(x)
+except ValueError as error:
+    print(error)
+try:
+    with t.no_grad():
+        Picky().forward(x)
+except ValueError as error:
+    print(error)
+print(Picky().forward(np.ones(100_000)).sum())
+"""
+
+
+@NEEDS_NUMBA
+def test_a_kernel_that_raises_on_the_thread_team_raises_in_the_caller(tmp_path: Any) -> None:
+    """A user's kernel raising in a team's job: the call raises the kernel's exception,
+    and the team serves the next call (in a process of its own: were the team to wait
+    for the failed chunk, it would wait for ever)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", RAISES], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n") == ["x is too large", "x is too large", "100000.0", ""]
+
+
 @NEEDS_NUMBA
 def test_workers_sleep_when_idle_and_wake_for_the_next_call(threads: None) -> None:
     import time

@@ -50,11 +50,13 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 #: Elements per block of the NumPy engine: a kernel's temporaries of this size fit in L2.
 BLOCK = 16384
-#: Below this many elements, threads cost more than they save (the NumPy engine, and
-#: the compiled row kernels).
+#: Below this many elements, threads cost more than they save (the NumPy engine, the
+#: compiled row kernels, and backward's product where it is NumPy's).
 PARALLEL_MIN = 4 * BLOCK
-#: The compiled elementwise loops' share per thread at least (see `_team`).
+#: The compiled elementwise loops' share per thread at least (see `_team`), and the
+#: size from which they use more than one thread.
 TEAM_MIN = BLOCK
+TEAM_START = 2 * TEAM_MIN
 ENGINE_VARIABLE = "TINYGRAD_ACT_ENGINE"
 THREADS_VARIABLE = "TINYGRAD_ACT_NUM_THREADS"
 ENGINES = ("numba", "numpy")
@@ -451,7 +453,7 @@ def _evaluate_compiled(
             d = np.empty(n, derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
-    if n < 2 * TEAM_MIN or get_num_threads() == 1:
+    if n < TEAM_START or get_num_threads() == 1:
         if d is None:
             value_only(flat, y, parameters)
         else:
@@ -460,7 +462,7 @@ def _evaluate_compiled(
         from tinygrad_act import _team
 
         threads = min(get_num_threads(), n // TEAM_MIN)
-        kinds = tuple([np.asarray(p).dtype.type for p in parameters])
+        kinds = tuple([_kind(p) for p in parameters])
         if d is None:
             job = value_only.jobs((flat.dtype.type, y.dtype.type), kinds)
             alone = lambda: value_only(flat, y, parameters)  # noqa: E731
@@ -477,6 +479,13 @@ def _evaluate_compiled(
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
 
 
+def _kind(parameter: Any) -> Any:
+    """The NumPy type numba gives `parameter` (a Python int is int64 everywhere)."""
+    if isinstance(parameter, int) and not isinstance(parameter, bool):
+        return np.int64
+    return np.asarray(parameter).dtype.type
+
+
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
@@ -486,7 +495,7 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
         and dtype.itemsize != 2
         and grad_output.flags.carray  # one compiled loop per dtype pair
     ):
-        if n < 2 * TEAM_MIN:
+        if n < TEAM_START:
             result = np.empty(derivative.shape, dtype)
             product = _product_loop or _product()
             if result.ndim == 1:
@@ -696,7 +705,9 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
         key = (arrays, parameters)
         job = holder.jobs.get(key)
         if job is None:
-            job = holder.jobs[key] = _job(holder, arrays, parameters, numba, _team)
+            with compile_lock:  # one thread compiles it
+                job = holder.jobs.get(key) or _job(holder, arrays, parameters, numba, _team)
+                holder.jobs[key] = job
         return job
 
     holder.jobs = {}
@@ -735,10 +746,13 @@ def _job(
             p = (one(v[0]), two(v[1]), last(v[2]))
         start, stop = holder.team.claim(team)
         while start < stop:
-            if three:
-                holder.both(x[start:stop], y[start:stop], d[start:stop], p)
-            else:
-                holder.value_only(x[start:stop], y[start:stop], p)
+            try:
+                if three:
+                    holder.both(x[start:stop], y[start:stop], d[start:stop], p)
+                else:
+                    holder.value_only(x[start:stop], y[start:stop], p)
+            except Exception:  # a user's kernel may raise: the chunk still counts as done
+                holder.team.fail(team)
             holder.team.finish(team)
             start, stop = holder.team.claim(team)
 

@@ -36,6 +36,8 @@ from numba.np.numpy_support import carray
 STATE, NEXT, DONE, SIZE, COUNT, JOB, LIMIT, VALUES = range(8)
 #: Where the job's arrays' addresses go (up to 4), and each worker's sleeping flag.
 ARRAYS, SLEEPING = 8, 16
+#: Set when a chunk's loop raised (the caller then runs the loop alone, to raise it).
+FAILED = 12
 #: Workers at most (more threads than this run as this many).
 MAX_WORKERS = 48
 CONTROL = SLEEPING + MAX_WORKERS
@@ -167,6 +169,12 @@ def finish(control: Any) -> None:
 
 
 @numba.njit(inline="always", nogil=True)
+def fail(control: Any) -> None:
+    """Note that a chunk's loop raised: `run` repeats the call on the calling thread."""
+    _store(control, FAILED, 1)
+
+
+@numba.njit(inline="always", nogil=True)
 def open_job(control: Any, a: Any, b: Any, c: Any) -> None:
     """Open a job over the elements of arrays `a`, `b` and `c` (None for two arrays)."""
     control[ARRAYS] = a.ctypes.data
@@ -174,6 +182,7 @@ def open_job(control: Any, a: Any, b: Any, c: Any) -> None:
     if c is not None:
         control[ARRAYS + 2] = c.ctypes.data
     control[COUNT] = a.size
+    control[FAILED] = 0
     control[NEXT] = 0
     control[DONE] = 0
     number = _load(control, STATE) // _NUMBER + 1
@@ -269,7 +278,11 @@ class _Team:
             thread = threading.Thread(
                 target=self.work, args=(worker,), name="tinygrad_act", daemon=True
             )
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:  # no thread for this index (an interrupt, say)
+                self.wakeups.pop()
+                raise
 
     def work(self, worker: int) -> None:
         # a worker without a core of its own would spin in the way of those with one
@@ -329,7 +342,7 @@ def run(
     """Run `job` (the address of a compiled job) over `arrays` (2 or 3, 1-d, C-ordered,
     of one size) on the calling thread and up to `threads` - 1 workers, passing it
     `parameters` in the control array's values; or `alone()` if another thread leads
-    the team."""
+    the team, or if the job's loop raised (so that the exception reaches the caller)."""
     global _team
     team = _team
     if team is None:
@@ -354,8 +367,11 @@ def run(
         third = arrays[2] if len(arrays) == 3 else None
         if _lead(control, job, arrays[0], arrays[1], third):
             team.wake(workers)
+        failed = control[FAILED]
     finally:
         team.lead.release()
+    if failed:
+        alone()
 
 
 # ---------------------------------------------------------------------------
@@ -370,26 +386,33 @@ def product(g: Any, f: Any, out: Any) -> None:
 
 
 _product_jobs: dict[tuple[Any, ...], Any] = {}
+_compiling = threading.Lock()
 
 
 def product_job(kinds: tuple[Any, Any, Any]) -> Any:
     """`product`'s job for arrays of the dtypes `kinds` (g, f, out): a C function."""
-    if kinds not in _product_jobs:
-        first, second, third = kinds
+    job = _product_jobs.get(kinds)
+    if job is None:
+        with _compiling:  # one thread compiles it
+            job = _product_jobs.get(kinds) or _product_job(*kinds)
+            _product_jobs[kinds] = job
+    return job
 
-        def job(address: Any) -> None:
-            control = carray(address, CONTROL)
-            n = control[COUNT]
-            g = carray(pointer(control[ARRAYS]), n, first)
-            f = carray(pointer(control[ARRAYS + 1]), n, second)
-            out = carray(pointer(control[ARRAYS + 2]), n, third)
+
+def _product_job(first: Any, second: Any, third: Any) -> Any:
+    def job(address: Any) -> None:
+        control = carray(address, CONTROL)
+        n = control[COUNT]
+        g = carray(pointer(control[ARRAYS]), n, first)
+        f = carray(pointer(control[ARRAYS + 1]), n, second)
+        out = carray(pointer(control[ARRAYS + 2]), n, third)
+        start, stop = claim(control)
+        while start < stop:
+            product(g[start:stop], f[start:stop], out[start:stop])
+            finish(control)
             start, stop = claim(control)
-            while start < stop:
-                product(g[start:stop], f[start:stop], out[start:stop])
-                finish(control)
-                start, stop = claim(control)
 
-        # one name for each dtypes: see _engine._unique
-        job.__qualname__ = "_".join(["product_job", *[np.dtype(kind).name for kind in kinds]])
-        _product_jobs[kinds] = numba.cfunc(job_signature, cache=True, error_model="numpy")(job)
-    return _product_jobs[kinds]
+    # one name for each dtypes: see _engine._unique
+    kinds = [np.dtype(kind).name for kind in (first, second, third)]
+    job.__qualname__ = "_".join(["product_job", *kinds])
+    return numba.cfunc(job_signature, cache=True, error_model="numpy")(job)
