@@ -6,7 +6,7 @@ then works on it itself, chunk by chunk. Workers run compiled code the whole tim
 are busy, without the GIL: each spins until a job opens, joins it, claims chunks until
 none is left, and spins again. So neither side waits for the other to wake, which on
 a virtual machine takes 30 to 40 us each way, nor for the GIL. A worker that finds no
-job for about 0.8 ms sleeps until the next call wakes it; that call then runs
+job for about 4 ms sleeps until the next call wakes it; that call then runs
 mostly on the calling thread. A worker that joins late simply does less: chunks go to
 whoever asks first, and each element's result is the same whichever thread computes it.
 
@@ -46,8 +46,10 @@ _NUMBER, _CLOSED, _ACTIVE = 1 << 10, 1 << 9, (1 << 9) - 1
 #: Elements per chunk at least and at most (a 2 MiB page of float64); between, about 8
 #: chunks per thread.
 CHUNK_MIN, CHUNK_MAX = 2048, 1 << 18
-#: How long a worker spins without a job before it sleeps.
-SPIN_SECONDS = 0.0008
+#: How long a worker spins without a job before it sleeps: a woken thread is slow to
+#: help (on a virtual machine it often starts on the caller's core), so calls a few
+#: milliseconds apart, as in a training loop, should find the workers spinning.
+SPIN_SECONDS = 0.004
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
 
 
