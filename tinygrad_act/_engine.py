@@ -551,7 +551,8 @@ def _product() -> Any:
 # ---------------------------------------------------------------------------
 # Compiling kernels with numba
 
-#: Held while numba compiles a kernel's loops (and a row kernel's first call: see _rows).
+#: Held while numba compiles a kernel's loops, a thread team's job (see _team), or a
+#: row kernel's first call (see _rows).
 compile_lock = threading.Lock()
 _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 

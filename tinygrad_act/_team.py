@@ -6,9 +6,9 @@ then works on it itself, chunk by chunk. Workers run compiled code the whole tim
 are busy, without the GIL: each spins until a job opens, joins it, claims chunks until
 none is left, and spins again. So neither side waits for the other to wake, which on
 a virtual machine takes 30 to 40 us each way, nor for the GIL. A worker that finds no
-job for about 4 ms sleeps until the next call wakes it; that call then runs
-mostly on the calling thread. A worker that joins late simply does less: chunks go to
-whoever asks first, and each element's result is the same whichever thread computes it.
+job for about 4 ms sleeps until the next call wakes it; that call then runs mostly on
+the calling thread. A worker that joins late simply does less: chunks go to whoever
+asks first, and each element's result is the same whichever thread computes it.
 
 A job (`job_signature`) is a small compiled function of the control array: it reads
 the arrays back from it and runs a compiled loop on each chunk it claims. The calling
@@ -276,14 +276,15 @@ class _Team:
     def hire(self, workers: int) -> None:
         while len(self.wakeups) < workers:
             worker = len(self.wakeups)
-            self.wakeups.append(threading.Event())  # first: no index is ever used twice
+            self.wakeups.append(threading.Event())  # first: the thread reads it
             thread = threading.Thread(
                 target=self.work, args=(worker,), name="tinygrad_act", daemon=True
             )
             try:
                 thread.start()
-            except BaseException:  # no thread for this index (an interrupt, say)
-                self.wakeups.pop()
+            except BaseException:  # an interrupt, say
+                if thread.ident is None:  # it never started: its index is free again
+                    self.wakeups.pop()
                 raise
 
     def work(self, worker: int) -> None:
@@ -388,14 +389,15 @@ def product(g: Any, f: Any, out: Any) -> None:
 
 
 _product_jobs: dict[tuple[Any, ...], Any] = {}
-_compiling = threading.Lock()
 
 
 def product_job(kinds: tuple[Any, Any, Any]) -> Any:
     """`product`'s job for arrays of the dtypes `kinds` (g, f, out): a C function."""
     job = _product_jobs.get(kinds)
     if job is None:
-        with _compiling:  # one thread compiles it
+        from tinygrad_act._engine import compile_lock
+
+        with compile_lock:  # one thread compiles at a time, as for the loops
             job = _product_jobs.get(kinds) or _product_job(*kinds)
             _product_jobs[kinds] = job
     return job
