@@ -19,7 +19,9 @@ are faster). Peers:
 tinygrad_act runs on 1 thread (compared with torch on 1) and on all threads
 (compared with torch on all, and with the single-threaded NumPy and SciPy peers).
 Peers that are not installed are skipped with a note (``pip install ".[bench]"``).
-The memory table reports tracemalloc's peak per call at the largest size.
+The memory table reports tracemalloc's peak per call at the largest size, with the
+pool of freed large results emptied before each call (a steady loop reuses its blocks
+and allocates nothing new).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_act
-from tinygrad_act import RReLU, _engine, engine, get, set_num_threads
+from tinygrad_act import RReLU, _engine, engine, free_buffers, get, set_num_threads
 
 Step = Callable[[], object]
 
@@ -316,13 +318,15 @@ def time_interleaved(
 
 
 def peak_memory(name: str, x: Any, axis: int = -1) -> tuple[float, float]:
-    """tracemalloc's peak during one forward and one backward call, in bytes."""
+    """tracemalloc's peak during one forward and one backward call, in bytes, each made
+    with the pool of freed results empty (so that the peak shows what a call needs)."""
     layer = benchmarked(name, axis)
     g = gradient(layer.forward(x))  # a warm cache, as in training
     layer.backward(g)
     peaks = []
     calls: list[Callable[[], object]] = [lambda: layer.forward(x), lambda: layer.backward(g)]
     for call in calls:
+        free_buffers()
         tracemalloc.start()
         call()
         peaks.append(tracemalloc.get_traced_memory()[1])

@@ -2,6 +2,7 @@
 
 from tinygrad_act import datasets, functional
 from tinygrad_act._engine import engine, float32_safe, get_num_threads, set_num_threads
+from tinygrad_act._memory import free_buffers
 from tinygrad_act.activations import (
     CELU,
     ELU,
@@ -82,6 +83,7 @@ __all__ = [
     "datasets",
     "engine",
     "float32_safe",
+    "free_buffers",
     "functional",
     "get",
     "get_num_threads",

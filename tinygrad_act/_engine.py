@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _numpy_math
+from tinygrad_act import _memory, _numpy_math
 
 if TYPE_CHECKING:  # imported where the first pool starts: 4 ms that small arrays never need
     from concurrent.futures import ThreadPoolExecutor
@@ -368,10 +368,10 @@ def evaluate(
         if x.ndim == 1:
             return y, d
         return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
-    y = np.empty(n, x.dtype)
+    y = _memory.empty(n, x.dtype)
     d = None
     if derivative:
-        d = reuse.reshape(-1) if reuse is not None else np.empty(n, dtype)
+        d = reuse.reshape(-1) if reuse is not None else _memory.empty(n, dtype)
 
     def task(start: int, stop: int) -> None:
         for begin in range(start, stop, BLOCK):
@@ -446,11 +446,12 @@ def _evaluate_compiled(
     elif not flat.flags.carray:  # C-contiguous, aligned and writeable
         flat = flat.copy()  # one compiled loop per dtype, for C-ordered writeable arrays
     n = x.size
-    y = np.empty(n, flat.dtype)
+    new = np.empty if n < TEAM_START else _memory.empty  # no more work for small arrays
+    y = new(n, flat.dtype)
     d = None
     if derivative:
         if reuse is None:
-            d = np.empty(n, derivative_dtype(x.dtype))
+            d = new(n, derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < TEAM_START or get_num_threads() == 1:
@@ -505,27 +506,29 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             return result
         # the team's workers read f' from its address, as C-ordered
         if get_num_threads() > 1 and derivative.flags.carray:
-            result = np.empty(derivative.shape, dtype)
-            g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+            out = _memory.empty(n, dtype)
+            g, f = grad_output.reshape(-1), derivative.reshape(-1)
             product = _product_loop or _product()
             team = _team_module
             job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
             threads = min(get_num_threads(), n // TEAM_MIN)
             team.run(lambda: product(g, f, out), job.address, (g, f, out), threads)
-            return result
+            return out.reshape(derivative.shape)
     small = n < PARALLEL_MIN
     if small and derivative.ndim and grad_output.dtype == derivative.dtype == dtype:
         with Quietly():  # inf * 0 is NaN, a huge product inf: quietly
             same: Array = grad_output * derivative
         return same
-    result = np.empty(derivative.shape, dtype)
     # NOTE: float16 times float32 is exact in float64, so float16 results round once
     wide = _FLOAT64 if dtype.itemsize == 2 else None
     if small:
+        result = np.empty(derivative.shape, dtype)
         with Quietly():
             np.multiply(grad_output, derivative, out=result, dtype=wide, casting="unsafe")
         return result
-    g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+    out = _memory.empty(n, dtype)
+    result = out.reshape(derivative.shape)
+    g, f = grad_output.reshape(-1), derivative.reshape(-1)
     with np.errstate(all="ignore"):  # for the worker threads too (see run_chunks)
         run_chunks(
             out.size,

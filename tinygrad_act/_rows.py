@@ -23,7 +23,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from tinygrad_act import _engine
+from tinygrad_act import _engine, _memory
 from tinygrad_act import _numba_math as xp
 from tinygrad_act import _numba_math32 as xp32
 
@@ -401,11 +401,11 @@ def forward(
     without that copy.
     """
     shape = rows.shape[::-1] if columns else rows.shape
-    p = np.empty(shape, rows.dtype) if reuse is None else reuse
+    p = _memory.empty(shape, rows.dtype) if reuse is None else reuse
     # NOTE: Softmax writes its output and the softmax kept in one pass: cheaper than
     # copying the kept array for the caller afterwards
     single = rows.dtype == np.float32
-    y = np.empty(shape, rows.dtype if single else dtype)
+    y = _memory.empty(shape, rows.dtype if single else np.dtype(dtype))
     if columns:
         _in_chunks(shape, lambda a, b: _forward32_columns(rows, a, y[a:b], p[a:b], log))
     else:
@@ -418,7 +418,7 @@ def backward(p: Array, g: Array, *, log: bool, columns: bool = False) -> Array:
     """The vector-Jacobian product of each row, from the rows' softmax `p`; `g` and
     the result have p's dtype. With `columns`, g's columns are the rows (as in
     `forward`)."""
-    out = np.empty_like(p)
+    out = _memory.empty(p.shape, p.dtype)
     single = p.dtype == np.float32
     if columns:
         _in_chunks(p.shape, lambda a, b: _backward32_columns(p[a:b], g, a, out[a:b], log))
