@@ -478,8 +478,9 @@ def test_quietly_ignores_floating_point_errors_and_restores_the_state(
 @pytest.mark.parametrize("n", [2 * _engine.TEAM_MIN, 2 * _engine.TEAM_MIN + 1, 100_003, 1_000_001])
 @pytest.mark.parametrize("threads_in_team", [2, 3, 5])
 def test_the_thread_team_computes_every_element_once(n: int, threads_in_team: int) -> None:
-    """Chunks go to whichever thread claims them first: every element is written, with
-    the bits the loop gives it alone, whatever the size and the number of threads."""
+    """Each thread claims its own part's chunks first, then the others': every element
+    is written, with the bits the loop gives it alone, whatever the size and the number
+    of threads (here more than the cores: the extra workers join late, or not at all)."""
     from tinygrad_act import _team
 
     loops = _engine._compiled(ELU(alpha=0.3)._kernel(True)[0])

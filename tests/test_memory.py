@@ -20,6 +20,7 @@ ENGINES = _engine.available_engines()
 def small_pool(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A pool that takes arrays from 64 KiB, empty before and after, on each engine."""
     monkeypatch.setattr(_memory, "POOL_MIN", 1 << 16)
+    gc.collect()  # no result of an earlier test comes back to the pool in this one
     free_buffers()
     with _engine.using(request.param):
         yield request.param
@@ -62,6 +63,30 @@ def test_a_result_in_use_is_never_handed_out_again(small_pool: str) -> None:
     assert not any(np.shares_memory(view, other) for other in others)
     np.testing.assert_allclose(view, np.tanh(x[::2]), rtol=1e-15)
     np.testing.assert_array_equal(others[0], np.maximum(-x, 0))
+
+
+def test_a_softmax_in_use_is_never_handed_out_again(small_pool: str) -> None:
+    x = np.random.default_rng(3).standard_normal((100, 1000))
+    p = Softmax(axis=0).forward(x)
+    column = p.T[0]  # only a view of the result's transpose is left
+    del p
+    others = [Softmax(axis=0).forward(x + k) for k in range(3)]
+    assert not any(np.shares_memory(column, other) for other in others)
+    expected = np.exp(x[:, 0] - x[:, 0].max())
+    np.testing.assert_allclose(column, expected / expected.sum(), rtol=1e-14)
+
+
+def test_a_result_is_an_ordinary_array(small_pool: str) -> None:
+    x = np.linspace(-3, 3, N)
+    y = Sigmoid().forward(x)
+    y.flags.writeable = False
+    y.flags.writeable = True  # a result owns its memory, as far as NumPy is concerned
+    y[0] = 7.0
+    assert y[0] == 7.0
+    reversed_view = y[::-1]
+    assert np.may_share_memory(reversed_view, y)
+    assert reversed_view.base is y.base  # one owner, as optimizers check
+    np.testing.assert_allclose(y[1:], sigmoid(x[1:]), rtol=1e-15)
 
 
 def test_a_freed_gradient_is_reused_by_the_next_backward(small_pool: str) -> None:

@@ -732,7 +732,7 @@ def _job(
     count = len(parameters)
     one, two, last = (*parameters, np.float64, np.float64, np.float64)[:3]
 
-    def job(address: Any) -> None:
+    def job(address: Any, thread: int) -> None:
         team = numba.carray(address, holder.team.CONTROL)
         n = team[holder.team.COUNT]
         at = holder.team.ARRAYS
@@ -748,7 +748,7 @@ def _job(
             p = (one(v[0]), two(v[1]))
         else:
             p = (one(v[0]), two(v[1]), last(v[2]))
-        start, stop = holder.team.claim(team)
+        start, stop, part = holder.team.claim(team, thread)
         while start < stop:
             try:
                 if three:
@@ -758,7 +758,7 @@ def _job(
             except Exception:  # a user's kernel may raise: the chunk still counts as done
                 holder.team.fail(team)
             holder.team.finish(team)
-            start, stop = holder.team.claim(team)
+            start, stop, part = holder.team.claim(team, part)
 
     kinds = "_".join([np.dtype(kind).name for kind in arrays]) + "_"
     kinds += "_".join([np.dtype(kind).name for kind in parameters])

@@ -20,6 +20,7 @@ does; everything else is as for an array from ``np.empty``.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from typing import Any
 
@@ -32,12 +33,16 @@ POOL_MIN = 1 << 25
 POOL_BYTES = 1 << 28
 
 _free: list[Any] = []  # blocks (1-d uint8 arrays), the most recently freed last
+_kept = 0  # their bytes
+# NOTE: nothing done while the lock is held creates a container or frees a lease, so
+# no garbage collection or finalizer can run there and take it again
 _lock = threading.Lock()
 
 
 def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
     """A new C-ordered array of `shape` and `dtype`, uninitialised, as ``np.empty``; a
     large one takes a freed block of the same size from the pool if there is one."""
+    global _kept
     n = shape if isinstance(shape, int) else math.prod(shape)
     nbytes = n * dtype.itemsize
     if nbytes < POOL_MIN:
@@ -47,27 +52,24 @@ def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
         for index in range(len(_free) - 1, -1, -1):
             if _free[index].size == nbytes:
                 block = _free.pop(index)
+                _kept -= nbytes
                 break
     if block is None:
         block = np.empty(nbytes, np.uint8)
-    array: npt.NDArray[Any] = np.asarray(_Lease(block, dtype, n))
-    return array if isinstance(shape, int) else array.reshape(shape)
+    # a view of the array on the lease: its base, and its views' base, is an ndarray
+    leased: npt.NDArray[Any] = np.asarray(_Lease(block, dtype, n))
+    return leased[...] if isinstance(shape, int) else leased.reshape(shape)
 
 
 def _give_back(block: Any) -> None:
     """Keep `block` for a later result, within the pool's size."""
-    # NOTE: not blocking: a garbage collection that runs while this thread holds the lock
-    # (in `empty`) may free a lease here; its block is then simply freed.
-    if not _lock.acquire(blocking=False):
-        return
-    try:
+    global _kept
+    with _lock:
         if block.size <= POOL_BYTES:
             _free.append(block)
-        kept = sum(free.size for free in _free)
-        while kept > POOL_BYTES:
-            kept -= _free.pop(0).size
-    finally:
-        _lock.release()
+            _kept += block.size
+        while _kept > POOL_BYTES:
+            _kept -= _free.pop(0).size
 
 
 def free_buffers() -> None:
@@ -77,8 +79,19 @@ def free_buffers() -> None:
         >>> import tinygrad_act
         >>> tinygrad_act.free_buffers()
     """
+    global _kept
     with _lock:
         _free.clear()
+        _kept = 0
+
+
+def _after_fork() -> None:  # another thread may have held the lock at the fork
+    global _free, _kept, _lock
+    _free, _kept, _lock = [], 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 class _Lease:

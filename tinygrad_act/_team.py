@@ -7,8 +7,13 @@ are busy, without the GIL: each spins until a job opens, joins it, claims chunks
 none is left, and spins again. So neither side waits for the other to wake, which on
 a virtual machine takes 30 to 40 us each way, nor for the GIL. A worker that finds no
 job for about 4 ms sleeps until the next call wakes it; that call then runs mostly on
-the calling thread. A worker that joins late simply does less: chunks go to whoever
-asks first, and each element's result is the same whichever thread computes it.
+the calling thread.
+
+The array is cut into one part per thread, the same parts in every call of its size.
+Each thread claims the chunks of its own part first, so that what it wrote in one call
+(a forward's f') is still in its core's cache for the next (the backward that reads
+it), and then helps with the other parts. A worker that joins late simply does less,
+and each element's result is the same whichever thread computes it.
 
 A job (`job_signature`) is a small compiled function of the control array: it reads
 the arrays back from it and runs a compiled loop on each chunk it claims. The calling
@@ -33,14 +38,17 @@ from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
 # The control array: one job at a time.
-STATE, NEXT, DONE, SIZE, COUNT, JOB, LIMIT, VALUES = range(8)
+STATE, DONE, SIZE, COUNT, JOB, LIMIT, VALUES = range(7)
 #: Where the job's arrays' addresses go (up to 4), and each worker's sleeping flag.
 ARRAYS, SLEEPING = 8, 16
 #: Set when a chunk's loop raised (the caller then runs the loop alone, to raise it).
 FAILED = 12
 #: Workers at most (more threads than this run as this many).
 MAX_WORKERS = 48
-CONTROL = SLEEPING + MAX_WORKERS
+#: The counters of the next chunk of each thread's part: the calling thread's (0) and
+#: each worker's (1, 2, ...), a cache line apart.
+PARTS, LINE = SLEEPING + MAX_WORKERS, 8
+CONTROL = PARTS + LINE * (MAX_WORKERS + 1)
 # STATE holds the job's number, a closed flag, and the number of workers in the job.
 _NUMBER, _CLOSED, _ACTIVE = 1 << 10, 1 << 9, (1 << 9) - 1
 #: Elements per chunk at least and at most (a 2 MiB page of float64); between, about 8
@@ -139,29 +147,40 @@ def pointer(typingctx: Any, address: Any) -> Any:
 
 
 @_intrinsic
-def _call(typingctx: Any, address: Any, control: Any) -> Any:
-    """Call the job at `address` (a `job_signature` function) with `control`."""
+def _call(typingctx: Any, address: Any, control: Any, thread: Any) -> Any:
+    """Call the job at `address` (a `job_signature` function) with `control`, as the
+    team's thread `thread` (0 the calling thread, 1 + i worker i)."""
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
         view = context.make_array(signature.args[1])(context, builder, arguments[1])
-        function_type = ir.FunctionType(ir.VoidType(), [ir.IntType(64).as_pointer()])
+        argument_types = [ir.IntType(64).as_pointer(), ir.IntType(64)]
+        function_type = ir.FunctionType(ir.VoidType(), argument_types)
         function = builder.inttoptr(arguments[0], function_type.as_pointer())
-        builder.call(function, [view.data])
+        builder.call(function, [view.data, arguments[2]])
         return context.get_dummy_value()
 
-    return types.void(types.int64, control), codegen
+    return types.void(types.int64, control, types.int64), codegen
 
 
-#: The signature of a job: a function of the control array's address.
-job_signature = types.void(types.CPointer(types.int64))  # type: ignore[no-untyped-call]
+#: The signature of a job: a function of the control array's address and of the number
+#: of the thread that runs it.
+job_signature = types.void(types.CPointer(types.int64), types.int64)  # type: ignore[no-untyped-call]
 
 
 @numba.njit(inline="always", nogil=True)
-def claim(control: Any) -> tuple[int, int]:
-    """The bounds of the next chunk nobody has claimed; an empty range when none is left."""
+def claim(control: Any, part: int) -> tuple[int, int, int]:
+    """The bounds of the next chunk nobody has claimed, from `part` or else from the
+    parts after it in turn, and the part it came from; an empty range when none is left.
+    A thread passes its own number first, then the part it last took a chunk from."""
     size, n = control[SIZE], control[COUNT]
-    start = min(_add(control, NEXT, 1) * size, n)
-    return start, min(start + size, n)
+    chunks = (n + size - 1) // size
+    parts = control[LIMIT] + 1
+    for _ in range(parts):
+        chunk = _add(control, PARTS + LINE * part, 1)
+        if chunk < (part + 1) * chunks // parts:  # the next part's first chunk
+            return chunk * size, min(chunk * size + size, n), part
+        part = part + 1 if part + 1 < parts else 0
+    return n, n, part
 
 
 @numba.njit(inline="always", nogil=True)
@@ -183,10 +202,13 @@ def open_job(control: Any, a: Any, b: Any, c: Any) -> None:
     control[ARRAYS + 1] = b.ctypes.data
     if c is not None:
         control[ARRAYS + 2] = c.ctypes.data
-    control[COUNT] = a.size
+    n = control[COUNT] = a.size
     control[FAILED] = 0
-    control[NEXT] = 0
     control[DONE] = 0
+    chunks = (n + control[SIZE] - 1) // control[SIZE]
+    parts = control[LIMIT] + 1
+    for part in range(parts):  # thread i's part: from chunk i * chunks // parts on
+        control[PARTS + LINE * part] = part * chunks // parts
     number = _load(control, STATE) // _NUMBER + 1
     _store(control, STATE, number * _NUMBER)
 
@@ -223,10 +245,10 @@ def _serve(control: Any, worker: int, seen: int, spins: int) -> int:
                 continue
             idle = 0
             while not state & _CLOSED and state // _NUMBER == seen:
-                if _load(control, NEXT) * control[SIZE] >= control[COUNT]:
-                    break  # every chunk is taken: joining would only delay the close
+                if _load(control, DONE) * control[SIZE] >= control[COUNT]:
+                    break  # every chunk is done: joining would only delay the close
                 if _swap(control, STATE, state, state + 1):
-                    _call(control[JOB], control)
+                    _call(control[JOB], control, worker + 1)
                     _add(control, STATE, -1)
                     break
                 state = _load(control, STATE)
@@ -331,7 +353,7 @@ def _lead(control: Any, job: int, a: Any, b: Any, c: Any) -> int:
     """Open a job over `a`, `b` and `c` (None for two arrays), take part in it as the
     workers do, and close it; `close_job`'s result."""
     open_job(control, a, b, c)
-    _call(job, control)
+    _call(job, control, 0)
     return close_job(control)
 
 
@@ -404,17 +426,17 @@ def product_job(kinds: tuple[Any, Any, Any]) -> Any:
 
 
 def _product_job(first: Any, second: Any, third: Any) -> Any:
-    def job(address: Any) -> None:
+    def job(address: Any, thread: int) -> None:
         control = carray(address, CONTROL)
         n = control[COUNT]
         g = carray(pointer(control[ARRAYS]), n, first)
         f = carray(pointer(control[ARRAYS + 1]), n, second)
         out = carray(pointer(control[ARRAYS + 2]), n, third)
-        start, stop = claim(control)
+        start, stop, part = claim(control, thread)
         while start < stop:
             product(g[start:stop], f[start:stop], out[start:stop])
             finish(control)
-            start, stop = claim(control)
+            start, stop, part = claim(control, part)
 
     # one name for each dtypes: see _engine._unique
     kinds = [np.dtype(kind).name for kind in (first, second, third)]
