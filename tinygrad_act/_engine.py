@@ -748,8 +748,11 @@ def _job(
             p = (one(v[0]), two(v[1]))
         else:
             p = (one(v[0]), two(v[1]), last(v[2]))
-        start, stop, part = holder.team.claim(team, thread)
-        while start < stop:
+        part = thread  # its own part first
+        while True:
+            start, stop, part = holder.team.claim(team, part)
+            if start >= stop:
+                break
             try:
                 if three:
                     holder.both(x[start:stop], y[start:stop], d[start:stop], p)
@@ -758,7 +761,6 @@ def _job(
             except Exception:  # a user's kernel may raise: the chunk still counts as done
                 holder.team.fail(team)
             holder.team.finish(team)
-            start, stop, part = holder.team.claim(team, part)
 
     kinds = "_".join([np.dtype(kind).name for kind in arrays]) + "_"
     kinds += "_".join([np.dtype(kind).name for kind in parameters])

@@ -432,11 +432,13 @@ def _product_job(first: Any, second: Any, third: Any) -> Any:
         g = carray(pointer(control[ARRAYS]), n, first)
         f = carray(pointer(control[ARRAYS + 1]), n, second)
         out = carray(pointer(control[ARRAYS + 2]), n, third)
-        start, stop, part = claim(control, thread)
-        while start < stop:
+        part = thread  # its own part first
+        while True:
+            start, stop, part = claim(control, part)
+            if start >= stop:
+                break
             product(g[start:stop], f[start:stop], out[start:stop])
             finish(control)
-            start, stop, part = claim(control, part)
 
     # one name for each dtypes: see _engine._unique
     kinds = [np.dtype(kind).name for kind in (first, second, third)]
