@@ -120,6 +120,28 @@ def test_a_freed_softmax_is_reused_by_the_next_softmax(small_pool: str) -> None:
     np.testing.assert_allclose(p, expected / expected.sum(axis=1, keepdims=True), rtol=1e-14)
 
 
+def test_a_result_freed_while_the_pool_is_locked_never_waits(small_pool: str) -> None:
+    x = np.linspace(-1, 1, N)
+    with no_grad():
+        results = [Sigmoid().forward(x)]
+    address = results[0].ctypes.data
+    freed = threading.Event()
+
+    def free_while_locked() -> None:  # as a garbage collection inside the lock would
+        with _memory._lock:
+            results.clear()
+        freed.set()
+
+    thread = threading.Thread(target=free_while_locked, daemon=True)
+    thread.start()
+    thread.join(timeout=20)
+    assert freed.is_set(), "freeing a result waited for the pool's lock"
+    with no_grad():
+        again = Sigmoid().forward(-x)  # the block, given back meanwhile, is reused
+    assert again.ctypes.data == address
+    np.testing.assert_allclose(again, sigmoid(-x), rtol=1e-15)
+
+
 def test_the_pool_keeps_at_most_pool_bytes(
     small_pool: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -7,18 +7,19 @@ with glibc) is mapped fresh from the operating system instead, and its first wri
 faults every page in: at 10^7 elements that took as long as the activation's own
 arithmetic, and more on two threads.
 
-So results of `POOL_MIN` bytes and more are views of a `_Lease`: an object that holds a
-block of memory and, when the last array using it goes away, puts the block back in a
+So results of `POOL_MIN` bytes and more are views of an array on a `_Lease`: an object
+that holds a block of memory and, when the last array using it goes away, puts the block back in a
 small pool. The next result of the same size in bytes reuses it, with its pages already
 in place. The pool keeps at most `POOL_BYTES` of blocks that no array uses, dropping the
 oldest first, and `free_buffers()` empties it.
 
-A result then has ``base`` set (to its lease) and ``flags.owndata`` False, as a view
-does; everything else is as for an array from ``np.empty``.
+A result then has ``base`` set (to the array on its lease) and ``flags.owndata`` False,
+as a view does; everything else is as for an array from ``np.empty``.
 """
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 import threading
@@ -34,9 +35,12 @@ POOL_BYTES = 1 << 28
 
 _free: list[Any] = []  # blocks (1-d uint8 arrays), the most recently freed last
 _kept = 0  # their bytes
-# NOTE: nothing done while the lock is held creates a container or frees a lease, so
-# no garbage collection or finalizer can run there and take it again
 _lock = threading.Lock()
+# Blocks given back while the lock was taken, sorted into `_free` by the next holder.
+# NOTE: a lease is freed whenever the last array using it goes, and on Python 3.12 and
+# later a garbage collection can run at almost any point, also while this thread holds
+# the lock: so a lease's finalizer never waits for the lock.
+_returned: collections.deque[Any] = collections.deque()
 
 
 def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any]:
@@ -49,6 +53,7 @@ def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
         return np.empty(shape, dtype)
     block = None
     with _lock:
+        _sort_returned()
         for index in range(len(_free) - 1, -1, -1):
             if _free[index].size == nbytes:
                 block = _free.pop(index)
@@ -62,14 +67,26 @@ def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
 
 
 def _give_back(block: Any) -> None:
-    """Keep `block` for a later result, within the pool's size."""
+    """Keep `block` for a later result, within the pool's size (a lease's finalizer)."""
+    _returned.append(block)
+    if _lock.acquire(blocking=False):  # else its holder sorts the block in
+        try:
+            _sort_returned()
+        finally:
+            _lock.release()
+
+
+def _sort_returned() -> None:
+    """Move the blocks given back into the pool, then drop the oldest beyond its size;
+    with the lock held."""
     global _kept
-    with _lock:
+    while _returned:
+        block = _returned.popleft()
         if block.size <= POOL_BYTES:
             _free.append(block)
             _kept += block.size
-        while _kept > POOL_BYTES:
-            _kept -= _free.pop(0).size
+    while _kept > POOL_BYTES:
+        _kept -= _free.pop(0).size
 
 
 def free_buffers() -> None:
@@ -81,13 +98,14 @@ def free_buffers() -> None:
     """
     global _kept
     with _lock:
+        _returned.clear()
         _free.clear()
         _kept = 0
 
 
 def _after_fork() -> None:  # another thread may have held the lock at the fork
-    global _free, _kept, _lock
-    _free, _kept, _lock = [], 0, threading.Lock()
+    global _free, _kept, _lock, _returned
+    _free, _kept, _lock, _returned = [], 0, threading.Lock(), collections.deque()
 
 
 if hasattr(os, "register_at_fork"):
