@@ -132,9 +132,11 @@ def test_a_result_freed_while_the_pool_is_locked_never_waits(small_pool: str) ->
             results.clear()
         freed.set()
 
-    thread = threading.Thread(target=free_while_locked, daemon=True)
-    thread.start()
-    thread.join(timeout=20)
+    with pytest.MonkeyPatch.context() as patch:  # a lock of its own: were the thread to
+        patch.setattr(_memory, "_lock", threading.Lock())  # hang, it would keep that one
+        thread = threading.Thread(target=free_while_locked, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
     assert freed.is_set(), "freeing a result waited for the pool's lock"
     with no_grad():
         again = Sigmoid().forward(-x)  # the block, given back meanwhile, is reused

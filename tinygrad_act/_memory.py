@@ -59,6 +59,7 @@ def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
                 block = _free.pop(index)
                 _kept -= nbytes
                 break
+    _settle()
     if block is None:
         block = np.empty(nbytes, np.uint8)
     # a view of the array on the lease: its base, and its views' base, is an ndarray
@@ -69,7 +70,13 @@ def empty(shape: int | tuple[int, ...], dtype: np.dtype[Any]) -> npt.NDArray[Any
 def _give_back(block: Any) -> None:
     """Keep `block` for a later result, within the pool's size (a lease's finalizer)."""
     _returned.append(block)
-    if _lock.acquire(blocking=False):  # else its holder sorts the block in
+    _settle()
+
+
+def _settle() -> None:
+    """Sort the blocks given back into the pool, unless the lock is taken: its holder
+    then does it, as it calls this after it lets go of the lock."""
+    while _returned and _lock.acquire(blocking=False):
         try:
             _sort_returned()
         finally:
@@ -101,6 +108,7 @@ def free_buffers() -> None:
         _returned.clear()
         _free.clear()
         _kept = 0
+    _settle()
 
 
 def _after_fork() -> None:  # another thread may have held the lock at the fork
