@@ -8,10 +8,10 @@ faults every page in: at 10^7 elements that took as long as the activation's own
 arithmetic, and more on two threads.
 
 So results of `POOL_MIN` bytes and more are views of an array on a `_Lease`: an object
-that holds a block of memory and, when the last array using it goes away, puts the block back in a
-small pool. The next result of the same size in bytes reuses it, with its pages already
-in place. The pool keeps at most `POOL_BYTES` of blocks that no array uses, dropping the
-oldest first, and `free_buffers()` empties it.
+that holds a block of memory and, when the last array using it goes away, puts the
+block back in a small pool. The next result of the same size in bytes reuses it, with
+its pages already in place. The pool keeps at most `POOL_BYTES` of blocks that no array
+uses, dropping the oldest first, and `free_buffers()` empties it.
 
 A result then has ``base`` set (to the array on its lease) and ``flags.owndata`` False,
 as a view does; everything else is as for an array from ``np.empty``.
