@@ -653,3 +653,56 @@ def test_the_chain_rule_of_a_strided_derivative(threads: None, each_engine: str)
     for _ in range(20):  # a worker joins once it has started and spins
         result = _engine.chain_rule(g, derivative, np.dtype(np.float64))
         np.testing.assert_array_equal(result, g * derivative)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_chain_rule_of_small_derivatives_in_any_layout(dtype: Any, each_engine: str) -> None:
+    """Small arrays run the product's machine code, which reads memory as C-ordered:
+    a strided, Fortran-ordered or read-only f' must still give the exact product."""
+    rng = np.random.default_rng(1)
+    kind = np.dtype(dtype)
+    contiguous = rng.standard_normal(12).astype(dtype)
+    read_only = contiguous.copy()
+    read_only.flags.writeable = False
+    for derivative in [
+        contiguous,  # first, so that the machine code exists
+        rng.standard_normal(24).astype(dtype)[::2],
+        np.asfortranarray(rng.standard_normal((3, 4)).astype(dtype)),
+        read_only,
+        contiguous,
+    ]:
+        g = rng.standard_normal(derivative.shape).astype(dtype)
+        for grad in (g, np.asfortranarray(g), np.ascontiguousarray(g)):
+            result = _engine.chain_rule(grad, derivative, kind)
+            assert result.dtype == kind
+            np.testing.assert_array_equal(result, grad * derivative)
+
+
+class Scaled(Activation):
+    """A user's activation f = scale * x, whose parameter may be of any real type."""
+
+    def __init__(self, scale: Any) -> None:
+        super().__init__()
+        self.scale = scale
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any, scale: Any) -> tuple[Any, Any]:
+        return scale * x, scale + 0 * x
+
+
+@pytest.mark.parametrize("size", [1, 7])
+def test_parameters_of_each_type_give_their_own_value(size: int, each_engine: str) -> None:
+    """Small arrays skip numba's type matching: a parameter of another type than the
+    last call's still computes with its own value, in any order."""
+    from tinygrad_act import LeakyReLU
+
+    # this package's own kernel from its first call, then a user's
+    _engine._chosen.pop((LeakyReLU.function_and_derivative, np.dtype(np.float64)), None)
+    x = np.full(size, -3.0)
+    for value in [3, 0.1, np.float32(0.1), np.float64(0.7), True, 3, 0.1]:
+        exact = np.float64(value)
+        for layer in (LeakyReLU(), Scaled(value)):
+            if isinstance(layer, LeakyReLU):
+                layer.negative_slope = value
+            np.testing.assert_array_equal(layer.forward(x), x * exact, err_msg=repr(value))
+            np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, exact))

@@ -343,18 +343,21 @@ def evaluate(
 
     `x` is a float16, float32 or float64 array in native byte order. Returns fresh
     arrays in the shape of `x`: f in its dtype, f' in `derivative_dtype`. `reuse`
-    may be an array of f's shape and dtype to overwrite instead of allocating.
+    may be an array of f's shape and dtype to overwrite instead of allocating: a
+    C-ordered, writeable one, as `evaluate` makes.
     `compiled=False` runs the NumPy engine whatever the engine in use.
     """
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
     if compiled and (_USING.get() or _ENGINE or engine()) == "numba":
         key = (kernel, x.dtype)
         chosen = _chosen.get(key) or _choose_loops(key)
-        loops = chosen[0]
-        if loops is not None:
+        if chosen[0] is not None:
+            direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 parameters = tuple([np.float32(p) for p in parameters])
-            return _evaluate_compiled(loops, parameters, x, flat, derivative, reuse)
+            elif parameters and chosen[3] and not _FLOAT_TYPES.issuperset(map(type, parameters)):
+                direct = None  # an int, say: numba compiles loops for it
+            return _evaluate_compiled(chosen, direct, parameters, x, flat, derivative, reuse)
     n = x.size
     dtype = derivative_dtype(x.dtype)
     if n == 1 and kernel.__module__ in _SCALAR_MODULES:
@@ -432,14 +435,16 @@ def _fresh(value: Any, dtype: np.dtype[Any], n: int, source: Array) -> Array:
 
 
 def _evaluate_compiled(
-    loops: tuple[Any, Any],
+    chosen: Chosen,
+    direct: list[Any] | None,
     parameters: tuple[float, ...],
     x: Array,
     flat: Array,
     derivative: bool,
     reuse: Array | None,
 ) -> tuple[Array, Array | None]:
-    both, value_only = loops
+    """`evaluate` on `chosen`'s loops; `direct`, their machine code or None."""
+    both, value_only = chosen[0]  # type: ignore[misc]
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
         flat = flat.astype(_FLOAT64)
@@ -455,10 +460,20 @@ def _evaluate_compiled(
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < TEAM_START or get_num_threads() == 1:
+        # a small array's call is mostly numba's dispatch: its machine code skips it
         if d is None:
-            value_only(flat, y, parameters)
+            if direct is not None and direct[1] is not None:
+                direct[1](flat, y, parameters)
+            else:
+                value_only(flat, y, parameters)
+                if direct is not None and _plain(parameters, chosen[1]):
+                    direct[1] = machine_code(value_only, (flat, y, parameters))
+        elif direct is not None and direct[0] is not None:
+            direct[0](flat, y, d, parameters)
         else:
             both(flat, y, d, parameters)
+            if direct is not None and _plain(parameters, chosen[1]):
+                direct[0] = machine_code(both, (flat, y, d, parameters))
     else:
         from tinygrad_act import _team
 
@@ -480,6 +495,13 @@ def _evaluate_compiled(
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
 
 
+def _plain(parameters: tuple[Any, ...], native: bool) -> bool:
+    """Whether `parameters` are of the types `_chosen`'s machine code is for: float32
+    for loops computing in float32, else float64."""
+    kinds = frozenset({np.float32}) if native else _FLOAT_TYPES
+    return kinds.issuperset(map(type, parameters))
+
+
 def _kind(parameter: Any) -> Any:
     """The NumPy type numba gives `parameter` (a Python int is int64 everywhere)."""
     if isinstance(parameter, int) and not isinstance(parameter, bool):
@@ -490,6 +512,20 @@ def _kind(parameter: Any) -> Any:
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
+    if n < TEAM_START and grad_output.dtype == derivative.dtype == dtype:
+        product = _products.get(dtype)  # the common small call, lean
+        if (
+            product is not None
+            and grad_output.flags.carray
+            and derivative.flags.c_contiguous  # the machine code reads memory in C order
+            and (_USING.get() or _ENGINE or engine()) == "numba"
+        ):
+            result = np.empty(derivative.shape, dtype)
+            if result.ndim == 1:
+                product(grad_output, derivative, result)
+            else:
+                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+            return result
     if (
         (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
@@ -498,11 +534,11 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
     ):
         if n < TEAM_START:
             result = np.empty(derivative.shape, dtype)
-            product = _product_loop or _product()
-            if result.ndim == 1:
-                product(grad_output, derivative, result)
-            else:
-                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+            g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
+            loop = _product_loop or _product()
+            loop(g, f, out)
+            if g.dtype == f.dtype == dtype and f.flags.carray:  # machine code, for next time
+                _products[dtype] = machine_code(loop, (g, f, out))
             return result
         # the team's workers read f' from its address, as C-ordered
         if get_num_threads() > 1 and derivative.flags.carray:
@@ -539,6 +575,8 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
 
 _product_loop: Any = None
 _team_module: Any = None
+#: The product's machine code for g, f' and the result all of one dtype.
+_products: dict[np.dtype[Any], Any] = {}
 
 
 def _product() -> Any:
@@ -560,20 +598,49 @@ compile_lock = threading.Lock()
 _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 
 
-#: The loops each (kernel, dtype) runs on, and whether they compute in float32.
-_chosen: dict[tuple[Kernel, np.dtype[Any]], tuple[tuple[Any, Any] | None, bool]] = {}
+#: What each (kernel, dtype) runs on (see `_choose_loops`).
+Chosen = tuple[tuple[Any, Any] | None, bool, list[Any], bool]
+_chosen: dict[tuple[Kernel, np.dtype[Any]], Chosen] = {}
+
+#: The parameter types of float64 loops' machine code (see `machine_code`).
+_FLOAT_TYPES = frozenset({float, np.float64})
 
 
-def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> tuple[tuple[Any, Any] | None, bool]:
-    """`_chosen`'s entry for `key`: a `float32_safe` kernel's float32 loops for float32
-    input, else its float64 loops (None where it cannot compile)."""
+def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
+    """`_chosen`'s entry for `key`, four things:
+
+    - a `float32_safe` kernel's float32 loops for float32 input, else its float64
+      loops (None where it cannot compile);
+    - whether they compute in float32;
+    - their machine code for arrays of that dtype and float parameters (float32 ones
+      for float32 loops), both loops' in that order, each None until it is first run;
+    - whether the parameters' types must be checked before the machine code runs on
+      them. Not for this package's kernels: their parameters are real numbers, which
+      the machine code makes floats, and their loops compute exactly the same from
+      the float as from the number.
+    """
     kernel, dtype = key
     loops = None
     if dtype == _FLOAT32 and getattr(kernel, "float32_safe", False):
         loops = _compiled(kernel, True)
-    chosen = (loops, True) if loops is not None else (_compiled(kernel), False)
+    native = loops is not None
+    checked = kernel.__module__ not in _SCALAR_MODULES
+    chosen = (loops if native else _compiled(kernel)), native, [None, None], checked
     _chosen[key] = chosen
     return chosen
+
+
+def machine_code(loop: Any, arguments: tuple[Any, ...]) -> Any:
+    """The compiled function a numba dispatcher `loop` runs for `arguments` (after a call
+    with them), to call directly: it skips numba's matching of the argument types, about
+    0.1 us of a call.
+
+    It must only ever be given arguments of exactly those types. It refuses an array of
+    another dtype, but not one of another layout: it reads a strided or misaligned
+    array as if it were C-ordered, and writes to a read-only one.
+    """
+    types = tuple([loop.typeof_pyval(argument) for argument in arguments])
+    return loop.overloads[types].entry_point
 
 
 def _compiled(kernel: Kernel, native: bool = False) -> tuple[Any, Any] | None:

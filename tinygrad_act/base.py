@@ -404,9 +404,10 @@ class Activation(Layer):
             return second.astype(x.dtype, copy=False)
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        if type(x) is not np.ndarray and _array_api.is_foreign(x):
-            return self._forward_foreign(x)  # type: ignore[no-any-return]
-        x = as_float_array(x, type(self).__name__)
+        if type(x) is not np.ndarray or x.dtype not in _NATIVE_FLOATS:  # not the common case
+            if _array_api.is_foreign(x):
+                return self._forward_foreign(x)  # type: ignore[no-any-return]
+            x = as_float_array(x, type(self).__name__)
         # Take the cache out first: a forward that fails leaves none, never a half-written one.
         old = self.__dict__.pop("_cache", None)
         thread = threading.get_ident()
@@ -438,7 +439,13 @@ class Activation(Layer):
         if type(derivative) is not np.ndarray:  # forward ran on another library's array
             name = type(self).__name__ + ".backward"
             return _array_api.chain_rule(name, grad_output, derivative, dtype)  # type: ignore[no-any-return]
-        grad = check_grad_output(self, grad_output, derivative.shape)
+        grad = grad_output
+        if (  # not the common case, a native float array of the right shape
+            type(grad) is not np.ndarray
+            or grad.shape != derivative.shape
+            or grad.dtype not in _NATIVE_FLOATS
+        ):
+            grad = check_grad_output(self, grad_output, derivative.shape)
         return _engine.chain_rule(grad, derivative, dtype)
 
     def __copy__(self) -> Activation:
@@ -456,25 +463,24 @@ class Activation(Layer):
 
 
 _NO_KERNEL = _no_kernel
-_PARAMETERS: dict[Any, Callable[[Any], tuple[float, ...]]] = {}
+_PARAMETERS: dict[Any, tuple[int, Callable[[Any], Any]]] = {}
 
 
 def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     """The values of `kernel`'s parameters (its arguments after ``x``), read from the
     layer's attributes of the same names. forward does this on every call: the reader
     is made once per kernel, with `operator.attrgetter`."""
-    read = _PARAMETERS.get(kernel)
-    if read is None:
-        names = tuple(inspect.signature(kernel).parameters)[2:]
-        if not names:
-            read = _no_parameters
-        elif len(names) == 1:
-            get_one = operator.attrgetter(names[0])
-            read = lambda layer: (get_one(layer),)  # noqa: E731
-        else:
-            read = operator.attrgetter(*names)
-        _PARAMETERS[kernel] = read
-    return read(layer)
+    count, read = _PARAMETERS.get(kernel) or _reader(kernel)
+    if count == 1:  # attrgetter of one name returns the value itself
+        return (read(layer),)
+    return read(layer) if count else ()
+
+
+def _reader(kernel: Any) -> tuple[int, Callable[[Any], Any]]:
+    names = tuple(inspect.signature(kernel).parameters)[2:]
+    reader = len(names), (operator.attrgetter(*names) if names else _no_parameters)
+    _PARAMETERS[kernel] = reader
+    return reader
 
 
 def _no_parameters(layer: Any) -> tuple[float, ...]:
