@@ -162,6 +162,27 @@ def test_a_kernel_numba_cannot_compile_still_runs() -> None:
     np.testing.assert_array_equal(layer.backward(np.ones(2)), [2.0, -6.0])
 
 
+class Exp(Activation):
+    """A user's activation whose kernel returns one array as both f and f'."""
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        e = xp.exp(x)
+        return e, e
+
+
+def test_an_output_is_never_the_cache_the_next_forward_overwrites(each_engine: str) -> None:
+    layer = Exp()
+    x = np.array([0.0, 1.0])
+    with _engine.using("numpy"):
+        first = layer.forward(x)
+    kept = first.copy()
+    second = layer.forward(x + 1)  # overwrites the cache, not the first output
+    np.testing.assert_array_equal(first, kept)
+    np.testing.assert_allclose(second, np.exp(x + 1), rtol=1e-15)
+    np.testing.assert_array_equal(layer.backward(np.ones(2)), second)
+
+
 class OnePlusMinusOne(Activation):
     """(x + 1) - 1: 0 for x = 1e-8 in float32 arithmetic, x itself in float64."""
 
@@ -656,9 +677,10 @@ def test_the_chain_rule_of_a_strided_derivative(threads: None, each_engine: str)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_chain_rule_of_small_derivatives_in_any_layout(dtype: Any, each_engine: str) -> None:
+def test_the_chain_rule_of_small_arrays_in_any_layout(dtype: Any, each_engine: str) -> None:
     """Small arrays run the product's machine code, which reads memory as C-ordered:
-    a strided, Fortran-ordered or read-only f' must still give the exact product."""
+    a strided, Fortran-ordered or read-only f' or gradient must still give the exact
+    product."""
     rng = np.random.default_rng(1)
     kind = np.dtype(dtype)
     contiguous = rng.standard_normal(12).astype(dtype)
@@ -672,14 +694,15 @@ def test_the_chain_rule_of_small_derivatives_in_any_layout(dtype: Any, each_engi
         contiguous,
     ]:
         g = rng.standard_normal(derivative.shape).astype(dtype)
-        for grad in (g, np.asfortranarray(g), np.ascontiguousarray(g)):
+        strided = np.repeat(g, 2, axis=-1)[..., ::2]
+        for grad in (g, strided, np.asfortranarray(g), np.ascontiguousarray(g)):
             result = _engine.chain_rule(grad, derivative, kind)
             assert result.dtype == kind
             np.testing.assert_array_equal(result, grad * derivative)
 
 
-class Scaled(Activation):
-    """A user's activation f = scale * x, whose parameter may be of any real type."""
+class Squared(Activation):
+    """A user's activation f = scale**2 x, its parameter squared in its own type."""
 
     def __init__(self, scale: Any) -> None:
         super().__init__()
@@ -687,22 +710,23 @@ class Scaled(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, scale: Any) -> tuple[Any, Any]:
-        return scale * x, scale + 0 * x
+        return (scale * scale) * x, scale * scale + 0 * x
 
 
 @pytest.mark.parametrize("size", [1, 7])
 def test_parameters_of_each_type_give_their_own_value(size: int, each_engine: str) -> None:
     """Small arrays skip numba's type matching: a parameter of another type than the
-    last call's still computes with its own value, in any order."""
+    last call's still computes with its own value, in any order, with and without
+    the derivative."""
     from tinygrad_act import LeakyReLU
 
-    # this package's own kernel from its first call, then a user's
-    _engine._chosen.pop((LeakyReLU.function_and_derivative, np.dtype(np.float64)), None)
     x = np.full(size, -3.0)
-    for value in [3, 0.1, np.float32(0.1), np.float64(0.7), True, 3, 0.1]:
-        exact = np.float64(value)
-        for layer in (LeakyReLU(), Scaled(value)):
-            if isinstance(layer, LeakyReLU):
-                layer.negative_slope = value
-            np.testing.assert_array_equal(layer.forward(x), x * exact, err_msg=repr(value))
-            np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, exact))
+    for value in [3, 0.1, np.float32(0.1), np.float64(0.7), 3, np.int8(-2), 0.1]:
+        square = np.float64(value * value)  # in the parameter's own type, as numba does
+        leaky, squared = LeakyReLU(), Squared(value)
+        leaky.negative_slope = value
+        for layer, slope in ((leaky, np.float64(value)), (squared, square)):
+            with no_grad():
+                np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
+            np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
+            np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, slope))

@@ -355,8 +355,8 @@ def evaluate(
             direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 parameters = tuple([np.float32(p) for p in parameters])
-            elif parameters and chosen[3] and not _FLOAT_TYPES.issuperset(map(type, parameters)):
-                direct = None  # an int, say: numba compiles loops for it
+            elif parameters and not _FLOAT_TYPES.issuperset(map(type, parameters)):
+                direct = None  # an int, say: numba compiles (and picks) loops for it
             return _evaluate_compiled(chosen, direct, parameters, x, flat, derivative, reuse)
     n = x.size
     dtype = derivative_dtype(x.dtype)
@@ -367,7 +367,7 @@ def evaluate(
             result = kernel(_numpy_math, flat.astype(_FLOAT64, copy=False), *parameters)
             # the kernel's own fresh arrays where it made them: `reuse` would cost a copy
             y = _fresh(result[0], x.dtype, n, flat)
-            d = _fresh(result[1], dtype, n, flat) if derivative else None
+            d = _fresh(result[1], dtype, n, flat, y) if derivative else None
         if x.ndim == 1:
             return y, d
         return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
@@ -419,14 +419,18 @@ def _evaluate_scalar(
     return y.reshape(x.shape), None if kept is None else kept.reshape(x.shape)
 
 
-def _fresh(value: Any, dtype: np.dtype[Any], n: int, source: Array) -> Array:
-    """`value` (a kernel's result) as a new 1-d array of `dtype` that nothing else holds."""
+def _fresh(
+    value: Any, dtype: np.dtype[Any], n: int, source: Array, taken: Array | None = None
+) -> Array:
+    """`value` (a kernel's result) as a new 1-d array of `dtype` that nothing else holds:
+    not `source`, nor `taken` (f, where a kernel returned one array as f and f')."""
     if (
         isinstance(value, np.ndarray)
         and value.dtype == dtype
         and value.shape == (n,)
         and value.base is None  # a ufunc's fresh result, not a view of the input
         and value is not source
+        and value is not taken
     ):
         return value
     out = np.empty(n, dtype)
@@ -443,7 +447,8 @@ def _evaluate_compiled(
     derivative: bool,
     reuse: Array | None,
 ) -> tuple[Array, Array | None]:
-    """`evaluate` on `chosen`'s loops; `direct`, their machine code or None."""
+    """`evaluate` on `chosen`'s loops; `direct`, their machine code (see `_choose_loops`),
+    or None where the parameters are of other types."""
     both, value_only = chosen[0]  # type: ignore[misc]
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
@@ -466,13 +471,13 @@ def _evaluate_compiled(
                 direct[1](flat, y, parameters)
             else:
                 value_only(flat, y, parameters)
-                if direct is not None and _plain(parameters, chosen[1]):
+                if direct is not None:
                     direct[1] = machine_code(value_only, (flat, y, parameters))
         elif direct is not None and direct[0] is not None:
             direct[0](flat, y, d, parameters)
         else:
             both(flat, y, d, parameters)
-            if direct is not None and _plain(parameters, chosen[1]):
+            if direct is not None:
                 direct[0] = machine_code(both, (flat, y, d, parameters))
     else:
         from tinygrad_act import _team
@@ -493,13 +498,6 @@ def _evaluate_compiled(
     if x.ndim == 1:
         return y, d
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
-
-
-def _plain(parameters: tuple[Any, ...], native: bool) -> bool:
-    """Whether `parameters` are of the types `_chosen`'s machine code is for: float32
-    for loops computing in float32, else float64."""
-    kinds = frozenset({np.float32}) if native else _FLOAT_TYPES
-    return kinds.issuperset(map(type, parameters))
 
 
 def _kind(parameter: Any) -> Any:
@@ -599,7 +597,7 @@ _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 
 
 #: What each (kernel, dtype) runs on (see `_choose_loops`).
-Chosen = tuple[tuple[Any, Any] | None, bool, list[Any], bool]
+Chosen = tuple[tuple[Any, Any] | None, bool, list[Any]]
 _chosen: dict[tuple[Kernel, np.dtype[Any]], Chosen] = {}
 
 #: The parameter types of float64 loops' machine code (see `machine_code`).
@@ -607,25 +605,21 @@ _FLOAT_TYPES = frozenset({float, np.float64})
 
 
 def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
-    """`_chosen`'s entry for `key`, four things:
+    """`_chosen`'s entry for `key`, three things:
 
     - a `float32_safe` kernel's float32 loops for float32 input, else its float64
       loops (None where it cannot compile);
     - whether they compute in float32;
     - their machine code for arrays of that dtype and float parameters (float32 ones
-      for float32 loops), both loops' in that order, each None until it is first run;
-    - whether the parameters' types must be checked before the machine code runs on
-      them. Not for this package's kernels: their parameters are real numbers, which
-      the machine code makes floats, and their loops compute exactly the same from
-      the float as from the number.
+      for float32 loops), both loops' in that order, each None until it is first run
+      with parameters of those types.
     """
     kernel, dtype = key
     loops = None
     if dtype == _FLOAT32 and getattr(kernel, "float32_safe", False):
         loops = _compiled(kernel, True)
     native = loops is not None
-    checked = kernel.__module__ not in _SCALAR_MODULES
-    chosen = (loops if native else _compiled(kernel)), native, [None, None], checked
+    chosen = (loops if native else _compiled(kernel)), native, [None, None]
     _chosen[key] = chosen
     return chosen
 
