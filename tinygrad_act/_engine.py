@@ -355,7 +355,10 @@ def evaluate(
             direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 parameters = tuple([np.float32(p) for p in parameters])
-            elif parameters and not _FLOAT_TYPES.issuperset(map(type, parameters)):
+            elif parameters and not (
+                (len(parameters) == 1 and type(parameters[0]) is float)  # the common case
+                or _FLOAT_TYPES.issuperset(map(type, parameters))
+            ):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
             return _evaluate_compiled(chosen, direct, parameters, x, flat, derivative, reuse)
     n = x.size
