@@ -356,7 +356,8 @@ def evaluate(
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 parameters = tuple([np.float32(p) for p in parameters])
             elif parameters and not (
-                (len(parameters) == 1 and type(parameters[0]) is float)  # the common case
+                # the common cases, one or two floats, without building a set of types
+                (type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3)
                 or _FLOAT_TYPES.issuperset(map(type, parameters))
             ):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
