@@ -469,7 +469,7 @@ def _evaluate_compiled(
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < TEAM_START or get_num_threads() == 1:
-        # a small array's call is mostly numba's dispatch: its machine code skips it
+        # the loop's machine code, without numba's dispatch (0.1 to 0.2 us a call)
         if d is None:
             if direct is not None and direct[1] is not None:
                 direct[1](flat, y, parameters)
@@ -518,8 +518,8 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
         product = _products.get(dtype)  # the common small call, lean
         if (
             product is not None
-            and grad_output.flags.carray
-            and derivative.flags.c_contiguous  # the machine code reads memory in C order
+            and grad_output.flags.carray  # C-ordered and aligned (and writeable)
+            and derivative.flags.c_contiguous  # this package's own: aligned
             and (_USING.get() or _ENGINE or engine()) == "numba"
         ):
             result = np.empty(derivative.shape, dtype)
@@ -539,8 +539,8 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             g, f, out = grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1)
             loop = _product_loop or _product()
             loop(g, f, out)
-            if g.dtype == f.dtype == dtype and f.flags.carray:  # machine code, for next time
-                _products[dtype] = machine_code(loop, (g, f, out))
+            if g.dtype == f.dtype == dtype and dtype not in _products and f.flags.carray:
+                _products[dtype] = machine_code(loop, (g, f, out))  # for the next calls
             return result
         # the team's workers read f' from its address, as C-ordered
         if get_num_threads() > 1 and derivative.flags.carray:

@@ -477,6 +477,7 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
 
 
 def _reader(kernel: Any) -> tuple[int, Callable[[Any], Any]]:
+    """`kernel`'s number of parameters and their reader, kept in `_PARAMETERS`."""
     names = tuple(inspect.signature(kernel).parameters)[2:]
     reader = len(names), (operator.attrgetter(*names) if names else _no_parameters)
     _PARAMETERS[kernel] = reader
