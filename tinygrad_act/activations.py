@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tinygrad_act import _array_api, _numpy_math
-from tinygrad_act._engine import chain_rule, engine, float32_safe, kernel_helper
+from tinygrad_act._engine import chain_rule, engine, evaluate, float32_safe, kernel_helper
 from tinygrad_act.base import (
     Activation,
     Array,
@@ -27,6 +27,7 @@ from tinygrad_act.base import (
     as_float_array,
     check_grad_output,
     check_real,
+    is_grad_enabled,
 )
 
 # NOTE on kernels: each ``function_and_derivative`` runs on whole NumPy arrays and,
@@ -1698,6 +1699,14 @@ class RReLU(Layer):
             xp, x, wide = _array_api.prepare("RReLU", x)
         else:
             x = as_float_array(x, "RReLU")
+            if not self.training:  # the mean slope: LeakyReLU's loop, compiled where it is
+                self._forget()
+                mean = (self.lower + self.upper) / 2
+                grad = is_grad_enabled()
+                kernel = LeakyReLU.function_and_derivative
+                y, kept = evaluate(kernel, (mean,), x, derivative=grad)
+                self._remember(kept, x.dtype)
+                return y
             wide = x.astype(np.float64)
         self._forget()
         slope: Any = (self.lower + self.upper) / 2
