@@ -7,6 +7,7 @@ collect_ignore = (
     []
     if importlib.util.find_spec("numba")
     else [
+        "tinygrad_act/_channels.py",
         "tinygrad_act/_numba_math.py",
         "tinygrad_act/_numba_math32.py",
         "tinygrad_act/_rows.py",

@@ -730,3 +730,49 @@ def test_parameters_of_each_type_give_their_own_value(size: int, each_engine: st
                 np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
             np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
             np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, slope))
+
+
+@pytest.mark.parametrize("backward_engine", ENGINES)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_prelu_in_any_layout_against_its_closed_form(
+    dtype: Any, channels: int, backward_engine: str, each_engine: str
+) -> None:
+    """PReLU's compiled pass (and NumPy's, and either engine's backward after either's
+    forward): outputs rounded once from float64, the slopes' gradient within the error
+    bound of a float64 sum of its terms (n u sum |t|) of the exact sum (math.fsum)."""
+    import math
+
+    from tinygrad_act import PReLU
+
+    rng = np.random.default_rng(2)
+    slopes = np.array([0.25, -0.5, 3.0])[:channels]
+    base = rng.standard_normal((4, 3, 5, 2)) * 3
+    base[0, :, 0, 0] = [np.nan, -0.0, 0.0]
+    for x in (base, np.asfortranarray(base), base[:, :, ::2], base.transpose(0, 1, 3, 2)):
+        x = x.astype(dtype)
+        layer = PReLU(channels)
+        layer.weight.data[:] = slopes
+        wide = x.astype(np.float64)
+        slope = slopes.reshape((-1, 1, 1)) if channels > 1 else slopes[0]
+        with np.errstate(invalid="ignore"):
+            expected = np.where(wide > 0, wide, slope * wide).astype(dtype)
+        y = layer.forward(x)
+        assert y.dtype == x.dtype
+        np.testing.assert_array_equal(y, expected)
+        g = rng.standard_normal(x.shape).astype(np.float32)
+        with _engine.using(backward_engine):
+            dx = layer.backward(g)
+        factor = np.where(wide > 0, 1.0, np.where(wide <= 0, slope, np.nan))
+        np.testing.assert_array_equal(dx, (g * factor).astype(dtype))
+        terms = np.where(wide > 0, 0.0, g.astype(np.float64) * wide)
+        for c in range(channels):
+            chosen = terms[:, c] if channels > 1 else terms
+            finite = chosen[~np.isnan(chosen)]
+            exact = math.fsum(finite.ravel()) if finite.size == chosen.size else np.nan
+            scale = np.abs(chosen[~np.isnan(chosen)]).sum()
+            got = layer.weight.grad[c]
+            if np.isnan(exact):
+                assert np.isnan(got)
+            else:
+                assert abs(got - exact) <= chosen.size * 2.0**-53 * scale

@@ -1606,6 +1606,8 @@ class PReLU(Layer):
             xp, x, wide = _array_api.prepare("PReLU", x)
         else:
             x = as_float_array(x, "PReLU")
+            if x.itemsize != 2 and engine() == "numba":
+                return self._forward_compiled(x)
             wide = x.astype(np.float64, order="C")  # any layout sums the same way
         self._forget()
         _array_api.follow([self.weight], wide)  # the slopes live where the input does
@@ -1615,9 +1617,37 @@ class PReLU(Layer):
         self._remember(wide, slope, x.dtype)
         return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
 
+    def _forward_compiled(self, x: Array) -> Array:
+        """forward on the numba engine: one compiled pass (see `_channels`), keeping a
+        C-ordered copy of x in its own dtype."""
+        from tinygrad_act import _channels
+
+        self._forget()
+        _array_api.follow([self.weight], x)
+        slope = self._slope(np, x)
+        kept = np.array(x, order="C")  # our own: the caller may change x before backward
+        y = np.empty(x.shape, x.dtype)
+        view = self._channels(x)
+        _channels.forward(kept.reshape(view), slope.reshape(-1), y.reshape(view))
+        self._remember(kept, slope, x.dtype)
+        return y
+
+    def _channels(self, x: Array) -> tuple[int, int, int]:
+        """`x`'s shape seen as (outer, channels, inner), channels along axis 1."""
+        if self.num_parameters == 1:
+            return 1, 1, x.size
+        return x.shape[0], x.shape[1], math.prod(x.shape[2:])
+
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, slope, dtype = self._recall()
         xp: Any = np
+        if (
+            type(x) is np.ndarray
+            and x.dtype == dtype  # kept by the compiled forward
+            and x.itemsize != 2
+            and engine() == "numba"
+        ):
+            return self._backward_compiled(x, slope, dtype, grad_output)
         if type(x) is not np.ndarray:  # forward ran on another library's array
             name = "PReLU.backward"
             xp = _array_api.namespace(x, name)
@@ -1635,6 +1665,23 @@ class PReLU(Layer):
             # NaN gives NaN, as in every activation
             derivative = xp.where(positive, 1.0, xp.where(x <= 0, slope, math.nan))
             return _array_api.astype(xp, grad * derivative, dtype)  # type: ignore[no-any-return]
+
+    def _backward_compiled(self, x: Array, slope: Array, dtype: Any, grad_output: Any) -> Array:
+        """backward after `_forward_compiled`: one compiled pass for both gradients."""
+        from tinygrad_act import _channels
+
+        grad = check_grad_output(self, grad_output, x.shape)
+        if grad.itemsize == 2:  # numba has no float16: widened, exactly
+            grad = grad.astype(np.float32)
+        grad = np.ascontiguousarray(grad)
+        out = np.empty(x.shape, dtype)
+        sums = np.zeros(slope.size)
+        view = self._channels(x)
+        _channels.backward(
+            x.reshape(view), grad.reshape(view), slope.reshape(-1), out.reshape(view), sums
+        )
+        _array_api.accumulate(self.weight, sums)
+        return out
 
 
 class RReLU(Layer):

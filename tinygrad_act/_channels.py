@@ -1,0 +1,55 @@
+"""PReLU compiled, for the numba engine: one pass over the input in forward, one in
+backward for the input's gradient and the slopes' together.
+
+The arrays are C-ordered and seen as (outer, channels, inner): a slope per channel,
+or one for the whole array (1 channel). Each element is computed in float64 and
+rounded once to the input's dtype, as `PReLU` does with NumPy; the slopes' gradient
+sums in float64, in lanes, each channel's terms of one ``outer`` row at a time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+
+from tinygrad_act import _engine
+
+Array = Any
+
+#: The slopes' sums may be reassociated into lanes (so they vectorize).
+_SUM_OPTIONS: dict[str, Any] = {**_engine.LOOP_OPTIONS, "fastmath": {"contract", "reassoc"}}
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def forward(x: Array, slope: Array, y: Array) -> None:
+    """y = x where x > 0, else slope * x (NaN stays NaN, -0.0 stays -0.0)."""
+    for outer in range(x.shape[0]):
+        for channel in range(x.shape[1]):
+            a = slope[channel]
+            row, out = x[outer, channel], y[outer, channel]
+            for k in range(row.size):
+                v = np.float64(row[k])
+                out[k] = v if v > 0 else a * v
+
+
+@numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
+def _row(row: Array, g: Array, a: float, out: Array) -> float:
+    """One row of `backward`: its gradients into `out`, and its sum of g x where x <= 0."""
+    total = 0.0
+    for k in range(row.size):
+        v, h = np.float64(row[k]), np.float64(g[k])
+        out[k] = h * (1.0 if v > 0 else (a if v <= 0 else np.nan))
+        total += 0.0 if v > 0 else h * v
+    return total
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def backward(x: Array, g: Array, slope: Array, out: Array, sums: Array) -> None:
+    """out = g f'(x); sums[channel] += the sum of g x over the channel's x <= 0 (NaN
+    where x is NaN, as g x is)."""
+    for outer in range(x.shape[0]):
+        for channel in range(x.shape[1]):
+            rows = x[outer, channel], g[outer, channel], out[outer, channel]
+            sums[channel] += _row(rows[0], rows[1], slope[channel], rows[2])
