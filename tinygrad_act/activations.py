@@ -1625,7 +1625,8 @@ class PReLU(Layer):
         self._forget()
         _array_api.follow([self.weight], x)
         slope = self._slope(np, x)
-        kept = np.array(x, order="C")  # our own: the caller may change x before backward
+        # our own copy, for backward (the caller may change x meanwhile); none in no_grad
+        kept = np.array(x, order="C") if is_grad_enabled() else np.ascontiguousarray(x)
         y = np.empty(x.shape, x.dtype)
         view = self._channels(x)
         _channels.forward(kept.reshape(view), slope.reshape(-1), y.reshape(view))
