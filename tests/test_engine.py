@@ -776,3 +776,28 @@ def test_prelu_in_any_layout_against_its_closed_form(
                 assert np.isnan(got)
             else:
                 assert abs(got - exact) <= chosen.size * 2.0**-53 * scale
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_a_forward_that_fails_leaves_no_cache_for_backward(name: str, each_engine: str) -> None:
+    """Bad input after a good forward: backward must not answer with the old cache."""
+    from tinygrad_act import Linear, RReLU
+
+    for layer in (ACTIVATIONS[name](), Linear(4, 4, rng=0)):
+        if isinstance(layer, RReLU):
+            layer.eval()
+        x = np.linspace(-2.0, 2.0, 8).reshape(2, 4)
+        layer.forward(x)
+        with pytest.raises(TypeError, match="complex"):
+            layer.forward(x.astype(complex))
+        with pytest.raises(RuntimeError, match="without a forward"):
+            layer.backward(np.ones((2, 4)))
+
+
+def test_prelu_takes_slopes_of_any_real_dtype(each_engine: str) -> None:
+    from tinygrad_act import PReLU
+
+    layer = PReLU()
+    layer.weight.data = np.array([0.5], np.float16)
+    np.testing.assert_array_equal(layer.forward(np.array([-1.0, 2.0])), [-0.5, 2.0])
+    np.testing.assert_array_equal(layer.backward(np.ones(2)), [0.5, 1.0])

@@ -1226,12 +1226,11 @@ class _AlongAxis(Layer):
         return np.float32 if dtype == np.float32 and engine() == "numba" else np.float64
 
     def forward(self, x: npt.ArrayLike) -> Array:
+        old = self.__dict__.pop("_cache", None)  # first: a forward that fails leaves none
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             return self._forward_foreign(x)  # type: ignore[no-any-return]
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
-        old = self.__dict__.get("_cache")
-        self._forget()
         wide = self._row_dtype(x.dtype)
         shape = np.moveaxis(x, self.axis, -1).shape
         columns = self._columns(x, wide)
@@ -1516,6 +1515,7 @@ class Softmin(Softmax):
     """
 
     def forward(self, x: npt.ArrayLike) -> Array:
+        self._forget()  # a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             return super().forward(-_array_api.float_array(x, "Softmin"))
         return super().forward(np.negative(as_float_array(x, "Softmin")))
@@ -1602,6 +1602,7 @@ class PReLU(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         xp: Any = np
+        self._forget()  # first: a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             xp, x, wide = _array_api.prepare("PReLU", x)
         else:
@@ -1609,7 +1610,6 @@ class PReLU(Layer):
             if x.itemsize != 2 and engine() == "numba":
                 return self._forward_compiled(x)
             wide = x.astype(np.float64, order="C")  # any layout sums the same way
-        self._forget()
         _array_api.follow([self.weight], wide)  # the slopes live where the input does
         slope = self._slope(xp, x)
         with np.errstate(all="ignore"):
@@ -1622,14 +1622,14 @@ class PReLU(Layer):
         C-ordered copy of x in its own dtype."""
         from tinygrad_act import _channels
 
-        self._forget()
         _array_api.follow([self.weight], x)
         slope = self._slope(np, x)
         # our own copy, for backward (the caller may change x meanwhile); none in no_grad
         kept = np.array(x, order="C") if is_grad_enabled() else np.ascontiguousarray(x)
         y = np.empty(x.shape, x.dtype)
         view = self._channels(x)
-        _channels.forward(kept.reshape(view), slope.reshape(-1), y.reshape(view))
+        rates = slope.reshape(-1).astype(np.float64, copy=False)  # as NumPy widens them
+        _channels.forward(kept.reshape(view), rates, y.reshape(view))
         self._remember(kept, slope, x.dtype)
         return y
 
@@ -1678,9 +1678,8 @@ class PReLU(Layer):
         out = np.empty(x.shape, dtype)
         sums = np.zeros(slope.size)
         view = self._channels(x)
-        _channels.backward(
-            x.reshape(view), grad.reshape(view), slope.reshape(-1), out.reshape(view), sums
-        )
+        rates = slope.reshape(-1).astype(np.float64, copy=False)
+        _channels.backward(x.reshape(view), grad.reshape(view), rates, out.reshape(view), sums)
         _array_api.accumulate(self.weight, sums)
         return out
 
@@ -1743,12 +1742,12 @@ class RReLU(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         xp: Any = np
+        self._forget()  # first: a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             xp, x, wide = _array_api.prepare("RReLU", x)
         else:
             x = as_float_array(x, "RReLU")
             if not self.training:  # the mean slope: LeakyReLU's loop, compiled where it is
-                self._forget()
                 mean = (self.lower + self.upper) / 2
                 grad = is_grad_enabled()
                 kernel = LeakyReLU.function_and_derivative
@@ -1756,7 +1755,6 @@ class RReLU(Layer):
                 self._remember(kept, x.dtype)
                 return y
             wide = x.astype(np.float64)
-        self._forget()
         slope: Any = (self.lower + self.upper) / 2
         if self.training:  # drawn by NumPy, then moved to the input's library and device
             slope = _array_api.like(self._rng.uniform(self.lower, self.upper, x.shape), wide)
@@ -1812,6 +1810,7 @@ class GLU(_AlongAxis):
         # NumPy: rows with the axis last, as Softmax; other libraries: along the axis
         xp: Any = np
         axis = -1
+        self._forget()  # first: a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             xp, x, rows = _array_api.prepare("GLU", x)  # rows: a fresh copy, our own
             axis = self.axis
@@ -1824,7 +1823,6 @@ class GLU(_AlongAxis):
                 f"GLU(axis={self.axis}) splits its axis into two halves: its size must be "
                 f"even, got shape {tuple(x.shape)}"
             )
-        self._forget()
         if xp is np:
             rows = self._rows(x)
         a, b = _slice(rows, axis, 0, size // 2), _slice(rows, axis, size // 2, size)

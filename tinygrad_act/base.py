@@ -405,6 +405,7 @@ class Activation(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         if type(x) is not np.ndarray or x.dtype not in _NATIVE_FLOATS:  # not the common case
+            self._forget()  # a forward that fails leaves no cache
             if _array_api.is_foreign(x):
                 return self._forward_foreign(x)  # type: ignore[no-any-return]
             x = as_float_array(x, type(self).__name__)

@@ -99,6 +99,7 @@ class Linear(Layer):
 
     def forward(self, x: npt.ArrayLike) -> Array:
         xp: Any = np
+        self._forget()  # first: a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             xp, x, wide = _array_api.prepare("Linear", x)  # wide: our own copy
             dtype = x.dtype
@@ -112,7 +113,6 @@ class Linear(Layer):
         # NOTE: computed in float64 and rounded once to the input's dtype: a float32 or
         # float16 network then loses only its own roundings, not a float32 matmul's. The
         # output is in native byte order (a big-endian input gives the native result).
-        self._forget()
         if xp is np:
             # our own copy, C-ordered: a Fortran-ordered input gives the same sums
             wide, dtype = x.astype(np.float64, order="C"), x.dtype.newbyteorder("=")
