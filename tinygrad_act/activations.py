@@ -1644,7 +1644,7 @@ class PReLU(Layer):
         xp: Any = np
         if (
             type(x) is np.ndarray
-            and x.dtype == dtype  # kept by the compiled forward
+            and x.dtype == dtype  # C-ordered in x's dtype: not NumPy's float64 of float32 x
             and x.itemsize != 2
             and engine() == "numba"
         ):
