@@ -8,6 +8,7 @@ collect_ignore = (
     if importlib.util.find_spec("numba")
     else [
         "tinygrad_act/_channels.py",
+        "tinygrad_act/_gated.py",
         "tinygrad_act/_numba_math.py",
         "tinygrad_act/_numba_math32.py",
         "tinygrad_act/_rows.py",

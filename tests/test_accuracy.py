@@ -34,6 +34,7 @@ from tinygrad_act.activations import (
     CELU,
     ELU,
     GELU,
+    GLU,
     SELU,
     Hardshrink,
     Hardsigmoid,
@@ -326,6 +327,33 @@ def test_softmax_and_log_softmax_against_mpmath(
 
     for name, (forward, backward) in check_softmaxes(dtype, run).items():
         record_ulp(engine_label(name, engine), dtype, forward, backward)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_glu_within_4_ulp_of_mpmath(
+    dtype: str, engine: str, record_ulp: Callable[[str, str, float, float], None]
+) -> None:
+    """GLU on pairs (a, b): the gate b over the whole range, a from a normal cloud.
+    f is a sigma(b); f' (for a gradient of ones) is sigma(b) for a and
+    a sigma(b) sigma(-b) for b, each in ulp of its own exact value."""
+    b = sweep(dtype, 40.0)
+    a = (np.random.default_rng(1).standard_normal(b.size) * 3).astype(dtype)
+    with _engine.using(engine), np.errstate(all="ignore"):
+        layer = GLU(axis=0)
+        y = layer.forward(np.stack([a, b]))[0]
+        by_a, by_b = layer.backward(np.ones((1, b.size), dtype))
+    tiny = np.finfo(dtype).tiny
+    worst = [0.0, 0.0]
+    for i, (u, v) in enumerate(zip(a.tolist(), b.tolist(), strict=True)):
+        gate, u = sigmoid(mp.mpf(v)), mp.mpf(u)
+        checks = [(0, y[i], u * gate), (1, by_a[i], gate), (1, by_b[i], u * gate * (1 - gate))]
+        for which, got, exact in checks:
+            if abs(exact) >= tiny:  # normal results, as everywhere in the table
+                error = ulp_error(float(got), exact, dtype)
+                assert error <= 4, (which, float(u), v, float(got))
+                worst[which] = max(worst[which], error)
+    record_ulp(engine_label("GLU", engine), dtype, *worst)
 
 
 @pytest.mark.skipif("numba" not in ENGINES, reason="the compiled engine needs numba")

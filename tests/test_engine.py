@@ -29,7 +29,7 @@ from tinygrad_act import (
     no_grad,
     set_num_threads,
 )
-from tinygrad_act.activations import ACTIVATIONS
+from tinygrad_act.activations import ACTIVATIONS, GLU
 from tinygrad_act.base import Array
 
 LARGE = 300_001  # several chunks, on each of several threads
@@ -347,6 +347,13 @@ for layer in layers:
 t.Sigmoid().forward(np.ones(4, np.float32))  # float32_safe: float32 arithmetic
 native = _engine._compiled(t.Sigmoid.function_and_derivative, True)[0]
 loops.append(("Sigmoid[float32]", native, "ps"))
+for dtype in (np.float64, np.float32):  # GLU's loops: float64 arithmetic for both
+    glu = t.GLU()
+    with _engine.using("numba"):
+        glu.forward(np.ones((3, 4), dtype))
+        glu.backward(np.ones((3, 2), dtype))
+from tinygrad_act import _gated
+loops += [("GLU", _gated.forward, "pd"), ("GLU.backward", _gated.backward, "p[sd]")]
 t.set_num_threads(2)  # the team's loops: the caller's share, and the workers' jobs
 for dtype in (np.float64, np.float32):
     layer = t.Sigmoid()
@@ -388,7 +395,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     )
     assert second.returncode == 0, second.stderr
     hits = dict(line.split() for line in second.stdout.splitlines())
-    assert len(hits) == 10
+    assert len(hits) == 12
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
@@ -801,3 +808,118 @@ def test_prelu_takes_slopes_of_any_real_dtype(each_engine: str) -> None:
     layer.weight.data = np.array([0.5], np.float16)
     np.testing.assert_array_equal(layer.forward(np.array([-1.0, 2.0])), [-0.5, 2.0])
     np.testing.assert_array_equal(layer.backward(np.ones(2)), [0.5, 1.0])
+
+
+def _glu_closed_form(x: Array, axis: int) -> tuple[Array, Array, Array]:
+    """a, sigma(b) and sigma(b) sigma(-b) in float64, by the textbook formula (accurate
+    for the moderate b of these tests)."""
+    wide = np.moveaxis(x.astype(np.float64), axis, 0)
+    a, b = wide[: len(wide) // 2], wide[len(wide) // 2 :]
+    gate = 1 / (1 + np.exp(-b))
+    return a, gate, gate / (1 + np.exp(b))
+
+
+@pytest.mark.parametrize("backward_engine", ENGINES)
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("axis", [0, 1, 2, -1])
+def test_glu_in_any_layout_and_axis_against_its_closed_form(
+    dtype: Any, axis: int, backward_engine: str, each_engine: str
+) -> None:
+    """GLU compiled (and on NumPy, and either engine's backward after either's forward):
+    float16 and float32 rounded once from float64, f' kept in the input's dtype (float16's
+    in float32), so that backward is g f' rounded once; float64 within a few eps. Every
+    layout gives the same bits."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((4, 6, 8)) * 3
+    base[0, 0, 0], base[0, 3, 0] = -0.0, np.nan  # a signed zero, and a NaN gate
+    wider = np.zeros((4, 6, 16), dtype)
+    wider[:, :, ::2] = base
+    shape = list(base.shape)
+    shape[axis] //= 2
+    g = rng.standard_normal(shape).astype(dtype)
+    first = None
+    layouts = (  # the same values in four memory layouts
+        base.astype(dtype),
+        np.asfortranarray(base, dtype),
+        wider[:, :, ::2],
+        np.ascontiguousarray(base.transpose(2, 0, 1), dtype).transpose(1, 2, 0),
+    )
+    for x in layouts:
+        before = x.copy()
+        layer = GLU(axis=axis)
+        y = layer.forward(x)
+        with _engine.using(backward_engine):
+            dx = layer.backward(g)
+        np.testing.assert_array_equal(x, before)  # never changed
+        a, gate, slope = _glu_closed_form(x, axis)
+        kept = np.float32 if dtype == np.float16 else dtype
+        wide_g = np.moveaxis(g.astype(np.float64), axis, 0)
+        expected = [
+            a * gate,
+            wide_g * gate.astype(kept),
+            wide_g * (a * slope).astype(kept),
+        ]
+        got = [np.moveaxis(y, axis, 0)]
+        got += np.split(np.moveaxis(dx, axis, 0), 2)
+        assert y.dtype == dx.dtype == dtype
+        for result, exact in zip(got, expected, strict=True):
+            if dtype == np.float64:
+                np.testing.assert_allclose(result, exact, rtol=8 * 2.0**-53, atol=0)
+            else:
+                np.testing.assert_array_equal(result, exact.astype(dtype))
+        if first is None:
+            first = (y, dx)
+        else:  # bit-identical whatever the layout
+            np.testing.assert_array_equal(y.view(np.uint8), first[0].view(np.uint8))
+            np.testing.assert_array_equal(dx.view(np.uint8), first[1].view(np.uint8))
+
+
+def test_glu_outputs_are_never_its_cache(each_engine: str) -> None:
+    """A second forward overwrites the first's cache, never an output the caller holds;
+    inside no_grad forward gives the same output and keeps nothing."""
+    rng = np.random.default_rng(4)
+    layer = GLU()
+    x1, x2 = rng.standard_normal((2, 3, 8)), rng.standard_normal((2, 3, 8))
+    y1 = layer.forward(x1)
+    dx1 = layer.backward(np.ones_like(y1))
+    saved = y1.copy(), dx1.copy()
+    y2 = layer.forward(x2)
+    dx2 = layer.backward(np.ones_like(y2))
+    np.testing.assert_array_equal(y1, saved[0])
+    np.testing.assert_array_equal(dx1, saved[1])
+    assert not np.array_equal(dx2, dx1)
+    with no_grad():
+        np.testing.assert_array_equal(layer.forward(x2), y2)
+    with pytest.raises(RuntimeError, match="without a forward"):
+        layer.backward(np.ones_like(y2))
+
+
+def test_glu_gradient_of_another_dtype_rounds_once(each_engine: str) -> None:
+    """A float64 gradient after float32 input: g f' in float64, rounded once to float32
+    (f' is the float32 one kept); a float16 gradient is widened exactly."""
+    x = np.array([[0.7, -2.0, 1.5, 3.0]], np.float32)
+    a, gate, slope = _glu_closed_form(x, -1)
+    f_prime = np.concatenate([gate.astype(np.float32), (a * slope).astype(np.float32)])
+    for g in (np.array([[1 / 3, 1e-40]]), np.array([[0.1, -7.0]], np.float16)):
+        layer = GLU()
+        layer.forward(x)
+        expected = np.tile(g.astype(np.float64).T, (2, 1)) * f_prime
+        got = layer.backward(g)
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected.astype(np.float32).T)
+
+
+@pytest.mark.usefixtures("threads")
+@pytest.mark.parametrize("axis", [0, -1])
+def test_glu_results_do_not_depend_on_the_thread_count(axis: int, each_engine: str) -> None:
+    """Threads share the rows (axis -1) or one long row (axis 0): the same bits."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, LARGE // 2) if axis == 0 else (LARGE // 2, 2)).astype(np.float32)
+    results = []
+    for threads in (1, 2):
+        set_num_threads(threads)
+        layer = GLU(axis=axis)
+        y = layer.forward(x)
+        results.append((y, layer.backward(np.full_like(y, 0.5))))
+    for one, two in zip(*results, strict=True):
+        np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))

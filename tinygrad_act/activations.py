@@ -17,8 +17,15 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _array_api, _numpy_math
-from tinygrad_act._engine import chain_rule, engine, evaluate, float32_safe, kernel_helper
+from tinygrad_act import _array_api, _memory, _numpy_math
+from tinygrad_act._engine import (
+    chain_rule,
+    engine,
+    evaluate,
+    float32_safe,
+    kernel_helper,
+    run_chunks,
+)
 from tinygrad_act.base import (
     Activation,
     Array,
@@ -1791,7 +1798,11 @@ class GLU(_AlongAxis):
     Notes
     -----
     :math:`\sigma(b)` and :math:`\sigma(-b)` are both computed from
-    :math:`e^{-|b|}`, as in `Sigmoid`. Computed in float64, rounded once.
+    :math:`e^{-|b|}`, as in `Sigmoid`, in float64 and rounded once (see `gated`).
+    forward keeps f' of both halves in the input's dtype (float16's in float32), as
+    every activation does, so backward is one product per element, rounded once. With
+    numba, forward and backward are each one compiled pass (`tinygrad_act._gated`),
+    on several threads for large arrays.
 
     Examples
     --------
@@ -1807,50 +1818,107 @@ class GLU(_AlongAxis):
         return (None,) * self.axis + (2,)
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        # NumPy: rows with the axis last, as Softmax; other libraries: along the axis
-        xp: Any = np
-        axis = -1
-        self._forget()  # first: a forward that fails leaves no cache
+        old = self.__dict__.pop("_cache", None)  # first: a forward that fails leaves none
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
-            xp, x, rows = _array_api.prepare("GLU", x)  # rows: a fresh copy, our own
-            axis = self.axis
+            return self._forward_foreign(x)  # type: ignore[no-any-return]
+        x = as_float_array(x, "GLU")
+        self._check(x)
+        # C-ordered, every axis is (outer, 2, m): the halves a and b of row o are
+        # x[o, 0] and x[o, 1], whatever the axis, and no axis moves
+        axis = self.axis % x.ndim
+        outer = math.prod(x.shape[:axis])
+        half = x.shape[axis] // 2
+        rows = np.ascontiguousarray(x).reshape(outer, 2, half * math.prod(x.shape[axis + 1 :]))
+        shape = (*x.shape[:axis], half, *x.shape[axis + 1 :])
+        y = _memory.empty((outer, rows.shape[2]), x.dtype)
+        # f' of both halves, in the input's dtype (float16's in float32), overwriting the
+        # last forward's where it fits and no other thread reads it
+        d = None
+        if is_grad_enabled():
+            kept = np.float32 if x.itemsize == 2 else x.dtype
+            if old is not None and old[1] == threading.get_ident():
+                d = old[0][0]
+                if type(d) is not np.ndarray or d.shape != rows.shape or d.dtype != kept:
+                    d = None
+            if d is None:
+                d = _memory.empty(rows.shape, np.dtype(kept))
+        if x.itemsize != 2 and engine() == "numba":
+            from tinygrad_act import _gated
+
+            run_chunks(y.size, lambda a, b: _gated.forward(rows, y, d, a, b))
         else:
-            x = as_float_array(x, "GLU")
+            with np.errstate(all="ignore"):
+                wide = rows.astype(np.float64, copy=False)
+                a = wide[:, 0]
+                gate, half = gated(_numpy_math, a, wide[:, 1])
+                np.multiply(a, gate, out=y, casting="unsafe")
+                if d is not None:
+                    d[:, 0], d[:, 1] = gate, half
+        if d is not None:
+            self._remember(d, x.dtype, shape)
+        return y.reshape(shape)
+
+    def _check(self, x: Any) -> None:
         _check_axis(self, x, self.axis)
-        size = x.shape[self.axis]
-        if size % 2:
+        if x.shape[self.axis] % 2:
             raise ValueError(
                 f"GLU(axis={self.axis}) splits its axis into two halves: its size must be "
                 f"even, got shape {tuple(x.shape)}"
             )
-        if xp is np:
-            rows = self._rows(x)
-        a, b = _slice(rows, axis, 0, size // 2), _slice(rows, axis, size // 2, size)
-        if xp is np:
-            a = a.copy()  # our own, for backward
+
+    def _forward_foreign(self, x: Any) -> Any:
+        """forward on another library's array, along the axis in its own namespace."""
+        xp, x, wide = _array_api.prepare("GLU", x)  # wide: a fresh copy, our own
+        self._check(x)
+        size = x.shape[self.axis]
+        a, b = _slice(wide, self.axis, 0, size // 2), _slice(wide, self.axis, size // 2, size)
         with np.errstate(all="ignore"):
-            s, s_complement = _logistic(b, xp)
-            y = a * s
-        if xp is np:
-            y = np.moveaxis(y, -1, self.axis)
-        self._remember(a, s, s_complement, x.dtype, tuple(y.shape))
-        return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
+            gate, half = gated(xp, a, b)
+            y = a * gate
+            self._remember((gate, half), x.dtype, tuple(y.shape))
+        return xp.astype(y, x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        a, s, s_complement, dtype, shape = self._recall()
-        if type(a) is not np.ndarray:  # forward ran on another library's array
+        d, dtype, shape = self._recall()
+        if type(d) is not np.ndarray:  # forward ran on another library's array
+            gate, half = d
             name = "GLU.backward"
-            xp = _array_api.namespace(a, name)
-            grad = _array_api.check_same(name, "grad_output", a, grad_output)
+            xp = _array_api.namespace(gate, name)
+            grad = _array_api.check_same(name, "grad_output", gate, grad_output)
             _array_api.check_shape(name, "grad_output", grad, shape)
-            g = xp.astype(xp.float_input(grad, name), a.dtype)
+            g = xp.astype(xp.float_input(grad, name), gate.dtype)
             with np.errstate(all="ignore"):
-                result = xp.concat([g * s, g * a * (s * s_complement)], axis=self.axis)
+                result = xp.concat([g * gate, g * half], axis=self.axis)
             return xp.astype(result, dtype)  # type: ignore[no-any-return]
-        g = self._rows(check_grad_output(self, grad_output, shape))
-        with np.errstate(all="ignore"):
-            result = np.concatenate([g * s, g * a * (s * s_complement)], axis=-1)
-        return _array_api.astype(np, np.moveaxis(result, -1, self.axis), dtype)  # type: ignore[no-any-return]
+        grad = check_grad_output(self, grad_output, shape)
+        axis = self.axis % len(shape)
+        out = _memory.empty(d.shape, dtype)
+        if dtype.itemsize != 2 and engine() == "numba":
+            from tinygrad_act import _gated
+
+            if grad.itemsize == 2:  # numba has no float16: widened, exactly
+                grad = grad.astype(np.float32)
+            g = np.ascontiguousarray(grad).reshape(d.shape[0], d.shape[2])
+            run_chunks(g.size, lambda a, b: _gated.backward(g, d, out, a, b))
+        else:
+            g = np.reshape(grad, (d.shape[0], 1, d.shape[2]))
+            # NOTE: float16 times float32 is exact in float64, so float16 rounds once
+            wide = np.float64 if dtype.itemsize == 2 else None
+            with np.errstate(all="ignore"):
+                np.multiply(g, d, out=out, dtype=wide, casting="unsafe")
+        gradient: Array = out.reshape((*shape[:axis], 2 * shape[axis], *shape[axis + 1 :]))
+        return gradient
+
+
+@kernel_helper
+def gated(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """GLU's derivatives by a and by b: sigma(b), and a sigma(b) sigma(-b), from e^-|b|
+    as in `Sigmoid` (f itself is a sigma(b)). Written once, for every engine and array
+    library: `tinygrad_act._gated` compiles it."""
+    e = xp.exp(-xp.abs(b))  # NOTE: e^-|b| <= 1 never overflows
+    q = 1 + e
+    c = e / q  # sigma(-|b|), accurate in the tail
+    return xp.where(b >= 0, 1 / q, c), a * (c - c * c)  # sigma(b) sigma(-b) = c (1 - c)
 
 
 def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
