@@ -923,3 +923,33 @@ def test_glu_results_do_not_depend_on_the_thread_count(axis: int, each_engine: s
         results.append((y, layer.backward(np.full_like(y, 0.5))))
     for one, two in zip(*results, strict=True):
         np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_rrelu_training_against_its_closed_form(dtype: Any, each_engine: str) -> None:
+    """RReLU while training (compiled on numba but for float16): a slope for each
+    element, drawn by NumPy from the layer's seed; y rounded once from float64; backward
+    g times the float64 slope, rounded once; the same bits in every layout."""
+    from tinygrad_act import RReLU
+
+    rng = np.random.default_rng(6)
+    base = rng.standard_normal((5, 4, 3)) * 3
+    base[0, 0] = [np.nan, -0.0, 0.0]
+    g = rng.standard_normal(base.shape).astype(dtype)
+    wider = np.zeros((5, 4, 6), dtype)
+    wider[:, :, ::2] = base
+    layouts = (base.astype(dtype), np.asfortranarray(base, dtype), wider[:, :, ::2])
+    slopes = np.random.default_rng(7).uniform(0.1, 0.3, base.shape)
+    for x in layouts:
+        layer = RReLU(0.1, 0.3, rng=7)
+        y = layer.forward(x)
+        dx = layer.backward(g)
+        wide = x.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            expected = np.where(wide > 0, wide, slopes * wide).astype(dtype)
+            factor = np.where(wide > 0, 1.0, np.where(wide <= 0, slopes, np.nan))
+        assert y.dtype == dx.dtype == dtype
+        np.testing.assert_array_equal(y, expected)
+        assert np.signbit(y[0, 0, 1])
+        assert not np.signbit(y[0, 0, 2])
+        np.testing.assert_array_equal(dx, (g.astype(np.float64) * factor).astype(dtype))

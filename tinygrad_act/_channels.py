@@ -1,5 +1,6 @@
 """PReLU compiled, for the numba engine: one pass over the input in forward, one in
-backward for the input's gradient and the slopes' together.
+backward for the input's gradient and the slopes' together; and RReLU's forward while
+training, whose slopes NumPy draws, one for each element.
 
 The arrays are C-ordered and seen as (outer, channels, inner): a slope per channel,
 or one for the whole array (1 channel). Each element is computed in float64 and
@@ -53,3 +54,14 @@ def backward(x: Array, g: Array, slope: Array, out: Array, sums: Array) -> None:
         for channel in range(x.shape[1]):
             rows = x[outer, channel], g[outer, channel], out[outer, channel]
             sums[channel] += _row(rows[0], rows[1], slope[channel], rows[2])
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def random_slopes(x: Array, slopes: Array, y: Array) -> None:
+    """RReLU while training, a slope for each element (flat arrays, the slopes float64):
+    y = x where x > 0, else slope * x; each slope then replaced by f' there, 1 where
+    x > 0, the slope where x <= 0, NaN where x is NaN."""
+    for k in range(x.size):
+        v, a = np.float64(x[k]), slopes[k]
+        y[k] = v if v > 0 else a * v
+        slopes[k] = 1.0 if v > 0 else (a if v <= 0 else np.nan)

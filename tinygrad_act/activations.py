@@ -1761,6 +1761,8 @@ class RReLU(Layer):
                 y, kept = evaluate(kernel, (mean,), x, derivative=grad)
                 self._remember(kept, x.dtype)
                 return y
+            if x.itemsize != 2 and engine() == "numba":
+                return self._forward_compiled(x)
             wide = x.astype(np.float64)
         slope: Any = (self.lower + self.upper) / 2
         if self.training:  # drawn by NumPy, then moved to the input's library and device
@@ -1771,6 +1773,22 @@ class RReLU(Layer):
             y = xp.where(wide > 0, wide, slope * wide)
         self._remember(derivative, x.dtype)
         return _array_api.astype(xp, y, x.dtype)  # type: ignore[no-any-return]
+
+    def _forward_compiled(self, x: Array) -> Array:
+        """forward while training on the numba engine: NumPy draws the slopes (float64,
+        in x's C order), then one compiled pass (see `_channels`) writes y, and f' over
+        the slopes: the bits of the NumPy path, f' in float64 as there."""
+        from tinygrad_act import _channels
+
+        slopes = self._rng.uniform(self.lower, self.upper, x.shape)
+        y = np.empty(x.shape, x.dtype)
+        values, rates, out = np.ravel(x), slopes.reshape(-1), y.reshape(-1)
+        run_chunks(
+            x.size,
+            lambda a, b: _channels.random_slopes(values[a:b], rates[a:b], out[a:b]),
+        )
+        self._remember(slopes, x.dtype)
+        return y
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         derivative, dtype = self._recall()
