@@ -121,6 +121,18 @@ def test_every_layer_runs_on_the_standard_alone(name: str, dtype: str) -> None:
     np.testing.assert_array_equal(numpy_of(strict_x), x)  # not mutated
 
 
+@pytest.mark.parametrize("axis", [0, 1, 2, -2])
+def test_glu_along_any_axis_on_the_standard(axis: int) -> None:
+    """Every axis, not only the last: the halves are sliced with the standard's indexing."""
+    x = sample("glu")
+    layer = GLU(axis=axis)
+    y = layer.forward(xs.asarray(x))
+    dx = layer.backward(xs.ones(y.shape, dtype=y.dtype))
+    expected_y, expected_dx = reference(GLU(axis=axis), x, np.ones(tuple(y.shape)))
+    np.testing.assert_array_equal(numpy_of(y), expected_y)
+    np.testing.assert_array_equal(numpy_of(dx), expected_dx)
+
+
 def test_exact_gelu_runs_on_the_standard_alone() -> None:
     x = POINTS
     layer = GELU()

@@ -3,10 +3,17 @@ the gradient in backward.
 
 The arrays are C-ordered. The input and its derivatives are seen as (outer, 2, m):
 ``x[o, 0]`` is the half ``a`` of row ``o``, ``x[o, 1]`` the gate ``b``; the output and
-the gradient as (outer, m). Each element is computed in float64 by GLU's own
-`tinygrad_act.activations.gated`, compiled, and rounded once to its array's dtype.
+the gradient as (outer, m). Each element is computed in float64 by
+`tinygrad_act.activations.glu_derivatives`, compiled, and rounded once to its array's
+dtype.
 ``start`` and ``stop`` are positions in the flat (outer, m) space, so that threads may
-share one row.
+share one row. Rows run one at a time (each a contiguous, vectorized loop), except
+short ones (m below `SHORT`), whose whole rows run column by column: a loop per row
+would cost more than its elements.
+
+NOTE: numba's disk cache keys these loops on this file alone. After a change to
+`glu_derivatives` or to Sigmoid's kernel, which they compile in, clear the cache (the
+``__pycache__`` folder here).
 """
 
 from __future__ import annotations
@@ -17,46 +24,79 @@ import numba
 import numpy as np
 
 from tinygrad_act import _engine, _numba_math
-from tinygrad_act.activations import gated
+from tinygrad_act.activations import glu_derivatives
 
 Array = Any
 
-_engine._register_helpers()  # `gated`, for numba
+_engine._register_helpers()  # `glu_derivatives` and Sigmoid's kernel, for numba
+
+#: Rows shorter than this run column by column.
+SHORT = 16
 
 
-@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _forward_row(a: Array, b: Array, y: Array, by_a: Array, by_b: Array) -> None:
-    """y = a sigma(b), and the derivatives by a and by b (None inside no_grad)."""
+@numba.njit(inline="always", **_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _forward_line(a: Array, b: Array, y: Array, by_a: Array, by_b: Array) -> None:
+    """y = a sigma(b), and the derivatives by a and by b (None inside no_grad), along
+    one line of elements: a row, or a column of whole rows."""
     for k in range(a.size):
         u = np.float64(a[k])
-        gate, half = gated(_numba_math, u, np.float64(b[k]))
+        gate, slope = glu_derivatives(_numba_math, u, np.float64(b[k]))
         y[k] = u * gate
         if by_a is not None:
             by_a[k] = gate
-            by_b[k] = half
+            by_b[k] = slope
 
 
-@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _backward_row(g: Array, by_a: Array, by_b: Array, out_a: Array, out_b: Array) -> None:
-    """Both halves of the input's gradient: g times each derivative, rounded once."""
-    for k in range(g.size):
-        h = np.float64(g[k])
-        out_a[k] = h * np.float64(by_a[k])
-        out_b[k] = h * np.float64(by_b[k])
-
-
-@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def forward(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
-    """y and the derivatives `d` (None inside no_grad) of positions [start, stop)."""
+@numba.njit(inline="always", **_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _forward_rows(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
     m = y.shape[1]
     while start < stop:
         o, k = start // m, start % m
         end = min(m, k + stop - start)
         a, b = x[o, 0, k:end], x[o, 1, k:end]
         if d is None:
-            _forward_row(a, b, y[o, k:end], None, None)
+            _forward_line(a, b, y[o, k:end], None, None)
         else:
-            _forward_row(a, b, y[o, k:end], d[o, 0, k:end], d[o, 1, k:end])
+            _forward_line(a, b, y[o, k:end], d[o, 0, k:end], d[o, 1, k:end])
+        start += end - k
+
+
+@numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def forward(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
+    """y and the derivatives `d` (None inside no_grad) of positions [start, stop)."""
+    m = y.shape[1]
+    first, last = -(-start // m), stop // m  # the whole rows
+    if m >= SHORT or first >= last:
+        _forward_rows(x, y, d, start, stop)
+        return
+    _forward_rows(x, y, d, start, first * m)
+    for k in range(m):
+        a, b = x[first:last, 0, k], x[first:last, 1, k]
+        if d is None:
+            _forward_line(a, b, y[first:last, k], None, None)
+        else:
+            _forward_line(a, b, y[first:last, k], d[first:last, 0, k], d[first:last, 1, k])
+    _forward_rows(x, y, d, last * m, stop)
+
+
+@numba.njit(inline="always", **_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _backward_line(g: Array, by_a: Array, by_b: Array, out_a: Array, out_b: Array) -> None:
+    """Both halves of the input's gradient along one line: g times each derivative,
+    rounded once."""
+    for k in range(g.size):
+        h = np.float64(g[k])
+        out_a[k] = h * np.float64(by_a[k])
+        out_b[k] = h * np.float64(by_b[k])
+
+
+@numba.njit(inline="always", **_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+def _backward_rows(g: Array, d: Array, out: Array, start: int, stop: int) -> None:
+    m = g.shape[1]
+    while start < stop:
+        o, k = start // m, start % m
+        end = min(m, k + stop - start)
+        by_a, by_b = d[o, 0, k:end], d[o, 1, k:end]
+        _backward_line(g[o, k:end], by_a, by_b, out[o, 0, k:end], out[o, 1, k:end])
         start += end - k
 
 
@@ -64,9 +104,12 @@ def forward(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
 def backward(g: Array, d: Array, out: Array, start: int, stop: int) -> None:
     """The input's gradient `out` of positions [start, stop)."""
     m = g.shape[1]
-    while start < stop:
-        o, k = start // m, start % m
-        end = min(m, k + stop - start)
-        by_a, by_b = d[o, 0, k:end], d[o, 1, k:end]
-        _backward_row(g[o, k:end], by_a, by_b, out[o, 0, k:end], out[o, 1, k:end])
-        start += end - k
+    first, last = -(-start // m), stop // m
+    if m >= SHORT or first >= last:
+        _backward_rows(g, d, out, start, stop)
+        return
+    _backward_rows(g, d, out, start, first * m)
+    for k in range(m):
+        by_a, by_b = d[first:last, 0, k], d[first:last, 1, k]
+        _backward_line(g[first:last, k], by_a, by_b, out[first:last, 0, k], out[first:last, 1, k])
+    _backward_rows(g, d, out, last * m, stop)

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from tinygrad_act import _array_api, _memory, _numpy_math
 from tinygrad_act._engine import (
     chain_rule,
+    derivative_dtype,
     engine,
     evaluate,
     float32_safe,
@@ -609,6 +610,10 @@ def _exact_square(xp: Any, a: Any) -> tuple[Any, Any]:
     return hi, ((a_hi * a_hi - hi) + 2 * a_hi * a_lo) + a_lo * a_lo
 
 
+#: Sigmoid's kernel, for the kernels built on it (numba calls it by this name).
+_sigmoid = kernel_helper(Sigmoid.function_and_derivative)
+
+
 class LogSigmoid(Activation):
     r"""The logarithm of the sigmoid: :math:`-\operatorname{softplus}(-x)`.
 
@@ -1159,7 +1164,8 @@ class Threshold(Activation):
 
 
 class _AlongAxis(Layer):
-    """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes, layout and the cache.
+    """Shared by `Softmax` and `LogSoftmax`: conversion, dtypes, layout and the cache
+    (and by `GLU`, for its ``axis`` argument).
 
     A subclass gives ``function(xp, x, axis)``, ``softmax(xp, y)``, the softmax
     from the output ``y``, and ``vjp(xp, p, g, axis)``, the vector-Jacobian product
@@ -1816,11 +1822,11 @@ class GLU(_AlongAxis):
     Notes
     -----
     :math:`\sigma(b)` and :math:`\sigma(-b)` are both computed from
-    :math:`e^{-|b|}`, as in `Sigmoid`, in float64 and rounded once (see `gated`).
-    forward keeps f' of both halves in the input's dtype (float16's in float32), as
-    every activation does, so backward is one product per element, rounded once. With
-    numba, forward and backward are each one compiled pass (`tinygrad_act._gated`),
-    on several threads for large arrays.
+    :math:`e^{-|b|}` by `Sigmoid`'s kernel, in float64; the output is rounded once.
+    forward keeps f' of both halves rounded to the input's dtype (float16's to float32),
+    as every activation does, and backward multiplies it by the gradient, one product
+    per element rounded once. With numba, forward and backward are each one compiled
+    pass (`tinygrad_act._gated`), on several threads for large arrays.
 
     Examples
     --------
@@ -1845,33 +1851,33 @@ class GLU(_AlongAxis):
         # x[o, 0] and x[o, 1], whatever the axis, and no axis moves
         axis = self.axis % x.ndim
         outer = math.prod(x.shape[:axis])
-        half = x.shape[axis] // 2
-        rows = np.ascontiguousarray(x).reshape(outer, 2, half * math.prod(x.shape[axis + 1 :]))
-        shape = (*x.shape[:axis], half, *x.shape[axis + 1 :])
+        n = x.shape[axis] // 2  # the output's size along the axis
+        rows = np.ascontiguousarray(x).reshape(outer, 2, n * math.prod(x.shape[axis + 1 :]))
+        shape = (*x.shape[:axis], n, *x.shape[axis + 1 :])
         y = _memory.empty((outer, rows.shape[2]), x.dtype)
         # f' of both halves, in the input's dtype (float16's in float32), overwriting the
         # last forward's where it fits and no other thread reads it
         d = None
         if is_grad_enabled():
-            kept = np.float32 if x.itemsize == 2 else x.dtype
+            kept = derivative_dtype(x.dtype)
             if old is not None and old[1] == threading.get_ident():
                 d = old[0][0]
                 if type(d) is not np.ndarray or d.shape != rows.shape or d.dtype != kept:
                     d = None
             if d is None:
-                d = _memory.empty(rows.shape, np.dtype(kept))
+                d = _memory.empty(rows.shape, kept)
         if x.itemsize != 2 and engine() == "numba":
             from tinygrad_act import _gated
 
-            run_chunks(y.size, lambda a, b: _gated.forward(rows, y, d, a, b))
+            run_chunks(y.size, lambda start, stop: _gated.forward(rows, y, d, start, stop))
         else:
             with np.errstate(all="ignore"):
                 wide = rows.astype(np.float64, copy=False)
                 a = wide[:, 0]
-                gate, half = gated(_numpy_math, a, wide[:, 1])
+                gate, slope = glu_derivatives(_numpy_math, a, wide[:, 1])
                 np.multiply(a, gate, out=y, casting="unsafe")
                 if d is not None:
-                    d[:, 0], d[:, 1] = gate, half
+                    d[:, 0], d[:, 1] = gate, slope
         if d is not None:
             self._remember(d, x.dtype, shape)
         return y.reshape(shape)
@@ -1891,22 +1897,22 @@ class GLU(_AlongAxis):
         size = x.shape[self.axis]
         a, b = _slice(wide, self.axis, 0, size // 2), _slice(wide, self.axis, size // 2, size)
         with np.errstate(all="ignore"):
-            gate, half = gated(xp, a, b)
+            gate, slope = glu_derivatives(xp, a, b)
             y = a * gate
-            self._remember((gate, half), x.dtype, tuple(y.shape))
+            self._remember((gate, slope), x.dtype, tuple(y.shape))
         return xp.astype(y, x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         d, dtype, shape = self._recall()
         if type(d) is not np.ndarray:  # forward ran on another library's array
-            gate, half = d
+            gate, slope = d
             name = "GLU.backward"
             xp = _array_api.namespace(gate, name)
             grad = _array_api.check_same(name, "grad_output", gate, grad_output)
             _array_api.check_shape(name, "grad_output", grad, shape)
             g = xp.astype(xp.float_input(grad, name), gate.dtype)
             with np.errstate(all="ignore"):
-                result = xp.concat([g * gate, g * half], axis=self.axis)
+                result = xp.concat([g * gate, g * slope], axis=self.axis)
             return xp.astype(result, dtype)  # type: ignore[no-any-return]
         grad = check_grad_output(self, grad_output, shape)
         axis = self.axis % len(shape)
@@ -1917,10 +1923,11 @@ class GLU(_AlongAxis):
             if grad.itemsize == 2:  # numba has no float16: widened, exactly
                 grad = grad.astype(np.float32)
             g = np.ascontiguousarray(grad).reshape(d.shape[0], d.shape[2])
-            run_chunks(g.size, lambda a, b: _gated.backward(g, d, out, a, b))
+            run_chunks(g.size, lambda start, stop: _gated.backward(g, d, out, start, stop))
         else:
             g = np.reshape(grad, (d.shape[0], 1, d.shape[2]))
-            # NOTE: float16 times float32 is exact in float64, so float16 rounds once
+            # NOTE: a float16 or float32 g times float32 f' is exact in float64, so such
+            # float16 results round once
             wide = np.float64 if dtype.itemsize == 2 else None
             with np.errstate(all="ignore"):
                 np.multiply(g, d, out=out, dtype=wide, casting="unsafe")
@@ -1929,14 +1936,12 @@ class GLU(_AlongAxis):
 
 
 @kernel_helper
-def gated(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """GLU's derivatives by a and by b: sigma(b), and a sigma(b) sigma(-b), from e^-|b|
-    as in `Sigmoid` (f itself is a sigma(b)). Written once, for every engine and array
-    library: `tinygrad_act._gated` compiles it."""
-    e = xp.exp(-xp.abs(b))  # NOTE: e^-|b| <= 1 never overflows
-    q = 1 + e
-    c = e / q  # sigma(-|b|), accurate in the tail
-    return xp.where(b >= 0, 1 / q, c), a * (c - c * c)  # sigma(b) sigma(-b) = c (1 - c)
+def glu_derivatives(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    """GLU's derivatives by a and by b, sigma(b) and a sigma(b) sigma(-b), by `Sigmoid`'s
+    kernel (GLU's f is a sigma(b)): for NumPy, the other array libraries, and compiled
+    (see `tinygrad_act._gated`)."""
+    gate, slope = _sigmoid(xp, b)
+    return gate, a * slope
 
 
 def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
@@ -1957,7 +1962,7 @@ def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
 
 def _slice(x: Array, axis: int, start: int, stop: int) -> Array:
     """``x[..., start:stop, ...]`` along `axis` (a view on NumPy)."""
-    return x[(slice(None),) * (axis % x.ndim) + (slice(start, stop),)]
+    return x[(slice(None),) * (axis % x.ndim) + (slice(start, stop), ...)]
 
 
 def _check_axis(layer: Layer, x: Array, axis: int) -> None:
