@@ -8,30 +8,44 @@ the gradient as (outer, m). Each element is computed in float64 by
 dtype.
 ``start`` and ``stop`` are positions in the flat (outer, m) space, so that threads may
 share one row. Rows run one at a time (each a contiguous, vectorized loop), except
-short ones (m below `SHORT`), whose whole rows run column by column: a loop per row
-would cost more than its elements.
-
-NOTE: numba's disk cache keys these loops on this file alone. After a change to
-`glu_derivatives` or to Sigmoid's kernel, which they compile in, clear the cache (the
-``__pycache__`` folder here).
+short ones (m below `SHORT_FORWARD` or `SHORT_BACKWARD`), whose whole rows run column
+by column: a loop per row would cost more than its elements.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import numba
 import numpy as np
 
-from tinygrad_act import _engine, _numba_math
+from tinygrad_act import _engine, _numba_math, activations
 from tinygrad_act.activations import glu_derivatives
 
 Array = Any
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 _engine._register_helpers()  # `glu_derivatives` and Sigmoid's kernel, for numba
 
-#: Rows shorter than this run column by column.
-SHORT = 16
+#: Rows shorter than this run column by column, in forward and in backward: the
+#: lengths from which a row's vectorized loop measured faster (float64, 10^6 elements).
+SHORT_FORWARD = 8
+SHORT_BACKWARD = 6
+
+# numba's disk cache keys a loop on its own file alone, and these compile in code from
+# two others: the loops' names carry a hash of those, so that a change there is never
+# served a stale loop.
+_SOURCES = hashlib.sha256(
+    b"".join(Path(module.__file__ or "").read_bytes() for module in (activations, _numba_math))
+).hexdigest()[:16]
+
+
+def _named(function: _F) -> _F:
+    function.__qualname__ = f"{function.__qualname__}_{_SOURCES}"
+    return function
 
 
 @numba.njit(inline="always", **_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
@@ -62,11 +76,12 @@ def _forward_rows(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+@_named
 def forward(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
     """y and the derivatives `d` (None inside no_grad) of positions [start, stop)."""
     m = y.shape[1]
     first, last = -(-start // m), stop // m  # the whole rows
-    if m >= SHORT or first >= last:
+    if m >= SHORT_FORWARD or first >= last:
         _forward_rows(x, y, d, start, stop)
         return
     _forward_rows(x, y, d, start, first * m)
@@ -101,11 +116,12 @@ def _backward_rows(g: Array, d: Array, out: Array, start: int, stop: int) -> Non
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
+@_named
 def backward(g: Array, d: Array, out: Array, start: int, stop: int) -> None:
     """The input's gradient `out` of positions [start, stop)."""
     m = g.shape[1]
     first, last = -(-start // m), stop // m
-    if m >= SHORT or first >= last:
+    if m >= SHORT_BACKWARD or first >= last:
         _backward_rows(g, d, out, start, stop)
         return
     _backward_rows(g, d, out, start, first * m)
