@@ -1791,7 +1791,9 @@ class RReLU(Layer):
         values, rates, out = np.ravel(x), slopes.reshape(-1), y.reshape(-1)
         run_chunks(
             x.size,
-            lambda a, b: _channels.random_slopes(values[a:b], rates[a:b], out[a:b]),
+            lambda start, stop: _channels.random_slopes(
+                values[start:stop], rates[start:stop], out[start:stop]
+            ),
         )
         self._remember(slopes, x.dtype)
         return y
