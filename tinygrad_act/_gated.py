@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 import numba
 import numpy as np
+from numba.np.numpy_support import carray
 
-from tinygrad_act import _engine, _numba_math, activations
+from tinygrad_act import _engine, _numba_math, _team, activations
 from tinygrad_act.activations import glu_derivatives
 
 Array = Any
@@ -144,3 +145,94 @@ def backward(g: Array, d: Array, out: Array, start: int, stop: int) -> None:
         by_a, by_b = d[first:last, 0, k], d[first:last, 1, k]
         _backward_line(g[first:last, k], by_a, by_b, out[first:last, 0, k], out[first:last, 1, k])
     _backward_rows(g, d, out, last * m, stop)
+
+
+# ---------------------------------------------------------------------------
+# Whole arrays, on the thread team (see `tinygrad_act._team`) where they are large
+
+
+def run_forward(x: Array, y: Array, d: Array) -> None:
+    """`forward` over the whole arrays: on the team from `_engine.TEAM_START` outputs
+    on several threads (inside no_grad, on the thread pool)."""
+    n = y.size
+    threads = min(_engine.get_num_threads(), n // _engine.TEAM_MIN)
+    if threads > 1 and d is not None:
+        job = _job(_forward_job, (y.dtype.type, x.dtype.type, d.dtype.type))
+        arrays = (y.reshape(-1), x.reshape(-1), d.reshape(-1))  # the job reads their addresses
+        _team.run(lambda: forward(x, y, d, 0, n), job.address, arrays, threads, (y.shape[1],))
+    else:
+        _engine.run_chunks(n, lambda start, stop: forward(x, y, d, start, stop))
+
+
+def run_backward(g: Array, d: Array, out: Array) -> None:
+    """`backward` over the whole arrays, on the team where they are large."""
+    n = g.size
+    threads = min(_engine.get_num_threads(), n // _engine.TEAM_MIN)
+    if threads > 1:
+        job = _job(_backward_job, (g.dtype.type, d.dtype.type, out.dtype.type))
+        arrays = (g.reshape(-1), d.reshape(-1), out.reshape(-1))
+        _team.run(lambda: backward(g, d, out, 0, n), job.address, arrays, threads, (g.shape[1],))
+    else:
+        backward(g, d, out, 0, n)
+
+
+_jobs: dict[tuple[Any, ...], Any] = {}
+
+
+def _job(make: Callable[..., Any], kinds: tuple[Any, Any, Any]) -> Any:
+    """The job `make` builds for arrays of the NumPy types `kinds`, compiled on first use."""
+    key = (make, kinds)
+    job = _jobs.get(key)
+    if job is None:
+        with _engine.compile_lock:  # one thread compiles it
+            job = _jobs.get(key) or make(*kinds)
+            _jobs[key] = job
+    return job
+
+
+def _compiled_job(job: Callable[..., None], name: str, kinds: tuple[Any, ...]) -> Any:
+    names = "_".join(np.dtype(kind).name for kind in kinds)
+    job.__qualname__ = f"{name}_{names}_{_SOURCES}"  # one cache entry per dtypes and source
+    return numba.cfunc(_team.job_signature, cache=True, **_engine.KERNEL_OPTIONS)(job)
+
+
+def _forward_job(first: Any, second: Any, third: Any) -> Any:
+    """forward's job: y (outer, m), x and d (outer, 2, m), m the job's first value."""
+
+    def job(address: Any, thread: int) -> None:
+        control = carray(address, _team.CONTROL)
+        n = control[_team.COUNT]
+        m = np.int64(carray(_team.pointer(control[_team.VALUES]), 1, np.float64)[0])
+        y = carray(_team.pointer(control[_team.ARRAYS]), (n // m, m), first)
+        x = carray(_team.pointer(control[_team.ARRAYS + 1]), (n // m, 2, m), second)
+        d = carray(_team.pointer(control[_team.ARRAYS + 2]), (n // m, 2, m), third)
+        part = thread  # its own part first
+        while True:
+            start, stop, part = _team.claim(control, part)
+            if start >= stop:
+                break
+            forward(x, y, d, start, stop)
+            _team.finish(control)
+
+    return _compiled_job(job, "forward_job", (first, second, third))
+
+
+def _backward_job(first: Any, second: Any, third: Any) -> Any:
+    """backward's job: g (outer, m), d and out (outer, 2, m), m the job's first value."""
+
+    def job(address: Any, thread: int) -> None:
+        control = carray(address, _team.CONTROL)
+        n = control[_team.COUNT]
+        m = np.int64(carray(_team.pointer(control[_team.VALUES]), 1, np.float64)[0])
+        g = carray(_team.pointer(control[_team.ARRAYS]), (n // m, m), first)
+        d = carray(_team.pointer(control[_team.ARRAYS + 1]), (n // m, 2, m), second)
+        out = carray(_team.pointer(control[_team.ARRAYS + 2]), (n // m, 2, m), third)
+        part = thread
+        while True:
+            start, stop, part = _team.claim(control, part)
+            if start >= stop:
+                break
+            backward(g, d, out, start, stop)
+            _team.finish(control)
+
+    return _compiled_job(job, "backward_job", (first, second, third))

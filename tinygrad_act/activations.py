@@ -1871,7 +1871,7 @@ class GLU(_AlongAxis):
         if x.itemsize != 2 and engine() == "numba":
             from tinygrad_act import _gated
 
-            run_chunks(y.size, lambda start, stop: _gated.forward(rows, y, d, start, stop))
+            _gated.run_forward(rows, y, d)
         else:
             with np.errstate(all="ignore"):
                 wide = rows.astype(np.float64, copy=False)
@@ -1925,7 +1925,7 @@ class GLU(_AlongAxis):
             if grad.itemsize == 2:  # numba has no float16: widened, exactly
                 grad = grad.astype(np.float32)
             g = np.ascontiguousarray(grad).reshape(d.shape[0], d.shape[2])
-            run_chunks(g.size, lambda start, stop: _gated.backward(g, d, out, start, stop))
+            _gated.run_backward(g, d, out)
         else:
             g = np.reshape(grad, (d.shape[0], 1, d.shape[2]))
             # NOTE: a float16 or float32 g times float32 f' is exact in float64, so such
