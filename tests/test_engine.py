@@ -915,15 +915,18 @@ def test_glu_results_do_not_depend_on_the_thread_count(axis: int, each_engine: s
     """Threads share one long row (axis 0) or short rows (axis -1, halves of 3, which run
     column by column, the threads' bounds falling inside rows): the same bits."""
     rng = np.random.default_rng(5)
-    x = rng.standard_normal((2, LARGE // 2) if axis == 0 else (LARGE // 6, 6)).astype(np.float32)
-    results = []
-    for threads in (1, 2):
-        set_num_threads(threads)
-        layer = GLU(axis=axis)
-        y = layer.forward(x)
-        results.append((y, layer.backward(np.full(y.shape, 0.5))))  # float64: rounded once
-    for one, two in zip(*results, strict=True):
-        np.testing.assert_array_equal(one.view(np.uint32), two.view(np.uint32))
+    base = rng.standard_normal((2, LARGE // 2) if axis == 0 else (LARGE // 6, 6))
+    for x in (base.astype(np.float32), base):
+        g = rng.standard_normal(base[:1].shape if axis == 0 else base[:, :3].shape)
+        results = []
+        for threads in (1, 2):
+            set_num_threads(threads)
+            layer = GLU(axis=axis)
+            y = layer.forward(x)
+            # the gradient in x's dtype, and float64 (rounded once) after float32
+            results.append((y, layer.backward(g.astype(x.dtype)), layer.backward(g)))
+        for one, two in zip(*results, strict=True):
+            np.testing.assert_array_equal(one.view(np.uint8), two.view(np.uint8))
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])

@@ -37,10 +37,12 @@ SHORT_FORWARD = 8
 SHORT_BACKWARD = 6
 
 # numba's disk cache keys a loop on its own file alone, and these compile in code from
-# two others: the loops' names carry a hash of those, so that a change there is never
-# served a stale loop.
+# others (the jobs, the team's too): the loops' names carry a hash of those, so that a
+# change there is never served a stale loop.
 _SOURCES = hashlib.sha256(
-    b"".join(Path(module.__file__ or "").read_bytes() for module in (activations, _numba_math))
+    b"".join(
+        Path(module.__file__ or "").read_bytes() for module in (activations, _numba_math, _team)
+    )
 ).hexdigest()[:16]
 
 
@@ -158,7 +160,8 @@ def run_forward(x: Array, y: Array, d: Array) -> None:
     threads = min(_engine.get_num_threads(), n // _engine.TEAM_MIN)
     if threads > 1 and d is not None:
         job = _job(_forward_job, (y.dtype.type, x.dtype.type, d.dtype.type))
-        arrays = (y.reshape(-1), x.reshape(-1), d.reshape(-1))  # the job reads their addresses
+        # the count of positions is y's size; the job reads x and d from their addresses
+        arrays = (y.reshape(-1), x.reshape(-1), d.reshape(-1))
         _team.run(lambda: forward(x, y, d, 0, n), job.address, arrays, threads, (y.shape[1],))
     else:
         _engine.run_chunks(n, lambda start, stop: forward(x, y, d, start, stop))
@@ -211,7 +214,10 @@ def _forward_job(first: Any, second: Any, third: Any) -> Any:
             start, stop, part = _team.claim(control, part)
             if start >= stop:
                 break
-            forward(x, y, d, start, stop)
+            try:
+                forward(x, y, d, start, stop)
+            except Exception:  # never, with numpy's error model; as the team's other jobs
+                _team.fail(control)
             _team.finish(control)
 
     return _compiled_job(job, "forward_job", (first, second, third))
@@ -232,7 +238,10 @@ def _backward_job(first: Any, second: Any, third: Any) -> Any:
             start, stop, part = _team.claim(control, part)
             if start >= stop:
                 break
-            backward(g, d, out, start, stop)
+            try:
+                backward(g, d, out, start, stop)
+            except Exception:
+                _team.fail(control)
             _team.finish(control)
 
     return _compiled_job(job, "backward_job", (first, second, third))

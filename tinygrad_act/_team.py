@@ -367,7 +367,9 @@ def run(
     """Run `job` (the address of a compiled job) over `arrays` (2 or 3, 1-d, C-ordered,
     of one size) on the calling thread and up to `threads` - 1 workers, passing it
     `parameters` in the control array's values; or `alone()` if another thread leads
-    the team, or if the job's loop raised (so that the exception reaches the caller)."""
+    the team, or if the job's loop raised (so that the exception reaches the caller).
+    The job gets the first array's size as its count and the others' addresses only:
+    a job may read them as larger (GLU's, see `_gated`)."""
     global _team
     team = _team
     if team is None:
