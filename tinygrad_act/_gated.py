@@ -193,55 +193,42 @@ def _job(make: Callable[..., Any], kinds: tuple[Any, Any, Any]) -> Any:
     return job
 
 
-def _compiled_job(job: Callable[..., None], name: str, kinds: tuple[Any, ...]) -> Any:
-    names = "_".join(np.dtype(kind).name for kind in kinds)
-    job.__qualname__ = f"{name}_{names}_{_SOURCES}"  # one cache entry per dtypes and source
-    return numba.cfunc(_team.job_signature, cache=True, **_engine.KERNEL_OPTIONS)(job)
-
-
-def _forward_job(first: Any, second: Any, third: Any) -> Any:
+def _forward_job(*kinds: Any) -> Any:
     """forward's job: y (outer, m), x and d (outer, 2, m), m the job's first value."""
+    return _team_job(True, *kinds)
+
+
+def _backward_job(*kinds: Any) -> Any:
+    """backward's job: g (outer, m), d and out (outer, 2, m), m the job's first value."""
+    return _team_job(False, *kinds)
+
+
+def _team_job(forward_pass: bool, first: Any, second: Any, third: Any) -> Any:
+    """The job of `forward` or `backward` for arrays of the NumPy types given: a C
+    function (numba prunes the other pass, `forward_pass` being a constant)."""
 
     def job(address: Any, thread: int) -> None:
         control = carray(address, _team.CONTROL)
         n = control[_team.COUNT]
         m = np.int64(carray(_team.pointer(control[_team.VALUES]), 1, np.float64)[0])
-        y = carray(_team.pointer(control[_team.ARRAYS]), (n // m, m), first)
-        x = carray(_team.pointer(control[_team.ARRAYS + 1]), (n // m, 2, m), second)
-        d = carray(_team.pointer(control[_team.ARRAYS + 2]), (n // m, 2, m), third)
+        flat = carray(_team.pointer(control[_team.ARRAYS]), (n // m, m), first)
+        pair = carray(_team.pointer(control[_team.ARRAYS + 1]), (n // m, 2, m), second)
+        other = carray(_team.pointer(control[_team.ARRAYS + 2]), (n // m, 2, m), third)
         part = thread  # its own part first
         while True:
             start, stop, part = _team.claim(control, part)
             if start >= stop:
                 break
             try:
-                forward(x, y, d, start, stop)
+                if forward_pass:
+                    forward(pair, flat, other, start, stop)
+                else:
+                    backward(flat, pair, other, start, stop)
             except Exception:  # never, with numpy's error model; as the team's other jobs
                 _team.fail(control)
             _team.finish(control)
 
-    return _compiled_job(job, "forward_job", (first, second, third))
-
-
-def _backward_job(first: Any, second: Any, third: Any) -> Any:
-    """backward's job: g (outer, m), d and out (outer, 2, m), m the job's first value."""
-
-    def job(address: Any, thread: int) -> None:
-        control = carray(address, _team.CONTROL)
-        n = control[_team.COUNT]
-        m = np.int64(carray(_team.pointer(control[_team.VALUES]), 1, np.float64)[0])
-        g = carray(_team.pointer(control[_team.ARRAYS]), (n // m, m), first)
-        d = carray(_team.pointer(control[_team.ARRAYS + 1]), (n // m, 2, m), second)
-        out = carray(_team.pointer(control[_team.ARRAYS + 2]), (n // m, 2, m), third)
-        part = thread
-        while True:
-            start, stop, part = _team.claim(control, part)
-            if start >= stop:
-                break
-            try:
-                backward(g, d, out, start, stop)
-            except Exception:
-                _team.fail(control)
-            _team.finish(control)
-
-    return _compiled_job(job, "backward_job", (first, second, third))
+    names = "_".join(np.dtype(kind).name for kind in (first, second, third))
+    pass_name = "forward" if forward_pass else "backward"
+    job.__qualname__ = f"{pass_name}_job_{names}_{_SOURCES}"  # one cache entry each
+    return numba.cfunc(_team.job_signature, cache=True, **_engine.KERNEL_OPTIONS)(job)
