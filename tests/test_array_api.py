@@ -693,6 +693,27 @@ def test_dask_elementwise_layers_keep_their_chunks(da: Any) -> None:
     assert y.dtype == np.float32
 
 
+def test_dask_backward_takes_a_gradient_split_differently(da: Any) -> None:
+    """The gradient's chunks need not be the input's: the closed form, chunk for chunk."""
+    values = np.linspace(-6, 6, 1000)
+    grad = np.cos(values)
+    layers: list[Layer] = [Sigmoid(), Tanh(), Softmax(axis=0)]
+    for layer in layers:
+        layer(da.from_array(values.reshape(10, 100), chunks=(10, 25)))
+        dx: Any = layer.backward(da.from_array(grad.reshape(10, 100), chunks=(5, 40)))
+        assert dx.chunks == ((10,), (25, 25, 25, 25))
+        twin = type(layer).__new__(type(layer))
+        twin.__dict__.update({k: v for k, v in vars(layer).items() if k != "_cache"})
+        twin.forward(values.reshape(10, 100))
+        expected = twin.backward(grad.reshape(10, 100))
+        np.testing.assert_array_equal(dx.compute(), expected)
+    s = 1 / (1 + np.exp(-values))  # and Sigmoid's against its closed form
+    sigmoid = Sigmoid()
+    sigmoid(da.from_array(values, chunks=100))
+    lazy: Any = sigmoid.backward(da.from_array(grad, chunks=333))
+    np.testing.assert_allclose(lazy.compute(), grad * s * (1 - s), rtol=1e-13, atol=1e-300)
+
+
 def test_dask_refuses_layers_with_parameters_clearly(da: Any) -> None:
     x = da.ones((2, 3), chunks=1)
     for layer in (Linear(3, 1), PReLU(), GLU(axis=0)):

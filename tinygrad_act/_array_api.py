@@ -385,6 +385,8 @@ def dask_chain_rule(owner: str, grad_output: Any, derivative: Any, dtype: Any) -
     grad = check_same(owner, "grad_output", derivative, grad_output)
     check_shape(owner, "grad_output", grad, derivative.shape)
     grad = _check_dask(owner + ".backward", grad)
+    if grad.chunks != derivative.chunks:  # block i must meet block i: the gradient's split
+        grad = grad.rechunk(derivative.chunks)
     map_blocks: Any = da.map_blocks
     return map_blocks(_chain_rule_block, grad, derivative, dtype, dtype=dtype)
 
