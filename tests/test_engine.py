@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -737,6 +738,51 @@ def test_parameters_of_each_type_give_their_own_value(size: int, each_engine: st
                 np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
             np.testing.assert_array_equal(layer.forward(x), x * slope, err_msg=repr(value))
             np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, slope))
+
+
+BAD_PARAMETERS: list[tuple[Any, type[Exception] | None, str]] = [
+    ("0.5", TypeError, "must be a real number, got '0.5'"),
+    (None, TypeError, "must be a real number, got None"),
+    (True, TypeError, "must be a real number, got True"),
+    ([0.5], TypeError, r"must be a real number, got \[0\.5\]"),
+    (np.array([0.5, 2.0]), TypeError, r"must be a real number, got array\(\[0\.5, 2\. \]\)"),
+    (np.int64(10), None, ""),  # a real number: computes, as 10.0 does
+]
+
+
+@pytest.mark.parametrize(("value", "error", "message"), BAD_PARAMETERS)
+@pytest.mark.parametrize("size", [1, 7])
+def test_a_parameter_set_to_a_non_number_is_a_clear_error(
+    value: Any, error: type[Exception] | None, message: str, size: int, each_engine: str
+) -> None:
+    """An attribute a kernel reads, set after the constructor checked it, is checked when
+    forward reads it: the class and attribute named, no compiler error, no array
+    broadcast against x; the failed forward leaves no cache behind."""
+    from tinygrad_act import ELU, Hardtanh
+
+    x = np.full(size, -0.5)
+    for layer, name in [
+        (ELU(), "alpha"),
+        (Hardtanh(), "max_val"),
+        (Squared(2.0), "scale"),  # a user's kernel
+    ]:
+        layer.forward(x)
+        setattr(layer, name, value)
+        if error is None:
+            twin = type(layer).__new__(type(layer))
+            twin.__dict__.update({**vars(layer), name: 10.0})
+            np.testing.assert_array_equal(layer.forward(x), twin.forward(x))
+            continue
+        where = f"{type(layer).__name__}: {name} "
+        for compute in (layer.forward, layer.second_derivative):
+            if compute == layer.second_derivative and isinstance(layer, Squared):
+                continue  # no f''
+            with pytest.raises(error, match=re.escape(where) + message):
+                compute(x)
+        with no_grad(), pytest.raises(error, match=re.escape(where) + message):
+            layer.forward(x)
+        with pytest.raises(RuntimeError, match="forward"):
+            layer.backward(np.ones(size))
 
 
 @pytest.mark.parametrize("backward_engine", ENGINES)

@@ -470,11 +470,40 @@ _PARAMETERS: dict[Any, tuple[int, Callable[[Any], Any]]] = {}
 def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     """The values of `kernel`'s parameters (its arguments after ``x``), read from the
     layer's attributes of the same names. forward does this on every call: the reader
-    is made once per kernel, with `operator.attrgetter`."""
+    is made once per kernel, with `operator.attrgetter`.
+
+    Each must be a real number, as the constructors check: an attribute set to anything
+    else afterwards (a string, None, an array) is a clear error here, never a
+    compiler's error, and never an array broadcast against x. (A float is taken as it
+    is, so NaN and inf set after the constructor go through, and give NaN and inf.)
+    """
     count, read = _PARAMETERS.get(kernel) or _reader(kernel)
+    # NOTE: floats, the common case, return first; anything else is checked below
     if count == 1:  # attrgetter of one name returns the value itself
-        return (read(layer),)
-    return read(layer) if count else ()
+        value = read(layer)
+        if type(value) is float:
+            return (value,)
+        values: tuple[Any, ...] = (value,)
+    elif count == 2:
+        values = read(layer)
+        a, b = values
+        if type(a) is float is type(b):
+            return values
+    elif not count:
+        return ()
+    else:
+        values = read(layer)
+        if all([type(v) is float for v in values]):
+            return values
+    _check_parameters(layer, kernel, values)
+    return values
+
+
+def _check_parameters(layer: Any, kernel: Any, values: tuple[Any, ...]) -> None:
+    """`check_real` on each of `kernel`'s parameter `values`, by name."""
+    names = tuple(inspect.signature(kernel).parameters)[2:]
+    for name, value in zip(names, values, strict=True):
+        check_real(type(layer).__name__, name, value)
 
 
 def _reader(kernel: Any) -> tuple[int, Callable[[Any], Any]]:
