@@ -481,16 +481,23 @@ class GELU(Activation):
     """
 
     def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+        self._check_approximate()
         if approximate == "none" and engine() == "numpy":
             _numpy_math.erfc(0.0)  # fail now, naming the extra to install, rather than in forward
-        self.approximate = approximate
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         if self.approximate == "tanh":
             return _gelu_tanh, (), True
+        if self.approximate != "none":
+            self._check_approximate()
         return _gelu, (), True
+
+    def _check_approximate(self) -> None:
+        """As the constructor: `approximate` may have been set since."""
+        if self.approximate not in ("none", "tanh"):
+            name = self.approximate
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {name!r}")
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
@@ -511,6 +518,7 @@ class GELU(Activation):
         return _gelu(xp, x)[1], second
 
     def second_derivative(self, x: npt.ArrayLike) -> Array:
+        self._check_approximate()
         if self.approximate == "none":
             return super().second_derivative(x)
         return self._second_derivative(_gelu_tanh_derivatives, x)
@@ -1697,6 +1705,14 @@ class PReLU(Layer):
         return out
 
 
+def _slope_bounds(lower: Any, upper: Any) -> tuple[float, float]:
+    """RReLU's `lower` and `upper` as floats, finite and in order, or a clear error."""
+    low, high = check_real("RReLU", "lower", lower), check_real("RReLU", "upper", upper)
+    if low > high:
+        raise ValueError(f"RReLU: lower must be <= upper, got lower={lower!r} and upper={upper!r}")
+    return low, high
+
+
 class RReLU(Layer):
     r"""Randomized leaky ReLU (Xu et al., 2015): random slopes while training.
 
@@ -1739,12 +1755,7 @@ class RReLU(Layer):
         *,
         rng: np.random.Generator | int | None = None,
     ) -> None:
-        self.lower = check_real("RReLU", "lower", lower)
-        self.upper = check_real("RReLU", "upper", upper)
-        if self.lower > self.upper:
-            raise ValueError(
-                f"RReLU: lower must be <= upper, got lower={lower!r} and upper={upper!r}"
-            )
+        self.lower, self.upper = _slope_bounds(lower, upper)
         self.training = True
         self._rng = np.random.default_rng(rng)
 
@@ -1756,6 +1767,7 @@ class RReLU(Layer):
     def forward(self, x: npt.ArrayLike) -> Array:
         xp: Any = np
         self._forget()  # first: a forward that fails leaves no cache
+        _slope_bounds(self.lower, self.upper)  # as the constructor: they may have been set since
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
             xp, x, wide = _array_api.prepare("RReLU", x)
         else:

@@ -464,7 +464,9 @@ class Activation(Layer):
 
 
 _NO_KERNEL = _no_kernel
-_PARAMETERS: dict[Any, tuple[int, Callable[[Any], Any]]] = {}
+_PARAMETERS: dict[Any, tuple[int, tuple[str, ...], Callable[[Any], Any]]] = {}
+_NUMBERS = (int, float, np.integer, np.floating, np.bool_)
+_PLAIN_NUMBERS = frozenset({int, float, bool, np.float64, np.float32, np.int64})
 
 
 def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
@@ -472,12 +474,13 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     layer's attributes of the same names. forward does this on every call: the reader
     is made once per kernel, with `operator.attrgetter`.
 
-    Each must be a real number, as the constructors check: an attribute set to anything
-    else afterwards (a string, None, an array) is a clear error here, never a
-    compiler's error, and never an array broadcast against x. (A float is taken as it
-    is, so NaN and inf set after the constructor go through, and give NaN and inf.)
+    Each must be a number (bool included): an attribute set to anything else after the
+    constructor checked it (a string, None, an array) is a `TypeError` here, naming
+    the class and the attribute, never a compiler's error, and never an array
+    broadcast against x. Only the type is checked: NaN or inf set after the
+    constructor give NaN and inf.
     """
-    count, read = _PARAMETERS.get(kernel) or _reader(kernel)
+    count, names, read = _PARAMETERS.get(kernel) or _reader(kernel)
     # NOTE: floats, the common case, return first; anything else is checked below
     if count == 1:  # attrgetter of one name returns the value itself
         value = read(layer)
@@ -493,23 +496,18 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
         return ()
     else:
         values = read(layer)
-        if all([type(v) is float for v in values]):
-            return values
-    _check_parameters(layer, kernel, values)
+    for i, value in enumerate(values):
+        if type(value) not in _PLAIN_NUMBERS and not isinstance(value, _NUMBERS):
+            name = names[i]
+            raise TypeError(f"{type(layer).__name__}: {name} must be a number, got {value!r}")
     return values
 
 
-def _check_parameters(layer: Any, kernel: Any, values: tuple[Any, ...]) -> None:
-    """`check_real` on each of `kernel`'s parameter `values`, by name."""
+def _reader(kernel: Any) -> tuple[int, tuple[str, ...], Callable[[Any], Any]]:
+    """`kernel`'s number of parameters, their names and their reader, kept in
+    `_PARAMETERS`."""
     names = tuple(inspect.signature(kernel).parameters)[2:]
-    for name, value in zip(names, values, strict=True):
-        check_real(type(layer).__name__, name, value)
-
-
-def _reader(kernel: Any) -> tuple[int, Callable[[Any], Any]]:
-    """`kernel`'s number of parameters and their reader, kept in `_PARAMETERS`."""
-    names = tuple(inspect.signature(kernel).parameters)[2:]
-    reader = len(names), (operator.attrgetter(*names) if names else _no_parameters)
+    reader = len(names), names, (operator.attrgetter(*names) if names else _no_parameters)
     _PARAMETERS[kernel] = reader
     return reader
 
