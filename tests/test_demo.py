@@ -96,6 +96,7 @@ def test_auto_runs_short_trainings_on_numpy_and_long_ones_compiled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv(_engine.ENGINE_VARIABLE, raising=False)
+    monkeypatch.setattr(_engine, "_ENGINE", None)  # chosen again, without the variable
     compiled = "numba" if "numba" in _engine.available_engines() else "numpy"
     for name, settings in DEFAULTS.items():  # every default run is short: 0.1 s at most
         points = len(DATASETS[name]()[0])

@@ -38,6 +38,17 @@ ENGINES = _engine.available_engines()
 NEEDS_NUMBA = pytest.mark.skipif("numba" not in ENGINES, reason="numba is not installed")
 
 
+#: For subprocesses that test the compiled engine: without the variable that forces one.
+NUMBA_ENVIRONMENT = {k: v for k, v in os.environ.items() if k != _engine.ENGINE_VARIABLE}
+
+
+@pytest.fixture
+def numba_engine() -> Iterator[None]:
+    """The compiled engine, whatever ``TINYGRAD_ACT_ENGINE`` says, for tests of its team."""
+    with _engine.using("numba"):
+        yield
+
+
 @pytest.fixture
 def threads() -> Iterator[None]:
     before = get_num_threads()
@@ -566,7 +577,7 @@ def test_a_kernel_that_raises_on_the_thread_team_raises_in_the_caller(tmp_path: 
     """A user's kernel raising in a team's job: the call raises the kernel's exception,
     and the team serves the next call (in a process of its own: were the team to wait
     for the failed chunk, it would wait for ever)."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**NUMBA_ENVIRONMENT, "NUMBA_CACHE_DIR": str(tmp_path)}
     done = subprocess.run(
         [sys.executable, "-c", RAISES], env=env, capture_output=True, text=True, timeout=120
     )
@@ -575,7 +586,9 @@ def test_a_kernel_that_raises_on_the_thread_team_raises_in_the_caller(tmp_path: 
 
 
 @NEEDS_NUMBA
-def test_workers_sleep_when_idle_and_wake_for_the_next_call(threads: None) -> None:
+def test_workers_sleep_when_idle_and_wake_for_the_next_call(
+    threads: None, numba_engine: None
+) -> None:
     import time
 
     from tinygrad_act import _team
@@ -613,7 +626,11 @@ sys.exit(os.waitstatus_to_exitcode(status))
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
 def test_a_forked_child_runs_on_its_own_team() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", FORK], capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", FORK],
+        env=NUMBA_ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
 
@@ -661,7 +678,9 @@ def test_every_thread_computes_with_the_parameters_types_of_the_caller(
 
 
 @NEEDS_NUMBA
-def test_more_threads_than_the_team_can_hold_run_as_many_as_it_can(threads: None) -> None:
+def test_more_threads_than_the_team_can_hold_run_as_many_as_it_can(
+    threads: None, numba_engine: None
+) -> None:
     from tinygrad_act import _team
 
     x = np.random.default_rng(0).standard_normal(_engine.TEAM_MIN * (_team.MAX_WORKERS + 9))
