@@ -597,6 +597,20 @@ def _product() -> Any:
 #: Held while numba compiles a kernel's loops, a thread team's job (see _team), or a
 #: row kernel's first call (see _rows).
 compile_lock = threading.Lock()
+
+
+def compiled_once(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:
+    """``cache[key]``, made by `build()` the first time, under `compile_lock`: one
+    thread compiles it, and the others wait for it and take it."""
+    value = cache.get(key)
+    if value is None:
+        with compile_lock:
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = build()
+    return value
+
+
 _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 
 
@@ -771,13 +785,8 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
         """The job of `both` (3 arrays: x, y, f') or `value_only` (2) for `_team`, for
         arrays and parameters of the NumPy types given: a C function, compiled on
         first use."""
-        key = (arrays, parameters)
-        job = holder.jobs.get(key)
-        if job is None:
-            with compile_lock:  # one thread compiles it
-                job = holder.jobs.get(key) or _job(holder, arrays, parameters, numba, _team)
-                holder.jobs[key] = job
-        return job
+        build = lambda: _job(holder, arrays, parameters, numba, _team)  # noqa: E731
+        return compiled_once(holder.jobs, (arrays, parameters), build)
 
     holder.jobs = {}
     holder.both.jobs = holder.value_only.jobs = jobs

@@ -184,13 +184,7 @@ _jobs: dict[tuple[Any, ...], Any] = {}
 
 def _job(make: Callable[..., Any], kinds: tuple[Any, Any, Any]) -> Any:
     """The job `make` builds for arrays of the NumPy types `kinds`, compiled on first use."""
-    key = (make, kinds)
-    job = _jobs.get(key)
-    if job is None:
-        with _engine.compile_lock:  # one thread compiles it
-            job = _jobs.get(key) or make(*kinds)
-            _jobs[key] = job
-    return job
+    return _engine.compiled_once(_jobs, (make, kinds), lambda: make(*kinds))
 
 
 def _forward_job(*kinds: Any) -> Any:

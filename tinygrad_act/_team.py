@@ -417,14 +417,9 @@ _product_jobs: dict[tuple[Any, ...], Any] = {}
 
 def product_job(kinds: tuple[Any, Any, Any]) -> Any:
     """`product`'s job for arrays of the dtypes `kinds` (g, f, out): a C function."""
-    job = _product_jobs.get(kinds)
-    if job is None:
-        from tinygrad_act._engine import compile_lock
+    from tinygrad_act._engine import compiled_once
 
-        with compile_lock:  # one thread compiles at a time, as for the loops
-            job = _product_jobs.get(kinds) or _product_job(*kinds)
-            _product_jobs[kinds] = job
-    return job
+    return compiled_once(_product_jobs, kinds, lambda: _product_job(*kinds))
 
 
 def _product_job(first: Any, second: Any, third: Any) -> Any:
