@@ -16,6 +16,7 @@ import numba
 import numpy as np
 
 from tinygrad_act import _engine
+from tinygrad_act._numba_math import wide_vectors
 
 Array = Any
 
@@ -26,6 +27,7 @@ _SUM_OPTIONS: dict[str, Any] = {**_engine.LOOP_OPTIONS, "fastmath": {"contract",
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def forward(x: Array, slope: Array, y: Array) -> None:
     """y = x where x > 0, else slope * x (NaN stays NaN, -0.0 stays -0.0)."""
+    wide_vectors()
     for outer in range(x.shape[0]):
         for channel in range(x.shape[1]):
             a = slope[channel]
@@ -38,6 +40,7 @@ def forward(x: Array, slope: Array, y: Array) -> None:
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
 def _row(row: Array, g: Array, a: float, out: Array) -> float:
     """One row of `backward`: its gradients into `out`, and its sum of g x where x <= 0."""
+    wide_vectors()
     total = 0.0
     for k in range(row.size):
         v, h = np.float64(row[k]), np.float64(g[k])
@@ -50,6 +53,7 @@ def _row(row: Array, g: Array, a: float, out: Array) -> float:
 def backward(x: Array, g: Array, slope: Array, out: Array, sums: Array) -> None:
     """out = g f'(x); sums[channel] += the sum of g x over the channel's x <= 0 (NaN
     where x is NaN, as g x is)."""
+    wide_vectors()
     for outer in range(x.shape[0]):
         for channel in range(x.shape[1]):
             rows = x[outer, channel], g[outer, channel], out[outer, channel]
@@ -61,6 +65,7 @@ def random_slopes(x: Array, slopes: Array, y: Array) -> None:
     """RReLU while training, a slope for each element (flat arrays, the slopes float64):
     y = x where x > 0, else slope * x; each slope then replaced by f' there, 1 where
     x > 0, the slope where x <= 0, NaN where x is NaN."""
+    wide_vectors()
     for k in range(x.size):
         v, a = np.float64(x[k]), slopes[k]
         y[k] = v if v > 0 else a * v

@@ -705,6 +705,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
             return None
     holder.kernel = numba.njit(source, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = space  # type: ignore[attr-defined]
+    holder.wide_vectors = _numba_math.wide_vectors  # type: ignore[attr-defined]
     sys.modules[name] = holder
     arity = len(_sample_parameters(kernel))
     if arity > MAX_PARAMETERS:
@@ -767,12 +768,14 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
     holder.element = element
 
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
+        holder.wide_vectors()
         for i in range(x.size):
             value, slope = holder.call(holder.element(x[i]), parameters)
             y[i] = value
             d[i] = slope
 
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
+        holder.wide_vectors()
         for i in range(x.size):
             y[i] = holder.call(holder.element(x[i]), parameters)[0]
 

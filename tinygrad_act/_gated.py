@@ -73,6 +73,7 @@ def _forward_line(a: Array, b: Array, y: Array, by_a: Array, by_b: Array) -> Non
 @numba.njit(**_INNER)  # type: ignore[untyped-decorator]
 def _forward_rows(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
     """Positions [start, stop), row by row."""
+    _numba_math.wide_vectors()
     m = y.shape[1]
     while start < stop:
         o, k = start // m, start % m
@@ -88,6 +89,7 @@ def _forward_rows(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
 @numba.njit(**_INNER)  # type: ignore[untyped-decorator]
 def _forward_columns(x: Array, y: Array, d: Array, first: int, last: int) -> None:
     """Whole rows [first, last), column by column."""
+    _numba_math.wide_vectors()
     for k in range(y.shape[1]):
         a, b = x[first:last, 0, k], x[first:last, 1, k]
         if d is None:
@@ -100,6 +102,7 @@ def _forward_columns(x: Array, y: Array, d: Array, first: int, last: int) -> Non
 @_named
 def forward(x: Array, y: Array, d: Array, start: int, stop: int) -> None:
     """y and the derivatives `d` (None inside no_grad) of positions [start, stop)."""
+    _numba_math.wide_vectors()
     m = y.shape[1]
     first, last = -(-start // m), stop // m  # the whole rows
     if m >= SHORT_FORWARD or first >= last:
@@ -137,6 +140,7 @@ def _backward_rows(g: Array, d: Array, out: Array, start: int, stop: int) -> Non
 @_named
 def backward(g: Array, d: Array, out: Array, start: int, stop: int) -> None:
     """The input's gradient `out` of positions [start, stop)."""
+    _numba_math.wide_vectors()
     m = g.shape[1]
     first, last = -(-start // m), stop // m
     if m >= SHORT_BACKWARD or first >= last:

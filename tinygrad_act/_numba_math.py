@@ -39,6 +39,7 @@ from typing import Any, TypeVar, cast
 
 import numba
 import numpy as np
+from numba.extending import intrinsic
 
 from tinygrad_act._array_math import ERFC_CLAMP as _ERFC_CLAMP
 from tinygrad_act._array_math import ERFCX_P as _ERFCX_P
@@ -51,6 +52,31 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _scalar(function: _F) -> _F:
     """Compile `function` with numba, to be inlined (at numba IR level) wherever it is called."""
     return cast(_F, numba.njit(inline="always")(function))
+
+
+@intrinsic
+def _wide_vectors(typingctx: Any) -> tuple[Any, Callable[..., Any]]:
+    """Called first in a compiled function, lets LLVM vectorize its loops with the widest
+    registers the CPU has: 512-bit AVX-512 registers rather than 256-bit ones.
+
+    LLVM's tuning for Intel's AVX-512 server CPUs (Skylake-SP to Emerald Rapids) prefers
+    256-bit vectors, against the clock slowdown of the first of them; AMD's Zen 4 gets
+    512. The kernels here are arithmetic per element, where twice the lanes win: on an
+    Emerald Rapids core a loop of `tanh` took 2.68 ms per 10**6 float64 elements with
+    512-bit vectors against 3.67 with 256. It sets the function attribute clang's
+    ``-mprefer-vector-width=512`` sets; a CPU without AVX-512 keeps its own width.
+    """
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        # NOTE: llvmlite lists only flag attributes; set.add skips that check, and
+        # llvmlite writes the key="value" attribute into the IR as it is.
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return numba.core.types.none(), codegen
+
+
+wide_vectors = cast(Callable[[], None], _wide_vectors)
 
 
 _INV_LN2 = 1 / math.log(2)

@@ -39,6 +39,7 @@ def _sum64(values: Array) -> float:
     """The sum of `values` in float64, in lanes (the order is the compiled loop's: the
     same for every row of one length on one machine, and it may differ between CPUs
     with different vector instructions, as AVX2 and AVX-512)."""
+    xp.wide_vectors()
     total = 0.0
     for j in range(values.size):
         total += np.float64(values[j])
@@ -53,6 +54,7 @@ def _sum(values: Array) -> float:
     A compensation that is not finite (a term of inf) is dropped, so the sum is inf,
     never NaN, for such a row.
     """
+    xp.wide_vectors()
     n = values.size
     total, compensation = 0.0, 0.0
     for start in range(0, n, 128):
@@ -77,6 +79,7 @@ def _order(bits: np.int64) -> np.int64:
     Its own inverse. NOTE: for a positive float the pattern already sorts; a negative
     one is its sign bit and its magnitude, and flipping the magnitude bits reverses it.
     """
+    xp.wide_vectors()
     return bits ^ ((bits >> 63) & _MAGNITUDE)  # type: ignore[no-any-return]
 
 
@@ -87,6 +90,7 @@ def _max(values: Array) -> float:
     Compared as integers (`_order`): an integer maximum vectorizes, a float one with
     NaN kept does not.
     """
+    xp.wide_vectors()
     best = np.int64(-(2**63))  # below every float
     nans = 0
     for j in range(values.size):
@@ -100,6 +104,7 @@ def _max(values: Array) -> float:
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
     """Softmax of each row into y and p; or LogSoftmax into y and the softmax into p."""
+    xp.wide_vectors()
     n = x.shape[1]
     exps = np.empty(n)
     for i in range(x.shape[0]):
@@ -157,6 +162,7 @@ def _weighted_sums(g: Array, p: Array) -> tuple[float, float]:
     (the compiled loop's); products of float32 entries are exact in float64, those of
     float64 entries add one rounding each.
     """
+    xp.wide_vectors()
     total, weight = 0.0, 0.0
     for j in range(g.size):
         weight_j = np.float64(p[j])
@@ -177,6 +183,7 @@ def _mean_correction(g: Array, p: Array, mean: float, weight: float) -> float:
     dominates and g_i - <g, p> cancels to the size of the small entries; the residuals
     are small there, and so is their sum's error.
     """
+    xp.wide_vectors()
     residual = 0.0
     for j in range(g.size):
         residual += np.float64(p[j]) * (np.float64(g[j]) - mean)
@@ -195,6 +202,7 @@ def _scaled_differences(p: Array, g: Array, out: Array, mean: float, correction:
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each row, from its softmax p."""
+    xp.wide_vectors()
     n = p.shape[1]
     for i in range(p.shape[0]):
         if log:
@@ -223,6 +231,7 @@ def _max32(values: Array) -> np.float32:
 
     As `_max`, compared as int32 (16 lanes); a NaN is a magnitude above inf's.
     """
+    xp.wide_vectors()
     best = np.int32(-(2**31))
     magnitude = np.int32(0)
     for j in range(values.size):
@@ -238,6 +247,7 @@ def _max32(values: Array) -> np.float32:
 @numba.njit(**_SUM_OPTIONS)  # type: ignore[untyped-decorator]
 def _sum64_below(values: Array, x: Array, m: np.float32) -> tuple[float, int]:
     """The sum in float64 of `values` where x < m, and how many x equal m."""
+    xp.wide_vectors()
     total = 0.0
     maxima = 0
     for j in range(values.size):
@@ -251,6 +261,7 @@ def _sum64_below(values: Array, x: Array, m: np.float32) -> tuple[float, int]:
 def _forward32(x: Array, y: Array, p: Array, log: bool) -> None:
     """Softmax of each float32 row into y and p; or LogSoftmax into y and the softmax
     into p. A row without a finite maximum takes `_forward`'s float64 path."""
+    xp.wide_vectors()
     n = x.shape[1]
     for i in range(x.shape[0]):
         row, out, kept = x[i], y[i], p[i]
@@ -289,6 +300,7 @@ def _forward32(x: Array, y: Array, p: Array, log: bool) -> None:
 def _spread(g: Array, hi: np.float32, lo: np.float32) -> tuple[float, float]:
     """The smallest |(g_j - hi) - lo| and the largest |g_j| of a float32 row (compared as
     integers, which vectorizes; NaN counts as above inf)."""
+    xp.wide_vectors()
     smallest, largest = _INF32_BITS, np.int32(0)
     for j in range(g.size):
         size = np.int32(np.float32((g[j] - hi) - lo).view(np.int32) & _MAGNITUDE32)
@@ -301,6 +313,7 @@ def _spread(g: Array, hi: np.float32, lo: np.float32) -> tuple[float, float]:
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
     """The vector-Jacobian product of each float32 row, from its softmax p."""
+    xp.wide_vectors()
     n = p.shape[1]
     for i in range(p.shape[0]):
         pi, gi, oi = p[i], g[i], out[i]
@@ -350,6 +363,7 @@ def _gather(columns: Array, start: int, block: Array) -> None:
     entries of a row of `block` (a strided read, a contiguous write): twice as fast as
     writing one entry of each row of `block` in turn.
     """
+    xp.wide_vectors()
     n = columns.shape[0]
     whole = n - n % 16
     for top in range(0, whole, 16):
@@ -365,6 +379,7 @@ def _gather(columns: Array, start: int, block: Array) -> None:
 def _forward32_columns(columns: Array, first: int, y: Array, p: Array, log: bool) -> None:
     """`_forward32` of the columns of `columns` from `first` on (rows of y and p), a block
     at a time."""
+    xp.wide_vectors()
     count, n = y.shape
     scratch = np.empty((_BLOCK, n), columns.dtype)
     for start in range(0, count, _BLOCK):
@@ -377,6 +392,7 @@ def _forward32_columns(columns: Array, first: int, y: Array, p: Array, log: bool
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
 def _backward32_columns(p: Array, columns: Array, first: int, out: Array, log: bool) -> None:
     """`_backward32` with g the columns of `columns` from `first` on, a block at a time."""
+    xp.wide_vectors()
     count, n = p.shape
     scratch = np.empty((_BLOCK, n), columns.dtype)
     for start in range(0, count, _BLOCK):

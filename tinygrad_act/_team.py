@@ -37,6 +37,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
+from tinygrad_act._numba_math import wide_vectors
+
 # The control array: one job at a time.
 STATE, DONE, SIZE, COUNT, JOB, LIMIT, VALUES = range(7)
 #: Where the job's arrays' addresses go (up to 4), and each worker's sleeping flag.
@@ -408,6 +410,7 @@ def run(
 @numba.njit(nogil=True, cache=True, error_model="numpy")
 def product(g: Any, f: Any, out: Any) -> None:
     """``out[i] = g[i] * f[i]``, computed in the wider dtype of g and f."""
+    wide_vectors()
     for i in range(out.size):
         out[i] = g[i] * f[i]
 
