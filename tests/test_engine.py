@@ -20,6 +20,7 @@ from tinygrad_act import (
     ELU,
     GELU,
     Activation,
+    ReLU,
     Sigmoid,
     SiLU,
     Tanh,
@@ -214,6 +215,25 @@ def test_float32_safe_kernels_run_float32_input_in_float32() -> None:
         np.testing.assert_array_equal(layer.forward(x.astype(np.float64)), x)  # float64
     with _engine.using("numpy"):  # the NumPy engine computes in float64
         np.testing.assert_array_equal(layer.forward(x), x)
+
+
+@pytest.mark.parametrize("engine_name", ENGINES)
+def test_relu_is_exact_in_float32_arithmetic(engine_name: str) -> None:
+    """ReLU is float32_safe: float32 input runs in float32 on the compiled engine, with
+    every result as NumPy's float64 formula rounds it, signed zeros and NaN included."""
+    tiny = np.float32(2**-149)
+    x = np.array([-0.0, 0.0, -1.5, 2.5, np.nan, np.inf, -np.inf, tiny, -tiny], np.float32)
+    wide = x.astype(np.float64)
+    with _engine.using(engine_name):
+        layer = ReLU()
+        y = layer.forward(x)
+        slope = layer.backward(np.ones_like(x))
+    assert getattr(ReLU.function_and_derivative, "float32_safe", False)
+    assert y.dtype == slope.dtype == np.float32
+    expected_y = np.where(wide < 0, 0.0, wide).astype(np.float32)
+    expected_slope = np.where(wide > 0, 1.0, np.where(wide <= 0, 0.0, np.nan)).astype(np.float32)
+    assert y.tobytes() == expected_y.tobytes(), y
+    assert slope.tobytes() == expected_slope.tobytes(), slope
 
 
 def test_float32_safe_refuses_what_it_cannot_mark() -> None:

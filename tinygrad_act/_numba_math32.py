@@ -5,7 +5,8 @@ in float32, so for float32 input the compiled engine runs it on float32 scalars:
 AVX-512 then works on 16 elements at a time instead of 8. Its numeric literals are
 made float32 too (see `tinygrad_act._engine`), and its math functions come from
 here. ``exp`` is float32 throughout; the exact functions (``abs``, ``where``, ...)
-are `tinygrad_act._numba_math`'s, which keep float32 float32.
+are `tinygrad_act._numba_math`'s, which keep float32 float32, but ``sign``, whose
+results are float32 constants here.
 
 ``exp`` is within 0.97 ulp where its result is a normal float, and 0.75 subnormal
 ulps below (checked on every 31st float32 from 2**-30 to 110, both signs, against
@@ -30,7 +31,7 @@ from tinygrad_act._numba_math import (
     where,
 )
 
-__all__ = ["abs", "exp", "isnan", "maximum", "minimum", "square", "where"]
+__all__ = ["abs", "exp", "isnan", "maximum", "minimum", "sign", "square", "where"]
 
 _F = np.float32
 _INV_LN2 = _F(1 / math.log(2))
@@ -55,9 +56,17 @@ _P = tuple(
     )
 )
 _ONE = _F(1.0)
+_MINUS_ONE = _F(-1.0)
 _NEGATIVE_ZERO = _F(-0.0)
 _EXPONENT_BIAS = np.int32(127)
 _MANTISSA_BITS = np.int32(23)
+
+
+@_scalar
+def sign(x: np.float32) -> np.float32:
+    """-1, 0 or 1 in float32, like np.sign: sign(-0.0) is 0.0, sign(NaN) is NaN."""
+    zero = _F(0.0)
+    return _ONE if x > zero else (_MINUS_ONE if x < zero else (zero if x == zero else x))
 
 
 @_scalar

@@ -168,7 +168,8 @@ class ReLU(Activation):
     Notes
     -----
     At the kink, :math:`f'(0) = 0`, and :math:`f(-0.0) = -0.0`, as in PyTorch. NaN
-    propagates through forward and backward.
+    propagates through forward and backward. Exact in any precision, the kernel is
+    `float32_safe`: the compiled engine runs float32 input in float32.
 
     Examples
     --------
@@ -182,6 +183,7 @@ class ReLU(Activation):
     kinks = (0.0,)
 
     @staticmethod
+    @float32_safe  # exact in any precision
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         # sign(f(x)) is 1, 0 (f(-0.0) is -0.0), or NaN for NaN: _step's result, in one pass
         y = xp.where(x < 0, 0.0, x)
