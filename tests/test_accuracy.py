@@ -206,27 +206,51 @@ def float32_ulp(exact: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return ulp
 
 
+def _logistic_closed_forms(x: np.ndarray[Any, Any]) -> tuple[Any, Any]:
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)), e / (1 + e) ** 2
+
+
+_SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+#: The float32_safe built-ins (but ReLU, exact) and their float64 closed forms, f and f'
+#: from NumPy's exp and expm1: a float64 rounding is 2**-29 float32 ulp.
+FLOAT32_ARITHMETIC: dict[str, tuple[Callable[[], Activation], Callable[[Any], Any]]] = {
+    "Sigmoid": (Sigmoid, _logistic_closed_forms),
+    "ELU": (
+        lambda: ELU(alpha=0.7),
+        lambda x: (np.where(x > 0, x, 0.7 * np.expm1(x)), np.where(x > 0, 1, 0.7 * np.exp(x))),
+    ),
+    "SELU": (
+        SELU,
+        lambda x: (
+            _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(x)),
+            _SELU_SCALE * np.where(x > 0, 1, _SELU_ALPHA * np.exp(x)),
+        ),
+    ),
+}
+
+
 @pytest.mark.parametrize("engine", ENGINES)
-def test_sigmoid_float32_within_4_ulp_on_a_dense_sweep(engine: str) -> None:
+@pytest.mark.parametrize("name", FLOAT32_ARITHMETIC)
+def test_float32_arithmetic_within_4_ulp_on_a_dense_sweep(name: str, engine: str) -> None:
     """Every 257th float32 from 2**-30 to 110, both signs: the compiled engine computes
-    float32 in float32 (Sigmoid is float32_safe), so its every rounding is checked."""
+    these float32_safe kernels in float32, so their every rounding is checked."""
+    make, closed_forms = FLOAT32_ARITHMETIC[name]
+    assert getattr(type(make()).function_and_derivative, "float32_safe", False)
     bits = np.arange(
         np.float32(2**-30).view(np.int32), np.float32(110).view(np.int32), 257, dtype=np.int32
     )
     x = np.concatenate([bits.view(np.float32), -bits.view(np.float32)])
     with _engine.using(engine):
-        layer = Sigmoid()
+        layer = make()
         y = layer.forward(x)
         dy = layer.backward(np.ones_like(x))
-    # float64 closed forms from NumPy's exp: a float64 rounding is 2**-29 float32 ulp
-    wide = x.astype(np.float64)
-    e = np.exp(-np.abs(wide))
-    exact_y = np.where(wide >= 0, 1 / (1 + e), e / (1 + e))
-    exact_dy = e / (1 + e) ** 2
+    exact_y, exact_dy = closed_forms(x.astype(np.float64))
     for what, got, exact in (("f", y, exact_y), ("f'", dy, exact_dy)):
         errors = np.abs(got - exact) / float32_ulp(exact)
         worst = np.argmax(errors)
-        assert errors[worst] <= 4, f"Sigmoid {what} at x = {x[worst]!r}: {errors[worst]:.3g} ulp"
+        assert errors[worst] <= 4, f"{name} {what} at x = {x[worst]!r}: {errors[worst]:.3g} ulp"
 
 
 @pytest.mark.parametrize("engine", ENGINES)

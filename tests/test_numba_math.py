@@ -205,6 +205,48 @@ def test_unary_exact_functions_match_numpy_ufuncs(name: str) -> None:
     assert same_floats(got, expected), f"_numba_math.{name}: got {got}, NumPy {expected}"
 
 
+@functools.cache
+def float32_loop(name: str) -> Loop:
+    """A compiled loop ``y[i] = f(x[i])`` over float32, f = _numba_math32.<name>."""
+    function = getattr(_numba_math32, name)
+
+    def loop(x: Array) -> Array:
+        y = np.empty_like(x)
+        for i in range(x.size):
+            y[i] = function(x[i])
+        return y
+
+    return cast(Loop, numba.njit(**_engine.KERNEL_OPTIONS)(loop))
+
+
+@pytest.mark.parametrize(
+    ("name", "exact", "top", "bound"), [("exp", np.exp, 89, 1.02), ("expm1", np.expm1, 89, 1.03)]
+)
+def test_float32_functions_on_a_dense_sweep(
+    name: str, exact: Callable[[Array], Array], top: float, bound: float
+) -> None:
+    """Every 61st float32 from 2**-30 to `top`, both signs, against NumPy's float64
+    function (a float64 rounding is 2**-29 float32 ulp), where the result is a finite
+    normal float32; and special values, which must give what float64 rounds to."""
+    bits = np.arange(np.float32(2**-30).view(np.int32), np.float32(top).view(np.int32), 61)
+    x = np.concatenate(
+        [bits.astype(np.int32).view(np.float32), -bits.astype(np.int32).view(np.float32)]
+    )
+    got = float32_loop(name)(x)
+    assert got.dtype == np.float32
+    wide = exact(x.astype(np.float64))
+    normal = (np.abs(wide) >= 2.0**-126) & (np.abs(wide) <= np.finfo(np.float32).max)
+    _, exponent = np.frexp(wide[normal])
+    errors = np.abs(got[normal] - wide[normal]) / np.ldexp(1.0, exponent - 24)
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= bound, f"{name}({x[normal][worst]!r}): {errors[worst]:.3g} ulp"
+    tiny = np.float32(2**-149)
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, tiny, -tiny, 89.0, -200.0], np.float32)
+    with np.errstate(over="ignore"):
+        expected = exact(special.astype(np.float64)).astype(np.float32)
+    assert float32_loop(name)(special).tobytes() == expected.tobytes(), float32_loop(name)(special)
+
+
 def grid(arity: int) -> list[Array]:
     """Every combination of `arity` special values, as one array per argument."""
     combinations = itertools.product(SPECIALS, repeat=arity)
