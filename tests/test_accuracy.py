@@ -217,6 +217,10 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 #: from NumPy's exp and expm1: a float64 rounding is 2**-29 float32 ulp.
 FLOAT32_ARITHMETIC: dict[str, tuple[Callable[[], Activation], Callable[[Any], Any]]] = {
     "Sigmoid": (Sigmoid, _logistic_closed_forms),
+    "Tanh": (
+        Tanh,
+        lambda x: (np.tanh(x), 4 * np.exp(-2 * np.abs(x)) / (1 + np.exp(-2 * np.abs(x))) ** 2),
+    ),
     "ELU": (
         lambda: ELU(alpha=0.7),
         lambda x: (np.where(x > 0, x, 0.7 * np.expm1(x)), np.where(x > 0, 1, 0.7 * np.exp(x))),

@@ -220,7 +220,8 @@ def float32_loop(name: str) -> Loop:
 
 
 @pytest.mark.parametrize(
-    ("name", "exact", "top", "bound"), [("exp", np.exp, 89, 1.02), ("expm1", np.expm1, 89, 1.03)]
+    ("name", "exact", "top", "bound"),
+    [("exp", np.exp, 89, 1.02), ("expm1", np.expm1, 89, 1.03), ("tanh", np.tanh, 12, 1.3)],
 )
 def test_float32_functions_on_a_dense_sweep(
     name: str, exact: Callable[[Array], Array], top: float, bound: float

@@ -14,7 +14,8 @@ subnormal ulps below (every 31st float32 down to -110). Carrying the rounding er
 1 + r would take it to 0.68 ulp at 15% more time; Sigmoid, its user, is no more
 accurate for it (2.35 ulp for f, 3.16 for f'). ``expm1`` is within 1.03 ulp (the same
 check; the worst at x = 17.1), 0.93 for x < 0 (every 7th float32), where ELU and SELU
-call it.
+call it. ``tanh`` is within 1.30 ulp (every float32 with 2**-30 <= |x| < 12; beyond, it
+is +-1 exactly, as it rounds).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from tinygrad_act._numba_math import (
     _scalar,
     _two_sum,
     abs,
+    copysign,
     isnan,
     maximum,
     minimum,
@@ -34,7 +36,19 @@ from tinygrad_act._numba_math import (
     where,
 )
 
-__all__ = ["abs", "exp", "expm1", "isnan", "maximum", "minimum", "sign", "square", "where"]
+__all__ = [
+    "abs",
+    "copysign",
+    "exp",
+    "expm1",
+    "isnan",
+    "maximum",
+    "minimum",
+    "sign",
+    "square",
+    "tanh",
+    "where",
+]
 
 _F = np.float32
 _INV_LN2 = _F(1 / math.log(2))
@@ -113,14 +127,14 @@ def exp(x: np.float32) -> np.float32:
     return result if x == x else x
 
 
-#: e**x - 1 rounds to -1 below -17.33 (e**x < 2**-25); clamped there, 2**k stays normal.
-_EXPM1_LOWEST = _F(-18.0)
+#: Below -20, e**x - 1 rounds to -1 and tanh(-x/2) to 1; clamped there, 2**k stays normal.
+_EXPM1_LOWEST = _F(-20.0)
 _HALF, _TWO = _F(0.5), _F(2.0)
 
 
 @_scalar
-def expm1(x: np.float32) -> np.float32:
-    """e**x - 1 for a float32 `x`, in float32 arithmetic; x itself at +-0 and NaN."""
+def _expm1_parts(x: np.float32) -> tuple[np.float32, np.float32]:
+    """e**x - 1 as hi + lo, lo below an ulp of hi (for `expm1` and `tanh`)."""
     a = x if x < _HIGHEST else _HIGHEST
     a = a if a > _EXPM1_LOWEST else _EXPM1_LOWEST
     # NOTE: as `_reduce`, with the rounding error of r = a - k ln2 kept (Fast2Sum), which
@@ -140,16 +154,40 @@ def expm1(x: np.float32) -> np.float32:
     small = r + tail  # e**r - 1, the result itself for k = 0
     small_error = (r - small) + tail
     # NOTE: e**x - 1 = 2 (2**(k-1) (e**r - 1) + (2**(k-1) - 1/2)): 2**(k-1) is finite up to
-    # the clamp at 89, 2**(k-1) - 1/2 is exact for k >= -24, and doubling is exact. For
-    # k != 0, |2**(k-1) - 1/2| >= |2**(k-1) (e**r - 1)|, and the sum's rounding error is
-    # kept (Fast2Sum), as is that of e**r - 1: the two partly cancel.
+    # the clamp at 89, and doubling is exact. For k != 0, |2**(k-1) - 1/2| >=
+    # |2**(k-1) (e**r - 1)|; the rounding errors of both sums are kept (Fast2Sum), as is
+    # that of e**r - 1: the terms partly cancel, and tanh near 1 reads lo.
     half_scale = _pow2(np.int32(k - np.int32(1)))
     offset = half_scale - _HALF
+    offset_error = half_scale - (offset + _HALF)  # Fast2Sum: 0 for k >= -24
     total = offset + half_scale * small
     total_error = (offset - total) + half_scale * small
-    result = _TWO * (total + (total_error + half_scale * small_error))
-    result = small if k == 0 else result
+    error = total_error + (offset_error + half_scale * small_error)
+    hi = small if k == 0 else _TWO * total
+    lo = small_error if k == 0 else _TWO * error
+    return hi, lo
+
+
+@_scalar
+def expm1(x: np.float32) -> np.float32:
+    """e**x - 1 for a float32 `x`, in float32 arithmetic; x itself at +-0 and NaN."""
+    hi, lo = _expm1_parts(x)
+    result = hi + lo
     return result if x != 0 and x == x else x
+
+
+@_scalar
+def tanh(x: np.float32) -> np.float32:
+    """The hyperbolic tangent of a float32 `x`, in float32 arithmetic, as
+    `tinygrad_act._numba_math.tanh` computes it in float64."""
+    # NOTE: tanh|x| = n / d, n = -expm1(-2|x|) and d = 2 - n carried as hi + lo; t0 =
+    # n_hi / d_hi corrected by (n_lo - t0 d_lo) / d_hi, with 1 / d_hi = (1 + t0) / 2
+    m_hi, m_lo = _expm1_parts(_F(-2.0) * abs(x))  # type: ignore[arg-type]  # float32 stays
+    d_hi = _TWO + m_hi
+    d_lo = m_hi - (d_hi - _TWO)  # Fast2Sum: |m_hi| <= 1
+    t0 = -m_hi / d_hi
+    t = t0 + (-m_lo - t0 * (d_lo + m_lo)) * (_ONE + t0) * _HALF
+    return copysign(t, x)  # type: ignore[arg-type, return-value]  # float32 stays float32
 
 
 #: e**x rounds to 0 below -103.98, where it is half the smallest subnormal (2**-150).

@@ -132,7 +132,9 @@ class Tanh(Activation):
     :math:`1 - y^2` from a rounded :math:`y` is 0 once :math:`y` rounds to ±1
     (x > 19.1 in float64). Instead, with :math:`e = e^{-2|x|}`,
     :math:`m = 1 - |y| = 2e/(1 + e)` is accurate in the tail, and
-    :math:`1 - y^2 = m\,(2 - m)`.
+    :math:`1 - y^2 = m\,(2 - m)`. The kernel is `float32_safe`: on the compiled engine
+    float32 input is computed in float32 arithmetic, within 1.26 ulp for f and 3.43 for
+    f' (every 5th float32 from 2**-30 to 50, checked against float64).
 
     Examples
     --------
@@ -144,6 +146,7 @@ class Tanh(Activation):
     """
 
     @staticmethod
+    @float32_safe
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         e = xp.exp(-2 * xp.abs(x))
         m = 2 * e / (1 + e)  # 1 - |tanh x|
