@@ -204,13 +204,31 @@ def _size(text: str) -> int | tuple[int, ...]:
     return int(float(text))
 
 
-def vector_isa() -> str:
-    """The widest x86 vector extension the CPU reports: what NumPy and numba can use."""
+def _cpuinfo(field: str) -> str:
+    """The value of `field` in /proc/cpuinfo for the first CPU; "" where there is none."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as file:
-            flags = set(next((line for line in file if line.startswith("flags")), "").split())
+            line = next((line for line in file if line.split(":")[0].strip() == field), "")
     except OSError:
-        return "unknown"
+        return ""
+    return line.partition(":")[2].strip()
+
+
+def cpu_model() -> str:
+    """The CPU's model name, and LLVM's name for it where numba is installed: Intel's and
+    AMD's AVX-512 CPUs differ in what numba's compiler makes of a loop, and in the
+    speed of a division."""
+    name = _cpuinfo("model name") or "unknown"
+    try:
+        import llvmlite.binding
+    except ImportError:
+        return name
+    return f"{name} ({llvmlite.binding.get_host_cpu_name()})"
+
+
+def vector_isa() -> str:
+    """The widest x86 vector extension the CPU reports: what NumPy and numba can use."""
+    flags = set(_cpuinfo("flags").split())
     for isa in ("avx512f", "avx2", "avx", "sse4_2"):
         if isa in flags:
             return {"avx512f": "AVX-512"}.get(isa, isa.upper())
@@ -430,6 +448,7 @@ def run(args: argparse.Namespace) -> int:
         "torch": None if torch is None else torch.__version__,
         "tinygrad_act": tinygrad_act.__version__,
         "processor": platform.processor() or platform.machine(),
+        "CPU": cpu_model(),
         "vector ISA": vector_isa(),
         "cores": ALL_THREADS,
         "engine": engine(),

@@ -23,6 +23,7 @@ def test_benchmark_smoke_run(tmp_path: Path) -> None:
     run = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT, env=env)
     assert "forward + backward, median ns per element" in run.stdout
     assert "vector ISA" in run.stdout
+    assert "CPU " in run.stdout
     assert "engine" in run.stdout
     results = json.loads(output.read_text())
     rows = {(r["activation"], r["dtype"], r["size"]) for r in results["results"]}
