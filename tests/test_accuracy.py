@@ -217,6 +217,10 @@ _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804
 #: from NumPy's exp and expm1: a float64 rounding is 2**-29 float32 ulp.
 FLOAT32_ARITHMETIC: dict[str, tuple[Callable[[], Activation], Callable[[Any], Any]]] = {
     "Sigmoid": (Sigmoid, _logistic_closed_forms),
+    "LogSigmoid": (
+        LogSigmoid,
+        lambda x: (np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x))), 1 / (1 + np.exp(x))),
+    ),
     "Tanh": (
         Tanh,
         lambda x: (np.tanh(x), 4 * np.exp(-2 * np.abs(x)) / (1 + np.exp(-2 * np.abs(x))) ** 2),
