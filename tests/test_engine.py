@@ -234,6 +234,24 @@ def test_relu_is_exact_in_float32_arithmetic(engine_name: str) -> None:
     expected_slope = np.where(wide > 0, 1.0, np.where(wide <= 0, 0.0, np.nan)).astype(np.float32)
     assert y.tobytes() == expected_y.tobytes(), y
     assert slope.tobytes() == expected_slope.tobytes(), slope
+    if engine_name == "numba":  # the float32 loops ran
+        assert _engine._chosen[(ReLU.function_and_derivative, np.dtype(np.float32))][1]
+
+
+@NEEDS_NUMBA
+def test_a_parameter_beyond_float32_takes_the_float64_loops() -> None:
+    """ELU is float32_safe, but an alpha beyond float32's range would round to inf in
+    its float32 loops: the float64 loops take it, as the NumPy engine does."""
+    x = np.array([-1e-30, -1e-3, -0.0, 0.0, -50.0], np.float32)
+    results = []
+    for engine_name in ("numba", "numpy"):
+        with _engine.using(engine_name):
+            layer = ELU(alpha=1e39)
+            results.append((layer.forward(x), layer.backward(np.ones_like(x))))
+    (y, slope), (expected_y, expected_slope) = results
+    assert y.tobytes() == expected_y.tobytes(), y
+    assert slope.tobytes() == expected_slope.tobytes(), slope
+    assert np.isfinite(y[:4]).all()
 
 
 def test_float32_safe_refuses_what_it_cannot_mark() -> None:

@@ -148,8 +148,10 @@ def float32_safe(kernel: _F) -> _F:
     """Mark a kernel that keeps its accuracy bound when computed in float32 arithmetic.
 
     The compiled engine then runs float32 input through it in float32, with its
-    numeric literals made float32 and its math functions from
-    `tinygrad_act._numba_math32` (``exp`` and the exact ones). Use it with
+    numeric literals and parameters made float32 (a parameter beyond float32's range
+    sends the call to the float64 loops) and its math functions from
+    `tinygrad_act._numba_math32` (``exp``, ``expm1``, ``log1p``, ``tanh`` and the exact
+    ones). Use it with
     ``@staticmethod``, in either order. The kernel must not close over local
     variables; one whose source Python cannot find (typed at a prompt) runs as an
     unmarked kernel, in float64.
@@ -354,7 +356,10 @@ def evaluate(
         if chosen[0] is not None:
             direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
-                parameters = tuple([np.float32(p) for p in parameters])
+                if all([abs(p) < _FLOAT32_LIMIT for p in parameters]):
+                    parameters = tuple([np.float32(p) for p in parameters])
+                else:  # one beyond float32's range (or NaN): the float64 loops take it
+                    chosen, direct = (_compiled(kernel), False, [None, None]), None
             elif parameters and not (
                 # the common cases, one or two floats, without building a set of types
                 (type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3)
@@ -618,6 +623,8 @@ _loops: dict[tuple[Kernel, bool], tuple[Any, Any] | None] = {}
 Chosen = tuple[tuple[Any, Any] | None, bool, list[Any]]
 _chosen: dict[tuple[Kernel, np.dtype[Any]], Chosen] = {}
 
+#: Numbers from here up in magnitude round to inf in float32.
+_FLOAT32_LIMIT = 3.4028235677973366e38
 #: The parameter types of float64 loops' machine code (see `machine_code`).
 _FLOAT_TYPES = frozenset({float, np.float64})
 

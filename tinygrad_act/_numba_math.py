@@ -65,6 +65,10 @@ def _wide_vectors(typingctx: Any) -> tuple[Any, Callable[..., Any]]:
     Emerald Rapids core a loop of `tanh` took 2.68 ms per 10**6 float64 elements with
     512-bit vectors against 3.67 with 256. It sets the function attribute clang's
     ``-mprefer-vector-width=512`` sets; a CPU without AVX-512 keeps its own width.
+
+    NOTE: numba's disk cache knows a cached loop by its own source file (but the kernel
+    loops, whose names carry a hash of this file): after a change here alone, clear the
+    caches of the modules that call it (an install writes every file anew).
     """
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:

@@ -79,7 +79,6 @@ def _order(bits: np.int64) -> np.int64:
     Its own inverse. NOTE: for a positive float the pattern already sorts; a negative
     one is its sign bit and its magnitude, and flipping the magnitude bits reverses it.
     """
-    xp.wide_vectors()
     return bits ^ ((bits >> 63) & _MAGNITUDE)  # type: ignore[no-any-return]
 
 
