@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from tinygrad_act._numba_math import (
+    _fast_two_sum,
     _scalar,
     _two_sum,
     abs,
@@ -97,23 +98,24 @@ def _pow2(k: np.int32) -> np.float32:
 @_scalar
 def _reduce(
     a: np.float32, a_error: np.float32 = _NEGATIVE_ZERO
-) -> tuple[np.int32, np.float32, np.float32]:
-    """k, r and P(r) with a + a_error = k ln2 + r, |r| <= ln(2)/2, and
-    e**r = 1 + r + r**2 P(r); `a_error` is at most half an ulp of a, such as the rounding
-    error of the sum that gave a (-0.0, the default, adds nothing)."""
+) -> tuple[np.int32, np.float32, np.float32, np.float32]:
+    """k, r, r's rounding error and P(r) with a + a_error = k ln2 + r + r_error,
+    |r| <= ln(2)/2, and e**r = 1 + r + r**2 P(r); `a_error` is at most half an ulp of a,
+    such as the rounding error of the sum that gave a (-0.0, the default, adds nothing).
+    A caller that does not use r_error does not compute it: it is inlined."""
     # NOTE: k from the low bits of a * (1/ln2) + 1.5 * 2**23 (no float -> int conversion);
-    # a - k ln2_hi is exact (Cody-Waite), and a_error - k ln2_lo (below 0.04, rounded far
-    # below the result's ulp) is added to it in r's rounding.
+    # a - k ln2_hi is exact (Cody-Waite), and a_error - k ln2_lo (below 0.04) is added to it
+    # in r's rounding, whose error Fast2Sum gives.
     shifted = a * _INV_LN2 + _ROUND_SHIFT
     kf = shifted - _ROUND_SHIFT
     k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
-    r = (a - kf * _LN2_HI) + (a_error - kf * _LN2_LO)
+    r, r_error = _fast_two_sum(a - kf * _LN2_HI, a_error - kf * _LN2_LO)
     p = _P[0] * r + _P[1]
     p = p * r + _P[2]
     p = p * r + _P[3]
     p = p * r + _P[4]
     p = p * r + _P[5]
-    return k, r, p
+    return k, r, r_error, p  # type: ignore[return-value]  # float32 stays float32
 
 
 @_scalar
@@ -121,7 +123,7 @@ def exp(x: np.float32) -> np.float32:
     """e**x for a float32 `x`, in float32 arithmetic."""
     a = x if x < _HIGHEST else _HIGHEST  # NaN too: restored at the end
     a = a if a > _LOWEST else _LOWEST
-    k, r, p = _reduce(a)
+    k, r, _, p = _reduce(a)
     m = _ONE + (r + p * (r * r))
     # 2**k as two factors, so that a subnormal result is rounded once
     half = np.int32(k >> np.int32(1))
@@ -139,34 +141,22 @@ def _expm1_parts(x: np.float32) -> tuple[np.float32, np.float32]:
     """e**x - 1 as hi + lo, lo below an ulp of hi (for `expm1` and `tanh`)."""
     a = x if x < _HIGHEST else _HIGHEST
     a = a if a > _EXPM1_LOWEST else _EXPM1_LOWEST
-    # NOTE: as `_reduce`, with the rounding error of r = a - k ln2 kept (Fast2Sum), which
-    # cancellation against 2**(k-1) - 1/2 below would magnify
-    shifted = a * _INV_LN2 + _ROUND_SHIFT
-    kf = shifted - _ROUND_SHIFT
-    k = np.int32(np.float32(shifted).view(np.int32) - _ROUND_SHIFT_BITS)
-    r_hi, r_lo = a - kf * _LN2_HI, -(kf * _LN2_LO)
-    r = r_hi + r_lo
-    r_error = (r_hi - r) + r_lo
-    p = _P[0] * r + _P[1]
-    p = p * r + _P[2]
-    p = p * r + _P[3]
-    p = p * r + _P[4]
-    p = p * r + _P[5]
-    tail = p * (r * r) + r_error
-    small = r + tail  # e**r - 1, the result itself for k = 0
-    small_error = (r - small) + tail
+    # NOTE: r's rounding error is kept: cancellation against 2**(k-1) - 1/2 below would
+    # magnify it
+    k, r, r_error, p = _reduce(a)
+    # e**r - 1, the result itself for k = 0
+    small, small_error = _fast_two_sum(r, p * (r * r) + r_error)  # type: ignore[arg-type]
     # NOTE: e**x - 1 = 2 (2**(k-1) (e**r - 1) + (2**(k-1) - 1/2)): 2**(k-1) is finite up to
     # the clamp at 89, and doubling is exact. For k != 0, |2**(k-1) - 1/2| >=
     # |2**(k-1) (e**r - 1)|; the rounding errors of both sums are kept (Fast2Sum), as is
     # that of e**r - 1: the terms partly cancel, and tanh near 1 reads lo.
     half_scale = _pow2(np.int32(k - np.int32(1)))
     offset, offset_error = _two_sum(half_scale, -_HALF)  # type: ignore[arg-type]  # float32
-    total = offset + half_scale * small
-    total_error = (offset - total) + half_scale * small
+    total, total_error = _fast_two_sum(offset, half_scale * small)
     error = total_error + (offset_error + half_scale * small_error)
     hi = small if k == 0 else _TWO * total
     lo = small_error if k == 0 else _TWO * error
-    return hi, lo
+    return hi, lo  # type: ignore[return-value]  # float32 stays float32
 
 
 @_scalar
@@ -184,8 +174,7 @@ def tanh(x: np.float32) -> np.float32:
     # NOTE: tanh|x| = n / d, n = -expm1(-2|x|) and d = 2 - n carried as hi + lo; t0 =
     # n_hi / d_hi corrected by (n_lo - t0 d_lo) / d_hi, with 1 / d_hi = (1 + t0) / 2
     m_hi, m_lo = _expm1_parts(_F(-2.0) * abs(x))  # type: ignore[arg-type]  # float32 stays
-    d_hi = _TWO + m_hi
-    d_lo = m_hi - (d_hi - _TWO)  # Fast2Sum: |m_hi| <= 1
+    d_hi, d_lo = _fast_two_sum(_TWO, m_hi)  # type: ignore[arg-type]  # |m_hi| <= 1
     t0 = -m_hi / d_hi
     t = t0 + (-m_lo - t0 * (d_lo + m_lo)) * (_ONE + t0) * _HALF
     return copysign(t, x)  # type: ignore[arg-type, return-value]  # float32 stays float32
@@ -248,7 +237,7 @@ def exp_difference(x: np.float32, m: np.float32) -> np.float32:
     d_error = d_error if a == d else _ZERO
     # as in `exp`, a + d_error = k ln2 + r; the rounding error of 1 + r is kept (that of r
     # is below 0.1 ulp), which takes the result from 1.22 ulp to 0.81
-    k, r, p = _reduce(a, d_error)  # type: ignore[arg-type]
+    k, r, _, p = _reduce(a, d_error)  # type: ignore[arg-type]
     s = _ONE + r
     e_r = s + (((_ONE - s) + r) + p * (r * r))
     up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
