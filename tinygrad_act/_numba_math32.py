@@ -26,6 +26,7 @@ import numpy as np
 
 from tinygrad_act._numba_math import (
     _fast_two_sum,
+    _fma,
     _scalar,
     _two_sum,
     abs,
@@ -131,14 +132,14 @@ def exp(x: np.float32) -> np.float32:
     return result if x == x else x
 
 
-#: Below -20, e**x - 1 rounds to -1 and tanh(-x/2) to 1; clamped there, 2**k stays normal.
+#: Below -20, e**x - 1 rounds to -1; clamped there, 2**k stays normal.
 _EXPM1_LOWEST = _F(-20.0)
 _HALF, _TWO = _F(0.5), _F(2.0)
 
 
 @_scalar
-def _expm1_parts(x: np.float32) -> tuple[np.float32, np.float32]:
-    """e**x - 1 as hi + lo, lo below an ulp of hi (for `expm1` and `tanh`)."""
+def expm1(x: np.float32) -> np.float32:
+    """e**x - 1 for a float32 `x`, in float32 arithmetic; x itself at +-0 and NaN."""
     a = x if x < _HIGHEST else _HIGHEST
     a = a if a > _EXPM1_LOWEST else _EXPM1_LOWEST
     # NOTE: r's rounding error is kept: cancellation against 2**(k-1) - 1/2 below would
@@ -149,35 +150,58 @@ def _expm1_parts(x: np.float32) -> tuple[np.float32, np.float32]:
     # NOTE: e**x - 1 = 2 (2**(k-1) (e**r - 1) + (2**(k-1) - 1/2)): 2**(k-1) is finite up to
     # the clamp at 89, and doubling is exact. For k != 0, |2**(k-1) - 1/2| >=
     # |2**(k-1) (e**r - 1)|; the rounding errors of both sums are kept (Fast2Sum), as is
-    # that of e**r - 1: the terms partly cancel, and tanh near 1 reads lo.
+    # that of e**r - 1: the terms partly cancel.
     half_scale = _pow2(np.int32(k - np.int32(1)))
     offset, offset_error = _two_sum(half_scale, -_HALF)  # type: ignore[arg-type]  # float32
     total, total_error = _fast_two_sum(offset, half_scale * small)
     error = total_error + (offset_error + half_scale * small_error)
     hi = small if k == 0 else _TWO * total
     lo = small_error if k == 0 else _TWO * error
-    return hi, lo  # type: ignore[return-value]  # float32 stays float32
-
-
-@_scalar
-def expm1(x: np.float32) -> np.float32:
-    """e**x - 1 for a float32 `x`, in float32 arithmetic; x itself at +-0 and NaN."""
-    hi, lo = _expm1_parts(x)
     result = hi + lo
-    return result if x != 0 and x == x else x
+    return result if x != 0 and x == x else x  # type: ignore[return-value]  # float32 stays
+
+
+#: Below this |x|, tanh is its odd polynomial; above, tanh|x| >= 1/2 (atanh(1/2) = 0.5493).
+_TANH_POLYNOMIAL_LIMIT = _F(0.55)
+#: tanh x = x + x**3 P(x**2) for |x| < 0.55, P's coefficients from the lowest, fitted as
+#: float64's (`tinygrad_act._numba_math`) with each coefficient rounded to float32.
+_TANH_ODD = tuple(
+    _F(c)
+    for c in (
+        -0.3333333432674408,
+        0.1333349347114563,
+        -0.054010968655347824,
+        0.022257477045059204,
+        -0.010214709676802158,
+        0.004788218531757593,
+    )
+)
 
 
 @_scalar
 def tanh(x: np.float32) -> np.float32:
     """The hyperbolic tangent of a float32 `x`, in float32 arithmetic, as
     `tinygrad_act._numba_math.tanh` computes it in float64."""
-    # NOTE: tanh|x| = n / d, n = -expm1(-2|x|) and d = 2 - n carried as hi + lo; t0 =
-    # n_hi / d_hi corrected by (n_lo - t0 d_lo) / d_hi, with 1 / d_hi = (1 + t0) / 2
-    m_hi, m_lo = _expm1_parts(_F(-2.0) * abs(x))  # type: ignore[arg-type]  # float32 stays
-    d_hi, d_lo = _fast_two_sum(_TWO, m_hi)  # type: ignore[arg-type]  # |m_hi| <= 1
-    t0 = -m_hi / d_hi
-    t = t0 + (-m_lo - t0 * (d_lo + m_lo)) * (_ONE + t0) * _HALF
-    return copysign(t, x)  # type: ignore[arg-type, return-value]  # float32 stays float32
+    # NOTE: below |x| = 0.55, an odd polynomial; above, with e = e**-2|x|, tanh|x| = 1 - m,
+    # m = 2e / (1 + e) corrected by the rounding errors of its division and of 1 + e. e and
+    # m are written as `Tanh`'s kernel writes them, so that LLVM merges the two.
+    a = abs(x)  # type: ignore[arg-type]  # generic: float32 stays float32
+    e = exp(-_TWO * a)
+    m = _TWO * e / (_ONE + e)
+    denominator, denominator_error = _fast_two_sum(_ONE, e)  # type: ignore[arg-type]
+    remainder = _fma(-m, denominator, _TWO * e)
+    m_error = (remainder - m * denominator_error) * (_ONE - _HALF * m)
+    t, t_error = _fast_two_sum(_ONE, -m)
+    z = a * a
+    c = _TANH_ODD
+    q = c[5]
+    q = q * z + c[4]
+    q = q * z + c[3]
+    q = q * z + c[2]
+    q = q * z + c[1]
+    q = q * z + c[0]
+    result = a + a * (z * q) if a < _TANH_POLYNOMIAL_LIMIT else t + (t_error - m_error)
+    return copysign(result, x)  # type: ignore[arg-type, return-value]  # float32 stays float32
 
 
 #: sqrt(1/2)'s bits: log1p reduces 1 + x to 2**e m with sqrt(1/2) <= m < sqrt(2).
