@@ -296,3 +296,42 @@ def test_loops_calling_it_vectorize(name: str) -> None:
     assert packed, f"no packed double instructions on ymm/zmm in the loop over _numba_math.{name}"
     # a call into the C library (math.erfc is `movabsq $erfc, %reg; callq *%reg`) stays scalar
     assert not re.search(rf"\${name}\b", assembly), f"the loop calls the C library's {name}"
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_tanh_shares_its_exp_and_division_with_tanhs_kernel(dtype: str) -> None:
+    """`Tanh`'s kernel computes e**-2|x| and 2e/(1 + e) for f', and `tanh` computes them
+    too, written the same way: LLVM computes each once. The loop over the kernel then has
+    no more packed divisions than a loop of `tanh` alone, and at most a few more fused
+    multiply-adds (not the 10 or more of a second exp)."""
+    from tinygrad_act import Tanh
+
+    xp = _numba_math32 if dtype == "float32" else _numba_math
+    source = Tanh.function_and_derivative
+    if dtype == "float32":
+        source = _engine._with_float32_literals(source)
+    kernel = numba.njit(source, inline="always", **_engine.KERNEL_OPTIONS)
+    function, wide_vectors = xp.tanh, _numba_math.wide_vectors
+
+    def kernel_loop(x: Array, y: Array, d: Array) -> None:  # as the engine's loops
+        wide_vectors()
+        for i in range(x.size):
+            y[i], d[i] = kernel(xp, x[i])
+
+    def tanh_loop(x: Array, y: Array, d: Array) -> None:
+        wide_vectors()
+        for i in range(x.size):
+            y[i] = function(x[i])
+
+    counts = []
+    for loop in (numba.njit(**_engine.KERNEL_OPTIONS)(f) for f in (kernel_loop, tanh_loop)):
+        x = np.linspace(-3, 3, 64, dtype=dtype)
+        loop(x, np.empty_like(x), np.empty_like(x))
+        assembly = loop.inspect_asm(loop.signatures[0])
+        divisions = len(re.findall(r"\bvdivp[sd]\s", assembly))
+        fused = len(re.findall(r"\bvf\w+p[sd]\s+[^\n]*%[yz]mm", assembly))
+        counts.append((divisions, fused))
+    (kernel_divisions, kernel_fused), (tanh_divisions, tanh_fused) = counts
+    assert 0 < kernel_divisions <= tanh_divisions, counts  # (divisions, FMAs): kernel, tanh
+    assert kernel_fused <= tanh_fused + 4, counts

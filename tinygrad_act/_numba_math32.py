@@ -13,7 +13,7 @@ results are float32 constants here.
 subnormal ulps below (every 31st float32 down to -110). Carrying the rounding error of
 1 + r would take it to 0.68 ulp at 15% more time; Sigmoid, its user, is no more
 accurate for it (2.40 ulp for f, 3.22 for f', every float32 with 2**-30 <= |x| < 110).
-``expm1`` is within 0.95 ulp (the same check as exp's), ``tanh`` within 1.30 ulp
+``expm1`` is within 0.95 ulp (the same check as exp's), ``tanh`` within 0.88 ulp
 (every float32 with 2**-30 <= |x| < 12; beyond, it is +-1 exactly, as it rounds), and
 ``log1p`` within 0.86 ulp (every float32 with |x| >= 2**-30 and x > -1).
 """
