@@ -144,8 +144,6 @@ _TANH_ODD = (
 )
 #: 2 / (2j + 3) for j = 0..9: log(1 + f) = 2 atanh(s) = 2s + s * sum_j 2 s**(2j + 2) / (2j + 3).
 _ATANH_SERIES = tuple(2 / (2 * j + 3) for j in range(10))
-#: Clearing the low 27 bits of a float64 leaves 26 significant bits: their square is exact.
-_HIGH_HALF_MASK = -(1 << 27)
 
 
 # --- building blocks ---------------------------------------------------------------------
@@ -187,11 +185,10 @@ def _two_sum(a: float, b: float) -> tuple[float, float]:
 
 @_scalar
 def _half_square(x: float) -> tuple[float, float]:
-    """x**2 / 2 as hi + lo: hi exact (from the top 26 bits of x), lo much smaller."""
-    # NOTE: x = h + l with h = x's top 26 bits; x**2 / 2 = h**2 / 2 + l (h + l / 2), no FMA needed.
-    high = _from_bits(_bits(x) & _HIGH_HALF_MASK)
-    low = x - high
-    return 0.5 * high * high, low * (high + 0.5 * low)
+    """x**2 / 2 as hi + lo, hi rounded and lo its rounding error (exact unless it underflows)."""
+    half = 0.5 * x
+    hi = half * x
+    return hi, _fma(half, x, -hi)
 
 
 @_scalar
@@ -393,15 +390,9 @@ def tanh(x: float) -> float:
 
 @_scalar
 def _two_product(a: float, b: float) -> tuple[float, float]:
-    """a * b rounded, and its rounding error (Dekker's product; exact unless it underflows)."""
-    # NOTE: each factor is split into its top 26 bits and the rest; the partial products
-    # then fit in 53 bits, so the error is summed exactly (but for the last, tiny one).
+    """a * b rounded, and its rounding error (exact unless it underflows)."""
     product = a * b
-    a_high = _from_bits(_bits(a) & _HIGH_HALF_MASK)
-    b_high = _from_bits(_bits(b) & _HIGH_HALF_MASK)
-    a_low, b_low = a - a_high, b - b_high
-    error = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
-    return product, error
+    return product, _fma(a, b, -product)
 
 
 # erfc's clamp and its polynomial P (below) are shared with the array libraries' erfc:
@@ -452,7 +443,8 @@ def erfc(x: float) -> float:
     # Laframboise's variable), and erfc(x) = 2 - erfc(a) for x < 0. Every factor is carried
     # as hi + lo: 1/(a + 4) with the errors of the sum and the division, q with that of
     # 1 - 8/(a + 4), a**2 = square + square_error exactly, e**(-square) from exp's reduction
-    # as (1 + r) + the rest; the products keep their errors (Dekker) until the last sum.
+    # as (1 + r) + the rest; the products keep their errors (exact, from a fused
+    # multiply-add) until the last sum.
     a = math.fabs(x)
     a = _ERFC_CLAMP if a > _ERFC_CLAMP else a  # keeps NaN
     square, square_error = _two_product(a, a)
