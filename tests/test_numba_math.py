@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+import os
 import platform
 import re
 from collections.abc import Callable
@@ -298,7 +299,17 @@ def test_loops_calling_it_vectorize(name: str) -> None:
     assert not re.search(rf"\${name}\b", assembly), f"the loop calls the C library's {name}"
 
 
+def compiles_for_fma() -> bool:
+    """Whether numba compiles for this CPU, and it has fused multiply-adds (without, the
+    functions that use `_numba_math._fma` call the C library's fma and do not vectorize)."""
+    import llvmlite.binding
+
+    features = llvmlite.binding.get_host_cpu_features().flatten().split(",")
+    return os.environ.get("NUMBA_CPU_NAME", "host") == "host" and "+fma" in features
+
+
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
+@pytest.mark.skipif(not compiles_for_fma(), reason="the loops vectorize only with FMA")
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_tanh_shares_its_exp_and_division_with_tanhs_kernel(dtype: str) -> None:
     """`Tanh`'s kernel computes e**-2|x| and 2e/(1 + e) for f', and `tanh` computes them

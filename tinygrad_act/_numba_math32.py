@@ -163,8 +163,8 @@ def expm1(x: np.float32) -> np.float32:
 
 #: Below this |x|, tanh is its odd polynomial; above, tanh|x| >= 1/2 (atanh(1/2) = 0.5493).
 _TANH_POLYNOMIAL_LIMIT = _F(0.55)
-#: tanh x = x + x**3 P(x**2) for |x| < 0.55, P's coefficients from the lowest, fitted as
-#: float64's (`tinygrad_act._numba_math`) with each coefficient rounded to float32.
+#: tanh x = x + x**3 P(x**2) for |x| < 0.55, P's coefficients from the lowest: a fit of its
+#: own, made as float64's (`tinygrad_act._numba_math`), each coefficient rounded to float32.
 _TANH_ODD = tuple(
     _F(c)
     for c in (
