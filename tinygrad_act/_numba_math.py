@@ -368,9 +368,8 @@ def tanh(x: float) -> float:
     # of 1 + e are carried to the subtraction (from the division's remainder, exact by a
     # fused multiply-add, with 1 / (1 + e) = 1 - m/2); then only e's own error (0.64 ulp of
     # e: 0.64 / (1 + e)**2 ulp of the result, 0.41 at most, near e = 1/4) and the last
-    # rounding remain. e and m are computed
-    # as a kernel writes them (`Tanh` does, for f'), so that LLVM merges the two
-    # computations into one.
+    # rounding remain. e and m are computed as a kernel writes them (`Tanh` does, for f'),
+    # so that LLVM merges the two computations into one.
     a = math.fabs(x)
     e = exp(-2 * a)
     m: float = np.divide(2 * e, 1 + e)
