@@ -20,10 +20,15 @@ from tinygrad_act import (
     ELU,
     GELU,
     Activation,
+    Hardshrink,
+    Hardtanh,
     ReLU,
+    ReLU6,
     Sigmoid,
     SiLU,
+    Softshrink,
     Tanh,
+    Threshold,
     _engine,
     engine,
     float32_safe,
@@ -397,6 +402,11 @@ for layer in layers:
 t.Sigmoid().forward(np.ones(4, np.float32))  # float32_safe: float32 arithmetic
 native = _engine._compiled(t.Sigmoid.function_and_derivative, True)[0]
 loops.append(("Sigmoid[float32]", native, "ps"))
+relu = t.ReLU()  # f' kept as bytes: the loop of forward, and backward's product
+relu.forward(np.ones(4))
+relu.backward(np.ones(4))
+loops.append(("ReLU", _engine._compiled(t.ReLU.function_and_derivative)[0], "pd"))
+loops.append(("ReLU.backward", _team.step_product, "pd"))
 for dtype in (np.float64, np.float32):  # GLU's loops: float64 arithmetic for both
     glu = t.GLU()
     with _engine.using("numba"):
@@ -416,6 +426,8 @@ both = _engine._compiled(t.Sigmoid.function_and_derivative)[0]
 jobs = [("job[float64]", both.jobs((np.float64,) * 3, ()), "8 x double>")]
 jobs.append(("job[float32]", native.jobs((np.float32,) * 3, ()), "16 x float>"))
 jobs.append(("product[float64]", _team.product_job((np.float64,) * 3), "8 x double>"))
+codes = (np.float64, np.uint8, np.float64)
+jobs.append(("step_product[float64]", _team.product_job(codes), "8 x double>"))
 for name, both, suffix in loops:
     if sys.argv[1] == "asm":
         for signature in both.signatures:  # each dtype's; the jobs call these too
@@ -461,7 +473,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     )
     assert second.returncode == 0, second.stderr
     hits = dict(line.split() for line in second.stdout.splitlines())
-    assert len(hits) == 13
+    assert len(hits) == 16
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
@@ -1107,3 +1119,93 @@ def test_rrelu_training_against_its_closed_form(dtype: Any, each_engine: str) ->
         assert np.signbit(y[0, 0, 1])
         assert not np.signbit(y[0, 0, 2])
         np.testing.assert_array_equal(dx, (g.astype(np.float64) * factor).astype(dtype))
+
+
+#: The activations whose f' is a step (`_engine.step_derivative`), each with the set of
+#: x where f' is 1, written from its formula.
+STEPS: dict[str, tuple[Callable[[], Activation], Callable[[Array], Array]]] = {
+    "ReLU": (ReLU, lambda x: x > 0),
+    "ReLU6": (ReLU6, lambda x: (x > 0) & (x < 6)),
+    "Hardtanh": (lambda: Hardtanh(-2.0, 3.0), lambda x: (x > -2) & (x < 3)),
+    "Hardshrink": (lambda: Hardshrink(0.5), lambda x: np.abs(x) > 0.5),
+    "Softshrink": (lambda: Softshrink(0.5), lambda x: np.abs(x) > 0.5),
+    "Threshold": (lambda: Threshold(0.5, -2.0), lambda x: x > 0.5),
+}
+
+
+def _step_inputs(dtype: Any, n: int) -> Array:
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal(n) * 4).astype(dtype)
+    x[: min(n, 9)] = [np.nan, -0.0, 0.0, np.inf, -np.inf, 0.5, -0.5, 6.0, 3.0][: min(n, 9)]
+    return x
+
+
+@pytest.mark.usefixtures("threads")
+@pytest.mark.parametrize("name", sorted(STEPS))
+@pytest.mark.parametrize("n", [1, 9, LARGE])
+def test_a_step_derivative_backward_is_the_gradient_where_f_prime_is_one(
+    name: str, n: int, each_engine: str
+) -> None:
+    """Backward is g where f' is 1, g times 0 elsewhere (NaN for an infinite g), NaN for
+    NaN x, for every dtype of x and of g, rounded once to x's dtype (a float64 g of 1e300
+    gives float32's 0, not inf times 0), on 1 and 2 threads. The compiled engine keeps
+    these f' in a byte an element."""
+    make, ones = STEPS[name]
+    for threads, dtype, g_dtype in itertools.product(
+        (1, 2), (np.float16, np.float32, np.float64), (np.float16, np.float32, np.float64)
+    ):
+        set_num_threads(threads)
+        x = _step_inputs(dtype, n)
+        g = np.random.default_rng(1).standard_normal(n).astype(g_dtype)
+        g[n // 2] = 1e300 if g_dtype == np.float64 else np.inf
+        layer = make()
+        layer.forward(x)
+        got = layer.backward(g)
+        wide, gradient = x.astype(np.float64), g.astype(np.float64)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf * 0; 1e300 rounds to inf
+            expected = np.where(ones(wide), gradient, gradient * 0.0)
+            expected[np.isnan(wide)] = np.nan
+            rounded = expected.astype(dtype)
+        assert got.dtype == dtype, (name, dtype, g_dtype)
+        np.testing.assert_array_equal(got, rounded, err_msg=f"{name} {g_dtype}")
+        if each_engine == "numba":
+            kept = layer._cache[0][0]
+            assert kept.dtype == np.uint8
+            assert kept.shape == x.shape
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_a_step_derivative_survives_a_change_of_engine(name: str) -> None:
+    """f' kept as bytes by the compiled engine: backward on the NumPy engine reads them
+    right, and a NumPy forward of the same shape does not write its floats into them
+    (nor the compiled engine its bytes into the NumPy engine's floats)."""
+    make, ones = STEPS[name]
+    x = _step_inputs(np.float64, 33)
+    g = np.random.default_rng(2).standard_normal(33)
+    with np.errstate(invalid="ignore"):
+        expected = np.where(ones(x), g, 0.0)
+    expected[np.isnan(x)] = np.nan
+    layer = make()
+    for forward, back in itertools.product(ENGINES, repeat=2):
+        with _engine.using(forward):
+            layer.forward(x)
+        with _engine.using(back):
+            np.testing.assert_array_equal(layer.backward(g), expected, err_msg=forward + back)
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_a_step_derivative_is_returned_as_floats(name: str, numba_engine: None) -> None:
+    """Where f' itself is asked for, the compiled engine turns its bytes back into 1, 0
+    and NaN, in f's dtype (float32 for float16)."""
+    make, ones = STEPS[name]
+    layer = make()
+    for dtype in (np.float16, np.float32, np.float64):
+        x = _step_inputs(dtype, 9)
+        f_prime = _engine.evaluate(*layer._kernel(True)[:2], x, derivative=True)[1]
+        expected = np.where(ones(x.astype(np.float64)), 1.0, 0.0)
+        expected[np.isnan(x)] = np.nan
+        assert f_prime is not None
+        assert f_prime.dtype == _engine.derivative_dtype(x.dtype)
+        np.testing.assert_array_equal(f_prime, expected.astype(f_prime.dtype))

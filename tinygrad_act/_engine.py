@@ -171,6 +171,27 @@ def float32_safe(kernel: _F) -> _F:
     return kernel
 
 
+def step_derivative(kernel: _F) -> _F:
+    """Mark a kernel whose f' is 1 or 0 (NaN for NaN): ReLU's, Hardtanh's, a threshold's.
+
+    The compiled engine then keeps f' for backward as `STEP_CODES`, one byte an element
+    instead of eight, and backward reads it back in the same pass as its product. A
+    function that returns f' (``derivative``) still gets floats. Use it with
+    ``@staticmethod``, in either order.
+    """
+    function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
+    function.step_derivative = True  # type: ignore[attr-defined]
+    return kernel
+
+
+#: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 or 1 for
+#: itself, 2 for anything else (NaN). ReLU then moves 34 bytes an element through
+#: forward and backward in float64 instead of 48 (x, y and f'; g, f' and the result).
+STEP_CODES = np.dtype(np.uint8)
+#: What each code stands for.
+STEP_VALUES = np.array([0.0, 1.0, np.nan])
+
+
 _helpers: list[Callable[..., Any]] = []
 _registered: set[Callable[..., Any]] = set()
 
@@ -340,13 +361,16 @@ def evaluate(
     derivative: bool,
     reuse: Array | None = None,
     compiled: bool = True,
+    for_backward: bool = False,
 ) -> tuple[Array, Array | None]:
     """f(x) and, if `derivative`, f'(x) of `kernel` for every element of `x`.
 
     `x` is a float16, float32 or float64 array in native byte order. Returns fresh
-    arrays in the shape of `x`: f in its dtype, f' in `derivative_dtype`. `reuse`
-    may be an array of f's shape and dtype to overwrite instead of allocating: a
-    C-ordered, writeable one, as `evaluate` makes.
+    arrays in the shape of `x`: f in its dtype, f' in `derivative_dtype`. With
+    `for_backward`, f' is what a layer keeps for `chain_rule`: a `step_derivative`
+    kernel's `STEP_CODES` on the compiled engine. `reuse` may be an array that
+    `evaluate` returned as f' before, to overwrite instead of allocating where it has
+    the shape and dtype of this call's f'.
     `compiled=False` runs the NumPy engine whatever the engine in use.
     """
     flat = x if x.ndim == 1 else x.reshape(-1)  # a view when x is contiguous, else a copy
@@ -366,9 +390,13 @@ def evaluate(
                 or _FLOAT_TYPES.issuperset(map(type, parameters))
             ):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
-            return _evaluate_compiled(chosen, direct, parameters, x, flat, derivative, reuse)
+            return _evaluate_compiled(
+                chosen, direct, parameters, x, flat, derivative, reuse, for_backward
+            )
     n = x.size
     dtype = derivative_dtype(x.dtype)
+    if reuse is not None and reuse.dtype != dtype:  # codes the compiled engine kept
+        reuse = None
     if n == 1 and kernel.__module__ in _SCALAR_MODULES:
         return _evaluate_scalar(kernel, parameters, x, flat, dtype, derivative)
     if n <= BLOCK:  # one block: no threads, no copies the kernel has not made already
@@ -455,10 +483,12 @@ def _evaluate_compiled(
     flat: Array,
     derivative: bool,
     reuse: Array | None,
+    for_backward: bool,
 ) -> tuple[Array, Array | None]:
     """`evaluate` on `chosen`'s loops; `direct`, their machine code (see `_choose_loops`),
     or None where the parameters are of other types."""
     both, value_only = chosen[0]  # type: ignore[misc]
+    codes = both.step_derivative  # f' comes out of the loop as STEP_CODES
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
         flat = flat.astype(_FLOAT64)
@@ -469,8 +499,9 @@ def _evaluate_compiled(
     y = new(n, flat.dtype)
     d = None
     if derivative:
-        if reuse is None:
-            d = new(n, derivative_dtype(x.dtype))
+        kept = STEP_CODES if codes else derivative_dtype(x.dtype)
+        if reuse is None or reuse.dtype != kept:
+            d = new(n, kept)
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < TEAM_START or get_num_threads() == 1:
@@ -504,6 +535,8 @@ def _evaluate_compiled(
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
+    if codes and d is not None and not for_backward:
+        d = STEP_VALUES.astype(derivative_dtype(x.dtype))[d]
     if x.ndim == 1:
         return y, d
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
@@ -533,6 +566,8 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             else:
                 product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
             return result
+    if derivative.dtype == STEP_CODES:
+        return _chain_rule_codes(grad_output, derivative, dtype)
     if (
         (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
@@ -584,6 +619,45 @@ _product_loop: Any = None
 _team_module: Any = None
 #: The product's machine code for g, f' and the result all of one dtype.
 _products: dict[np.dtype[Any], Any] = {}
+#: `_team.step_product`'s machine code for g and the result of these dtypes.
+_step_products: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
+
+
+def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) -> Array:
+    """`chain_rule` for f' kept as `STEP_CODES`: ``grad_output`` times 0, 1 or NaN,
+    exact in its own dtype, rounded once to `dtype`; one pass reads the codes and
+    writes the product."""
+    n = codes.size
+    if (
+        (_USING.get() or _ENGINE or engine()) != "numba"
+        or grad_output.itemsize == 2  # numba has no float16
+        or dtype.itemsize == 2
+    ):
+        result = np.empty(codes.shape, dtype)
+        with Quietly():
+            values = STEP_VALUES.astype(grad_output.dtype)[codes]
+            np.multiply(grad_output, values, out=result, casting="unsafe")
+        return result
+    g, f = grad_output.reshape(-1), codes.reshape(-1)
+    if not g.flags.carray:  # one compiled loop per dtype pair, for C-ordered arrays
+        g = g.copy()
+    if _team_module is None:
+        _product()  # imports the team's module
+    team = _team_module
+    if n < TEAM_START or get_num_threads() == 1:
+        out = np.empty(n, dtype) if n < TEAM_START else _memory.empty(n, dtype)
+        direct = _step_products.get((g.dtype, dtype))
+        if direct is not None:  # without numba's dispatch, as for the loops of forward
+            direct(g, f, out)
+        else:
+            team.step_product(g, f, out)
+            _step_products[g.dtype, dtype] = machine_code(team.step_product, (g, f, out))
+    else:
+        out = _memory.empty(n, dtype)
+        job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
+        threads = min(get_num_threads(), n // TEAM_MIN)
+        team.run(lambda: team.step_product(g, f, out), job.address, (g, f, out), threads)
+    return out.reshape(codes.shape)
 
 
 def _product() -> Any:
@@ -700,7 +774,8 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
-    precision = "float32" if native else "float64"
+    step = getattr(kernel, "step_derivative", False)
+    precision = ("float32" if native else "float64") + ("_step" if step else "")
     name = f"tinygrad_act._kernels.{where}.{precision}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)
     # inlined into the loop, or LLVM leaves a large kernel as a call and nothing vectorizes
@@ -719,13 +794,14 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
-    both, value_only = _loop_pair(holder, arity, native, numba, _team)
+    both, value_only = _loop_pair(holder, arity, native, step, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
     if native:
         parameters = tuple([np.float32(p) for p in parameters])
+    kept = np.empty(1, STEP_CODES if step else sample.dtype)
     try:  # compile now, so that a kernel numba cannot type is found here
-        both(sample, np.empty_like(sample), np.empty_like(sample), parameters)
+        both(sample, np.empty_like(sample), kept, parameters)
     except numba.core.errors.NumbaError as error:
         if kernel.__module__.startswith("tinygrad_act."):
             raise
@@ -744,9 +820,11 @@ def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
 MAX_PARAMETERS = 3
 
 
-def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) -> tuple[Any, Any]:
+def _loop_pair(
+    holder: Any, arity: int, native: bool, step: bool, numba: Any, _team: Any
+) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
-    widened to float64 first unless `native`.
+    widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step`.
 
     numba prunes the branches for other arities before it compiles, as `arity` is a
     constant of the closure.
@@ -774,12 +852,20 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
 
     holder.element = element
 
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def keep(slope: Any) -> Any:
+        if step:
+            return np.uint8(1) if slope == 1 else np.uint8(0) if slope == 0 else np.uint8(2)
+        return slope
+
+    holder.keep = keep
+
     def both(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
         holder.wide_vectors()
         for i in range(x.size):
             value, slope = holder.call(holder.element(x[i]), parameters)
             y[i] = value
-            d[i] = slope
+            d[i] = holder.keep(slope)
 
     def value_only(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
         holder.wide_vectors()
@@ -800,6 +886,7 @@ def _loop_pair(holder: Any, arity: int, native: bool, numba: Any, _team: Any) ->
 
     holder.jobs = {}
     holder.both.jobs = holder.value_only.jobs = jobs
+    holder.both.step_derivative = step
     return holder.both, holder.value_only
 
 

@@ -415,17 +415,31 @@ def product(g: Any, f: Any, out: Any) -> None:
         out[i] = g[i] * f[i]
 
 
+@numba.njit(nogil=True, cache=True, error_model="numpy")
+def step_product(g: Any, codes: Any, out: Any) -> None:
+    """``out[i] = g[i] * f'`` for f' kept as codes (`_engine.STEP_CODES`): 0 and 1 for
+    themselves, 2 for NaN. g times 0 or 1 is exact, so the product is g's, rounded once
+    to out's dtype."""
+    wide_vectors()
+    for i in range(out.size):
+        code = codes[i]
+        out[i] = g[i] * (1.0 if code == 1 else 0.0 if code == 0 else np.nan)
+
+
 _product_jobs: dict[tuple[Any, ...], Any] = {}
 
 
 def product_job(kinds: tuple[Any, Any, Any]) -> Any:
-    """`product`'s job for arrays of the dtypes `kinds` (g, f, out): a C function."""
+    """`product`'s job for arrays of the dtypes `kinds` (g, f, out), or `step_product`'s
+    where f is uint8: a C function."""
     from tinygrad_act._engine import compiled_once
 
     return compiled_once(_product_jobs, kinds, lambda: _product_job(*kinds))
 
 
 def _product_job(first: Any, second: Any, third: Any) -> Any:
+    codes = second == np.uint8  # a constant: numba compiles one branch
+
     def job(address: Any, thread: int) -> None:
         control = carray(address, CONTROL)
         n = control[COUNT]
@@ -437,7 +451,10 @@ def _product_job(first: Any, second: Any, third: Any) -> Any:
             start, stop, part = claim(control, part)
             if start >= stop:
                 break
-            product(g[start:stop], f[start:stop], out[start:stop])
+            if codes:
+                step_product(g[start:stop], f[start:stop], out[start:stop])
+            else:
+                product(g[start:stop], f[start:stop], out[start:stop])
             finish(control)
 
     # one name for each dtypes: see _engine._unique

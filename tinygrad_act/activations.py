@@ -26,6 +26,7 @@ from tinygrad_act._engine import (
     float32_safe,
     kernel_helper,
     run_chunks,
+    step_derivative,
 )
 from tinygrad_act.base import (
     Activation,
@@ -189,6 +190,7 @@ class ReLU(Activation):
 
     @staticmethod
     @float32_safe  # exact in any precision
+    @step_derivative  # f' is 0 or 1: kept in a byte an element
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         # sign(f(x)) is 1, 0 (f(-0.0) is -0.0), or NaN for NaN: _step's result, in one pass
         y = xp.where(x < 0, 0.0, x)
@@ -840,6 +842,7 @@ class Hardtanh(Activation):
         return (self.min_val, self.max_val)
 
     @staticmethod
+    @step_derivative
     def function_and_derivative(xp: Any, x: Any, min_val: float, max_val: float) -> tuple[Any, Any]:
         y = xp.where(x < min_val, min_val, xp.where(x > max_val, max_val, x))
         return y, _inside(xp, x, min_val, max_val, 1.0)
@@ -1043,6 +1046,7 @@ class Softshrink(_Shrink):
     """
 
     @staticmethod
+    @step_derivative
     def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
         y = xp.where(x > lambd, x - lambd, xp.where(x < -lambd, x + lambd, _zero(xp, x)))
         return y, _above(xp, xp.abs(x), lambd)
@@ -1080,6 +1084,7 @@ class Hardshrink(_Shrink):
     """
 
     @staticmethod
+    @step_derivative
     def function_and_derivative(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
         y = xp.where(x > lambd, x, xp.where(x < -lambd, x, _zero(xp, x)))
         return y, _above(xp, xp.abs(x), lambd)
@@ -1182,6 +1187,7 @@ class Threshold(Activation):
         return (self.threshold,)
 
     @staticmethod
+    @step_derivative
     def function_and_derivative(xp: Any, x: Any, threshold: float, value: float) -> tuple[Any, Any]:
         return xp.where(x <= threshold, value, x), _above(xp, x, threshold)
 

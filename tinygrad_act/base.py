@@ -420,7 +420,13 @@ class Activation(Layer):
                 reuse = derivative  # overwritten, not reallocated
         kernel, parameters, compiled = self._kernel(grad)
         y, derivative = _engine.evaluate(
-            kernel, parameters, x, derivative=grad, reuse=reuse, compiled=compiled
+            kernel,
+            parameters,
+            x,
+            derivative=grad,
+            reuse=reuse,
+            compiled=compiled,
+            for_backward=True,
         )
         if derivative is not None:  # f'(x) in its cache dtype, and x's dtype for backward
             self._cache = ((derivative, x.dtype), thread)
