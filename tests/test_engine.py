@@ -1123,7 +1123,7 @@ def test_rrelu_training_against_its_closed_form(dtype: Any, each_engine: str) ->
 
 #: The activations whose f' is a step (`_engine.step_derivative`), each with the set of
 #: x where f' is 1, written from its formula.
-STEPS: dict[str, tuple[Callable[[], Activation], Callable[[Array], Array]]] = {
+STEPS: dict[str, tuple[Callable[[], Activation], Callable[[Array], Any]]] = {
     "ReLU": (ReLU, lambda x: x > 0),
     "ReLU6": (ReLU6, lambda x: (x > 0) & (x < 6)),
     "Hardtanh": (lambda: Hardtanh(-2.0, 3.0), lambda x: (x > -2) & (x < 3)),
