@@ -12,12 +12,13 @@ functions: ``kernel(xp, x, *parameters) -> (f(x), f'(x))``. Two engines run it.
 
 The dtype rule, for both: every element is computed in float64 and rounded once to
 the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
-backward, too, rounds once). One exception: a kernel marked `float32_safe` keeps its
-accuracy bound in float32 arithmetic, and the compiled engine runs float32 input
-through it in float32, on twice as many SIMD lanes. Large arrays run in chunks on
-several threads (the compiled loops on `tinygrad_act._team`, the rest on a thread pool);
-each element's result depends on that element alone, so results do not depend on the
-number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
+backward, too, rounds once). Two exceptions, on the compiled engine: a kernel marked
+`float32_safe` keeps its accuracy bound in float32 arithmetic, and float32 input runs
+through it in float32, on twice as many SIMD lanes; and the f' of a kernel marked
+`step_derivative` (1 or 0) is kept for backward as one byte an element. Large arrays
+run in chunks on several threads (the compiled loops on `tinygrad_act._team`, the rest
+on a thread pool); each element's result depends on that element alone, so results do
+not depend on the number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
 from __future__ import annotations
@@ -395,7 +396,7 @@ def evaluate(
             )
     n = x.size
     dtype = derivative_dtype(x.dtype)
-    if reuse is not None and reuse.dtype != dtype:  # codes the compiled engine kept
+    if reuse is not None and reuse.itemsize == 1:  # codes the compiled engine kept
         reuse = None
     if n == 1 and kernel.__module__ in _SCALAR_MODULES:
         return _evaluate_scalar(kernel, parameters, x, flat, dtype, derivative)
@@ -488,7 +489,6 @@ def _evaluate_compiled(
     """`evaluate` on `chosen`'s loops; `direct`, their machine code (see `_choose_loops`),
     or None where the parameters are of other types."""
     both, value_only = chosen[0]  # type: ignore[misc]
-    codes = both.step_derivative  # f' comes out of the loop as STEP_CODES
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
         flat = flat.astype(_FLOAT64)
@@ -498,10 +498,11 @@ def _evaluate_compiled(
     new = np.empty if n < TEAM_START else _memory.empty  # no more work for small arrays
     y = new(n, flat.dtype)
     d = None
+    codes = False  # whether f' comes out of the loop as STEP_CODES
     if derivative:
-        kept = STEP_CODES if codes else derivative_dtype(x.dtype)
-        if reuse is None or reuse.dtype != kept:
-            d = new(n, kept)
+        codes = both.step_derivative
+        if reuse is None or (reuse.itemsize == 1) != codes:  # codes (1 byte) or floats
+            d = new(n, STEP_CODES if codes else derivative_dtype(x.dtype))
         else:
             d = reuse if reuse.ndim == 1 else reuse.reshape(-1)
     if n < TEAM_START or get_num_threads() == 1:
@@ -535,7 +536,7 @@ def _evaluate_compiled(
     if half:
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
-    if codes and d is not None and not for_backward:
+    if codes and not for_backward:
         d = STEP_VALUES.astype(derivative_dtype(x.dtype))[d]
     if x.ndim == 1:
         return y, d
@@ -552,8 +553,11 @@ def _kind(parameter: Any) -> Any:
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
-    if n < TEAM_START and grad_output.dtype == derivative.dtype == dtype:
-        product = _products.get(dtype)  # the common small call, lean
+    if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
+        if derivative.dtype == dtype:
+            product = _products.get(dtype)
+        else:  # a step kernel's codes, or f' of float16 (which numba does not take)
+            product = _step_products.get(dtype) if derivative.itemsize == 1 else None
         if (
             product is not None
             and grad_output.flags.carray  # C-ordered and aligned (and writeable)
@@ -619,8 +623,8 @@ _product_loop: Any = None
 _team_module: Any = None
 #: The product's machine code for g, f' and the result all of one dtype.
 _products: dict[np.dtype[Any], Any] = {}
-#: `_team.step_product`'s machine code for g and the result of these dtypes.
-_step_products: dict[tuple[np.dtype[Any], np.dtype[Any]], Any] = {}
+#: `_team.step_product`'s machine code for g and the result both of one dtype.
+_step_products: dict[np.dtype[Any], Any] = {}
 
 
 def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) -> Array:
@@ -646,12 +650,9 @@ def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) ->
     team = _team_module
     if n < TEAM_START or get_num_threads() == 1:
         out = np.empty(n, dtype) if n < TEAM_START else _memory.empty(n, dtype)
-        direct = _step_products.get((g.dtype, dtype))
-        if direct is not None:  # without numba's dispatch, as for the loops of forward
-            direct(g, f, out)
-        else:
-            team.step_product(g, f, out)
-            _step_products[g.dtype, dtype] = machine_code(team.step_product, (g, f, out))
+        team.step_product(g, f, out)
+        if g.dtype == dtype and dtype not in _step_products:  # for the next calls
+            _step_products[dtype] = machine_code(team.step_product, (g, f, out))
     else:
         out = _memory.empty(n, dtype)
         job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
