@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import os
 import re
@@ -1209,3 +1210,40 @@ def test_a_step_derivative_is_returned_as_floats(name: str, numba_engine: None) 
         assert f_prime is not None
         assert f_prime.dtype == _engine.derivative_dtype(x.dtype)
         np.testing.assert_array_equal(f_prime, expected.astype(f_prime.dtype))
+
+
+@pytest.mark.parametrize(
+    ("make", "parameter"),
+    [(Softshrink, "lambd"), (Hardshrink, "lambd"), (lambda: Threshold(0.5, -2.0), "threshold")],
+    ids=["Softshrink", "Hardshrink", "Threshold"],
+)
+def test_a_threshold_set_to_nan_gives_nan_gradients(
+    make: Callable[[], Activation], parameter: str, each_engine: str
+) -> None:
+    """A threshold set to NaN after the constructor (NaN in, NaN out) makes f' NaN
+    everywhere, on either engine: a value the compiled engine keeps as NaN's code."""
+    layer = make()
+    setattr(layer, parameter, float("nan"))
+    layer.forward(np.array([-3.0, -0.5, 0.0, 0.5, 1.0, 2.0]))
+    assert np.isnan(layer.backward(np.ones(6))).all()
+
+
+@NEEDS_NUMBA
+def test_a_kernel_wrapped_with_functools_wraps_does_not_inherit_its_marks(
+    numba_engine: None,
+) -> None:
+    """``functools.wraps`` copies the attributes `float32_safe` and `step_derivative` set:
+    a wrapper of ReLU's kernel, whose f' is 2, is neither, so its f' stays 2 and its
+    float32 loop runs its own code."""
+
+    class Doubled(Activation):
+        @staticmethod  # (mypy reads functools.wraps's result as another signature)
+        @functools.wraps(ReLU.function_and_derivative)
+        def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:  # type: ignore[override]
+            y = xp.where(x < 0, 0.0, 2 * x)
+            return y, 2 * xp.sign(y)
+
+    for dtype in (np.float64, np.float32):
+        layer = Doubled()
+        np.testing.assert_array_equal(layer.forward(np.array([-1, 1, 3], dtype)), [0, 2, 6])
+        np.testing.assert_array_equal(layer.backward(np.ones(3, dtype)), [0, 2, 2])

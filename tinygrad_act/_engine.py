@@ -168,8 +168,14 @@ def float32_safe(kernel: _F) -> _F:
             f"variables ({', '.join(function.__code__.co_freevars)}): its source is "
             "recompiled without them"
         )
-    function.float32_safe = True  # type: ignore[attr-defined]
+    function.float32_safe = function.__code__  # type: ignore[attr-defined]
     return kernel
+
+
+def _marked(kernel: Kernel, mark: str) -> bool:
+    """Whether `kernel` itself carries `mark` (`float32_safe`, `step_derivative`). A
+    wrapper made with ``functools.wraps`` copies the attribute, but not the code it names."""
+    return getattr(kernel, mark, None) is getattr(kernel, "__code__", False)
 
 
 def step_derivative(kernel: _F) -> _F:
@@ -181,7 +187,7 @@ def step_derivative(kernel: _F) -> _F:
     ``@staticmethod``, in either order.
     """
     function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
-    function.step_derivative = True  # type: ignore[attr-defined]
+    function.step_derivative = function.__code__  # type: ignore[attr-defined]
     return kernel
 
 
@@ -716,7 +722,7 @@ def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
     """
     kernel, dtype = key
     loops = None
-    if dtype == _FLOAT32 and getattr(kernel, "float32_safe", False):
+    if dtype == _FLOAT32 and _marked(kernel, "float32_safe"):
         loops = _compiled(kernel, True)
     native = loops is not None
     chosen = (loops if native else _compiled(kernel)), native, [None, None]
@@ -775,7 +781,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
-    step = getattr(kernel, "step_derivative", False)
+    step = _marked(kernel, "step_derivative")
     precision = ("float32" if native else "float64") + ("_step" if step else "")
     name = f"tinygrad_act._kernels.{where}.{precision}.{digest.hexdigest()[:16]}"
     holder = types.ModuleType(name)

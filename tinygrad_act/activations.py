@@ -621,8 +621,8 @@ def _inside(xp: Any, x: Any, low: float, high: float, value: float) -> Any:
 
 @kernel_helper
 def _above(xp: Any, x: Any, threshold: float) -> Any:
-    """1 for x > threshold, 0 for x <= threshold, NaN for NaN."""
-    return xp.where(x > threshold, 1.0, xp.where(x <= threshold, 0.0, x))
+    """1 for x > threshold, 0 for x <= threshold, NaN for NaN (x or a threshold set to NaN)."""
+    return xp.where(x > threshold, 1.0, xp.where(x <= threshold, 0.0, x - threshold))
 
 
 @kernel_helper
