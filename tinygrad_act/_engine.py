@@ -643,11 +643,20 @@ def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) ->
         or grad_output.itemsize == 2  # numba has no float16
         or dtype.itemsize == 2
     ):
-        result = np.empty(codes.shape, dtype)
-        with Quietly():
-            values = STEP_VALUES.astype(grad_output.dtype)[codes]
-            np.multiply(grad_output, values, out=result, casting="unsafe")
-        return result
+        values = STEP_VALUES.astype(grad_output.dtype)
+        if n < PARALLEL_MIN:
+            result = np.empty(codes.shape, dtype)
+            with Quietly():
+                np.multiply(grad_output, values[codes], out=result, casting="unsafe")
+            return result
+        out = _memory.empty(n, dtype)
+        g, f = grad_output.reshape(-1), codes.reshape(-1)
+        with np.errstate(all="ignore"):  # for the worker threads too (see run_chunks)
+            run_chunks(
+                n,
+                lambda a, b: np.multiply(g[a:b], values[f[a:b]], out=out[a:b], casting="unsafe"),
+            )
+        return out.reshape(codes.shape)
     g, f = grad_output.reshape(-1), codes.reshape(-1)
     if not g.flags.carray:  # one compiled loop per dtype pair, for C-ordered arrays
         g = g.copy()
