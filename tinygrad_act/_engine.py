@@ -780,7 +780,10 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     import hashlib  # here, not at import: 4 ms that only compiling needs
     from pathlib import Path
 
-    digest = hashlib.sha256(marshal.dumps(kernel.__code__))
+    # NOTE: marshal's version 2, which writes no back-references: from version 3 on, an
+    # object is written as a reference or not by its reference count, so the bytes (and a
+    # loop's cache name) changed once numba had compiled the kernel and held its constants.
+    digest = hashlib.sha256(marshal.dumps(kernel.__code__, 2))
     for path in (
         inspect.getsourcefile(kernel),
         _numba_math.__file__,
