@@ -26,6 +26,7 @@ from tests.reference import (
     normal_pdf,
     sigmoid,
     sweep,
+    tanhshrink,
     ulp_error,
     ulp_errors,
 )
@@ -188,6 +189,19 @@ def test_within_4_ulp_of_mpmath(
     forward = check_within(name, "f", x, y, exact_f, case.forward_ulp)
     backward = check_within(name, "f'", x, dy, exact_df, case.backward_ulp)
     record_ulp(engine_label(name, engine), dtype, forward, backward)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_tanhshrink_within_3_2_ulp_where_its_continued_fraction_is_used(engine: str) -> None:
+    """Below |x| = 1.5 (10**7 random points gave 3.18 ulp at worst). The fraction's ten
+    divisions, level by level, had given 4.125 ulp at the first point."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate([[0.18082391814379795, 1.0136532677827272], rng.uniform(0, 1.5, 2000)])
+    x = np.concatenate([x, -x])
+    with _engine.using(engine):
+        y = Tanhshrink().forward(x)
+    errors = ulp_errors(y, x, tanhshrink)
+    assert errors.max() <= 3.2, (x[np.argmax(errors)], errors.max())
 
 
 @pytest.mark.parametrize("engine", ENGINES)
