@@ -400,11 +400,9 @@ loops = []
 for layer in layers:
     layer.forward(np.ones(4))
     loops.append((type(layer).__name__, _engine._compiled(layer._kernel(True)[0])[0], "pd"))
-for layer in (t.Sigmoid, t.SiLU):  # float32_safe: float32 arithmetic, packed singles
-    layer().forward(np.ones(4, np.float32))
-    native = _engine._compiled(layer.function_and_derivative, True)[0]
-    loops.append((f"{layer.__name__}[float32]", native, "ps"))
+t.Sigmoid().forward(np.ones(4, np.float32))  # float32_safe: float32 arithmetic
 native = _engine._compiled(t.Sigmoid.function_and_derivative, True)[0]
+loops.append(("Sigmoid[float32]", native, "ps"))
 relu = t.ReLU()  # f' kept as bytes: the loop of forward, and backward's product
 relu.forward(np.ones(4))
 relu.backward(np.ones(4))
@@ -476,7 +474,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     )
     assert second.returncode == 0, second.stderr
     hits = dict(line.split() for line in second.stdout.splitlines())
-    assert len(hits) == 17
+    assert len(hits) == 16
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 

@@ -30,7 +30,6 @@ from tinygrad_act._numba_math import (
     _scalar,
     _two_sum,
     abs,
-    clip,
     copysign,
     isnan,
     maximum,
@@ -41,7 +40,6 @@ from tinygrad_act._numba_math import (
 
 __all__ = [
     "abs",
-    "clip",
     "copysign",
     "exp",
     "expm1",
