@@ -478,6 +478,22 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
+def test_a_loops_cache_name_does_not_depend_on_reference_counts() -> None:
+    """The hash in a loop's name reads the kernel's code with marshal's version 2: from
+    version 3 on, marshal writes an object once and refers back to it only where its
+    reference count is above 1, so the hash changed once numba held the kernel's
+    constants, and a second process compiled anew instead of loading from disk."""
+    from tinygrad_act import _numba_math
+
+    scope: dict[str, Any] = {}
+    exec("def kernel(xp, x):\n    return 0.123456789 * x, 0.987654321\n", scope)
+    kernel = scope["kernel"]
+    before = _engine._digest(kernel, _numba_math)
+    held = list(kernel.__code__.co_consts)  # as compiling the kernel does
+    assert _engine._digest(kernel, _numba_math) == before
+    assert 0.987654321 in held
+
+
 @NEEDS_NUMBA
 def test_loops_cached_by_separate_processes_stay_apart(tmp_path: Any) -> None:
     """Two kernels' loops, each compiled and cached by a process of its own, then both

@@ -774,28 +774,10 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
 
     _register_helpers()
     space = _numba_math32 if native else _numba_math
-    # numba caches a loop on disk under a key that includes the module objects it
-    # closes over, by name. The name carries a hash of the kernel's source file and
-    # of the math namespaces, so that a changed kernel never loads a stale loop.
-    import hashlib  # here, not at import: 4 ms that only compiling needs
-    from pathlib import Path
-
-    # NOTE: marshal's version 2, which writes no back-references: from version 3 on, an
-    # object is written as a reference or not by its reference count, so the bytes (and a
-    # loop's cache name) changed once numba had compiled the kernel and held its constants.
-    digest = hashlib.sha256(marshal.dumps(kernel.__code__, 2))
-    for path in (
-        inspect.getsourcefile(kernel),
-        _numba_math.__file__,
-        space.__file__,
-        _team.__file__,
-    ):
-        with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
-            digest.update(Path(path or "").read_bytes())
     where = f"{kernel.__module__}.{kernel.__qualname__}"
     step = _marked(kernel, "step_derivative")
     precision = ("float32" if native else "float64") + ("_step" if step else "")
-    name = f"tinygrad_act._kernels.{where}.{precision}.{digest.hexdigest()[:16]}"
+    name = f"tinygrad_act._kernels.{where}.{precision}.{_digest(kernel, space)}"
     holder = types.ModuleType(name)
     # inlined into the loop, or LLVM leaves a large kernel as a call and nothing vectorizes
     source = kernel
@@ -829,6 +811,31 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         del error
         return None
     return both, value_only
+
+
+def _digest(kernel: Kernel, space: Any) -> str:
+    """A hash of `kernel`'s code, its source file and the math namespaces it compiles
+    with (`space`). numba caches a loop on disk under a key that includes the module
+    objects it closes over, by name; the name carries this hash, so that a changed
+    kernel never loads a stale loop."""
+    import hashlib  # here, not at import: 4 ms that only compiling needs
+    from pathlib import Path
+
+    from tinygrad_act import _numba_math, _team
+
+    # NOTE: marshal's version 2, which writes no back-references: from version 3 on, an
+    # object is written as a reference or not by its reference count, so the bytes (and a
+    # loop's cache name) changed once numba had compiled the kernel and held its constants.
+    digest = hashlib.sha256(marshal.dumps(kernel.__code__, 2))
+    for path in (
+        inspect.getsourcefile(kernel),
+        _numba_math.__file__,
+        space.__file__,
+        _team.__file__,
+    ):
+        with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
+            digest.update(Path(path or "").read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
