@@ -53,8 +53,9 @@ def gelu_tanh_terms() -> list[Callable[[Any], Any]]:
 
 
 def gelu_tanh_allowed(dtype: str, x: Any) -> float:
-    # float64 left tail: the rounding of z (a relative eps) costs 2 |2z| ulp in s (1 - s)
-    tail = 4 * float(abs(2 * gelu_tanh_z(x))) if dtype == "float64" else 0
+    # float64 left tail: z's up to six roundings (see test_accuracy.gelu_tanh_allowed)
+    # cost up to 6 |2z| ulp in s (1 - s)
+    tail = 6 * float(abs(2 * gelu_tanh_z(x))) if dtype == "float64" else 0
     return (4 + tail) * cancelling(*gelu_tanh_terms(), ulp=1)(dtype, x)
 
 

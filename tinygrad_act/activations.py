@@ -54,6 +54,7 @@ _VELTKAMP = 134217729.0  # 2^27 + 1: splits a float64 into two 26-bit halves
 _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's split)
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
+_DEEP_DENSITY = 6.398279740081261e-29  # e^-64 / sqrt(2 pi), correctly rounded
 _GELU_CUBIC = 0.044715
 
 
@@ -474,8 +475,7 @@ class GELU(Activation):
     Parameters
     ----------
     approximate : {"none", "tanh"}
-        "none" (the default, as in PyTorch) is exact; on the NumPy engine it needs
-        SciPy for ``erfc`` (``pip install "tinygrad_act[gelu]"``). "tanh" needs nothing.
+        "none" (the default, as in PyTorch) is exact; "tanh" is PyTorch's approximation.
 
     Notes
     -----
@@ -500,8 +500,6 @@ class GELU(Activation):
     def __init__(self, approximate: Literal["none", "tanh"] = "none") -> None:
         self.approximate = approximate
         self._check_approximate()
-        if approximate == "none" and engine() == "numpy":
-            _numpy_math.erfc(0.0)  # fail now, naming the extra to install, rather than in forward
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         if self.approximate == "tanh":
@@ -558,10 +556,22 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     # the correction for t_lo, erfc'(t) t_lo = -2/sqrt(pi) e^(-t^2) t_lo, tiny beside erfc
     hi = a * a
     lo = ((a_hi * a_hi - hi) + 2 * a_hi * a_lo) + a_lo * a_lo
-    gauss = xp.exp(-0.5 * hi)
+    # NOTE: below x = -36, Phi(x) and phi(x) near float64's subnormals (from x = -37.5)
+    # while f and f' are still normal: there e^(64 - x^2/2) is carried, Phi(x) is
+    # phi(x) S / |x| with S = 1 - 1/x^2 + 3/x^4 - ... (8 terms reach 1e-19), and e^-64
+    # is applied last, so that nothing is rounded as a subnormal before it is multiplied
+    deep = a < -36
+    gauss = xp.exp(xp.where(deep, 64.0, 0.0) - 0.5 * hi)
     cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * gauss * t_lo
     density = gauss * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
-    return xp.maximum(x, -1000.0) * cdf, cdf + a * density
+    u = 1 / xp.where(deep, hi, 1.0)
+    series = 1 - u * (1 - u * (3 - u * (15 - u * (105 - u * (945 - u * (10395 - u * 135135))))))
+    tail = gauss * (1 - 0.5 * lo)  # phi(x) sqrt(2 pi) e^64; x Phi(x) = -phi(x) S for x < 0
+    y, slope = xp.maximum(x, -1000.0) * cdf, cdf + a * density
+    return (
+        xp.where(deep, -(tail * series) * _DEEP_DENSITY, y),
+        xp.where(deep, a * tail * (1 - series * u) * _DEEP_DENSITY, slope),
+    )
 
 
 @kernel_helper
@@ -728,25 +738,28 @@ class Softsign(Activation):
 @kernel_helper
 def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
     """Mish's pieces, from e = e^-|x| <= 1 (nothing overflows): t = tanh(softplus(x)),
-    sigma(x), 1 - sigma(x), (1 - t) = c * m with c = 2m / D, m = e or 1, and a scale.
+    sigma(x), 1 - sigma(x), 1 - t^2 = k * m with m = e or 1, and a scale.
 
     With u = e^x, tanh(log(1 + u)) = n / (n + 2), n = u (u + 2). For x < 0, u = e:
-    t = n / D, 1 - t = 2 / D, D = n + 2. For x >= 0, u = 1/e: multiplied by e^2,
-    t = (1 + 2e) / D and 1 - t = 2 e^2 / D, D = 1 + 2e + 2e^2. The factor m of
-    1 - t is kept apart so that e^2 never underflows before it is multiplied.
+    t = n / D, D = n + 2, and 1 - t^2 is computed as it reads. For x >= 0, u = 1/e:
+    multiplied by e^2, t = (1 + 2e) / D and 1 - t = 2 e^2 / D, D = 1 + 2e + 2e^2, so
+    1 - t^2 = (2e / D)(1 + t) e. The factor m of 1 - t^2 is kept apart so that e^2 never
+    underflows before it is multiplied.
     Below x = -512, as in SiLU, e = e^(x + 64) (t and sigma carry the factor e^64,
     which is harmless there) and the results are multiplied by scale = e^-64 last.
     """
     positive = x >= 0
     deep = x < -512
     e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
-    n = e * (e + 2)
+    n = e * e + 2 * e  # one rounding fewer than e * (e + 2), where it matters (e < 1)
     denominator = xp.where(positive, 1 + 2 * e * (1 + e), n + 2)
     t = xp.where(positive, 1 + 2 * e, n) / denominator
     m = xp.where(positive, e, 1.0)
     r = 1 / (1 + e)
     s, s_complement = xp.where(positive, r, e * r), xp.where(positive, e * r, r)
-    return t, s, s_complement, 2 * m / denominator, m, xp.where(deep, _E_MINUS_64, 1.0)
+    # 1 - t^2 = k m: for x >= 0 from 1 - t = 2m / D, for x < 0 directly (t <= 0.61)
+    k = xp.where(positive, 2 * m / denominator * (1 + t), 1 - t * t)
+    return t, s, s_complement, k, m, xp.where(deep, _E_MINUS_64, 1.0)
 
 
 class Mish(Activation):
@@ -783,18 +796,18 @@ class Mish(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        t, s, _, c, m, scale = _mish_parts(xp, x)
+        t, s, _, k, m, scale = _mish_parts(xp, x)
         # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
         a = xp.clip(x, -1000.0, 1000.0)
-        return xp.maximum(x, -1000.0) * t * scale, (t + (a * c * (1 + t) * s) * m) * scale
+        return xp.maximum(x, -1000.0) * t * scale, (t + (a * k * s) * m) * scale
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
-        t, s, s_complement, c, m, scale = _mish_parts(xp, x)
+        t, s, s_complement, k, m, scale = _mish_parts(xp, x)
         a = xp.clip(x, -1000.0, 1000.0)
         w = s_complement - 2 * t * s
-        first = (t + (a * c * (1 + t) * s) * m) * scale
-        return first, (c * (1 + t) * s * (2 + a * w)) * m * scale
+        first = (t + (a * k * s) * m) * scale
+        return first, (k * s * (2 + a * w)) * m * scale
 
 
 class Hardtanh(Activation):
