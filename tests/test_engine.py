@@ -478,6 +478,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     assert all(int(n) >= 1 for n in hits.values()), hits
 
 
+@NEEDS_NUMBA
 def test_a_loops_cache_name_does_not_depend_on_reference_counts() -> None:
     """The hash in a loop's name reads the kernel's code with marshal's version 2: from
     version 3 on, marshal writes an object once and refers back to it only where its
