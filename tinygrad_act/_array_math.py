@@ -3,9 +3,10 @@
 Exact GELU needs ``erfc``, which the array API standard lacks. PyTorch and CuPy have
 accurate ones (within 3.1 ulp in float64, measured against mpmath on the CPU and on
 CUDA). JAX's loses hundreds of ulp in the right tail (up to 494 measured), and
-array-api-strict has none: for them, `erfc` here evaluates the compiled engine's
-polynomial for erfcx with whole-array operations (compiled whole by ``jax.jit`` for
-JAX: see `tinygrad_act._array_api`). JAX's float64 ``tanh`` is up to 6.9
+array-api-strict and NumPy have none (SciPy's ``erfcx`` is up to 7 ulp off): for them,
+`erfc` here evaluates the compiled engine's polynomial for erfcx with whole-array
+operations (compiled whole by ``jax.jit`` for JAX: see `tinygrad_act._array_api`; on
+the NumPy engine through `tinygrad_act._numpy_math`). JAX's float64 ``tanh`` is up to 6.9
 ulp from exact on the CPU (XLA's own approximation), near |x| = 20: `tanh` here takes
 it from ``exp`` away from 0.
 

@@ -484,7 +484,10 @@ class GELU(Activation):
     so :math:`t = t_{hi} + t_{lo}` is carried exactly (Dekker's product) and
     :math:`\operatorname{erfc}(t_{hi} + t_{lo}) = \operatorname{erfc}(t_{hi})
     - \tfrac{2}{\sqrt\pi} e^{-t_{hi}^2} t_{lo}`. Likewise :math:`\varphi(x)` uses
-    :math:`x^2` split exactly. The tanh form uses :math:`\tfrac12(1 + \tanh z) =
+    :math:`x^2` split exactly. Below x = -36, where :math:`\Phi(x)` nears the
+    subnormals before f does, :math:`\Phi(x) = \varphi(x) S/|x|` with the asymptotic
+    series :math:`S = 1 - x^{-2} + 3x^{-4} - \dots`, all scaled by :math:`e^{64}`
+    until the last product. The tanh form uses :math:`\tfrac12(1 + \tanh z) =
     \sigma(2z)`, accurate in the left tail. :math:`f'` has a zero near
     :math:`x \approx -0.75`; close to it the relative error of :math:`f'` grows in float64.
 
