@@ -574,12 +574,12 @@ class TestSoftmin:
         assert gradcheck(Softmin(axis=0), x, seed=0)
 
 
+# Every activation's defaults go through the kit in tests/test_base.py; here the kit's
+# one-call form, check_layer, on other arguments.
 @pytest.mark.parametrize(
     "make",
-    [LogSigmoid, Softsign, Mish, Hardtanh, lambda: Hardtanh(-0.5, 2.0), ReLU6, Hardsigmoid,
-     Hardswish, CELU, lambda: CELU(0.5), Softshrink, Hardshrink, Tanhshrink,
-     lambda: Threshold(0.5, 3.0), Softmin, lambda: Softmin(axis=0), PReLU,
-     lambda: RReLU(rng=0).eval(), GLU, lambda: GLU(axis=-2)],
+    [lambda: Hardtanh(-0.5, 2.0), lambda: CELU(0.5), lambda: Threshold(0.5, 3.0),
+     lambda: Softmin(axis=0), lambda: RReLU(rng=0).eval(), lambda: GLU(axis=-2)],
     ids=lambda make: repr(make()),
 )  # fmt: skip
 def test_passes_the_testing_kit(make: Any) -> None:

@@ -384,20 +384,9 @@ def with_bias(layer: Linear) -> Linear:
     return layer
 
 
-def in_inference_mode(cls: type[Layer]) -> Any:
-    """A factory of `cls` in inference mode where it has one (RReLU's slopes are random
-    while training)."""
-
-    def make() -> Layer:
-        layer = cls()
-        evaluate = getattr(layer, "eval", None)
-        return evaluate() if callable(evaluate) else layer
-
-    return make
-
-
+#: The layers that are not activations (every activation goes through the kit in
+#: tests/test_base.py, with its variants).
 BUILTINS: list[Any] = [
-    *(in_inference_mode(cls) for cls in ACTIVATIONS.values()),
     Linear(3, 2, rng=0),
     Sequential(Linear(3, 4, rng=0), Tanh(), Linear(4, 2, rng=1), Softmax()),
     Sequential(with_bias(Linear(2, 5, rng=2)), ACTIVATIONS["relu"](), Linear(5, 1, rng=3)),
@@ -405,5 +394,5 @@ BUILTINS: list[Any] = [
 
 
 @parametrize_with_checks(BUILTINS)
-def test_every_builtin_passes_the_kit(layer: Layer, check: Any) -> None:
+def test_every_other_builtin_layer_passes_the_kit(layer: Layer, check: Any) -> None:
     check(layer)
