@@ -103,6 +103,9 @@ def merge(parts: list[Path], into: Path) -> int:
                 version, stamp, overloads = read_index(part / name)
                 for key, data in overloads.items():
                     merged.setdefault(key, part / data)
+        # an older index here could name data files about to be replaced: it goes first,
+        # so that a merge that stops half-way leaves loops to compile, never wrong ones
+        (into / name).unlink(missing_ok=True)
         renamed = {}
         for number, (key, file) in enumerate(merged.items(), start=1):
             renamed[key] = f"{base}.{number}.nbc"
