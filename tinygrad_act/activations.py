@@ -566,10 +566,11 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     deep = a < -36
     gauss = xp.exp(xp.where(deep, 64.0, 0.0) - 0.5 * hi)
     cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * gauss * t_lo
-    density = gauss * (1 - 0.5 * lo) * _ONE_OVER_SQRT_2PI
+    tail = gauss * (1 - 0.5 * lo)  # phi(x) sqrt(2 pi), times e^64 where deep
+    density = tail * _ONE_OVER_SQRT_2PI
+    # where deep, x Phi(x) = -phi(x) S
     u = 1 / xp.where(deep, hi, 1.0)
     series = 1 - u * (1 - u * (3 - u * (15 - u * (105 - u * (945 - u * (10395 - u * 135135))))))
-    tail = gauss * (1 - 0.5 * lo)  # phi(x) sqrt(2 pi) e^64; x Phi(x) = -phi(x) S for x < 0
     y, slope = xp.maximum(x, -1000.0) * cdf, cdf + a * density
     return (
         xp.where(deep, -(tail * series) * _DEEP_DENSITY, y),
