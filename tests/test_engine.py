@@ -843,6 +843,27 @@ def test_parameters_of_each_type_give_their_own_value(size: int, each_engine: st
             np.testing.assert_array_equal(layer.backward(np.ones(size)), np.full(size, slope))
 
 
+@pytest.mark.parametrize("size", [1, 7])
+def test_float32_parameters_follow_every_change_of_value(size: int, each_engine: str) -> None:
+    """ELU's float32 loops take alpha in float32: each call computes with the value set
+    now, of any type, in any order, in two layers taking turns (-0.0 apart from 0.0).
+    At -50, expm1 is -1 in float32, so f is -float32(alpha) exactly; an alpha beyond
+    float32's range takes the float64 loops, whose f, -1e39, rounds to -inf."""
+    x = np.full(size, -50.0, np.float32)
+    values: list[Any] = [1.0, 2.5, -0.0, 0.0, np.float32(0.5), 3, 1e39, 0.25, np.nan, 1.0]
+    first, second = ELU(), ELU()
+    for value in values:
+        first.alpha = value
+        second.alpha = -2.0
+        for layer, alpha in ((first, value), (second, -2.0), (first, value)):
+            beyond = float(alpha) == 1e39
+            expected = np.full(size, -np.inf if beyond else -np.float32(alpha), np.float32)
+            y = layer.forward(x)
+            assert y.dtype == np.float32
+            np.testing.assert_array_equal(y, expected, err_msg=repr(value))
+            assert (np.signbit(y) == np.signbit(expected)).all() or np.isnan(alpha), value
+
+
 BAD_PARAMETERS: list[tuple[Any, str]] = [
     ("0.5", "must be a number, got '0.5'"),
     (None, "must be a number, got None"),

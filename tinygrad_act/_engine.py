@@ -29,6 +29,7 @@ import contextvars
 import importlib.util
 import inspect
 import marshal
+import operator
 import os
 import sys
 import textwrap
@@ -387,7 +388,7 @@ def evaluate(
         if chosen[0] is not None:
             direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
-                if all([abs(p) < _FLOAT32_LIMIT for p in parameters]):
+                if _fit_float32(parameters):
                     parameters = tuple([np.float32(p) for p in parameters])
                 else:  # one beyond float32's range (or NaN): the float64 loops take it
                     chosen, direct = (_compiled(kernel), False, [None, None]), None
@@ -398,7 +399,7 @@ def evaluate(
             ):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
             return _evaluate_compiled(
-                chosen, direct, parameters, x, flat, derivative, reuse, for_backward
+                chosen, direct, parameters, x, flat, derivative, reuse, for_backward, kernel
             )
     n = x.size
     dtype = derivative_dtype(x.dtype)
@@ -491,9 +492,10 @@ def _evaluate_compiled(
     derivative: bool,
     reuse: Array | None,
     for_backward: bool,
+    kernel: Kernel,
 ) -> tuple[Array, Array | None]:
-    """`evaluate` on `chosen`'s loops; `direct`, their machine code (see `_choose_loops`),
-    or None where the parameters are of other types."""
+    """`evaluate` on `chosen`'s loops (`kernel`'s); `direct`, their machine code (see
+    `_choose_loops`), or None where the parameters are of other types."""
     both, value_only = chosen[0]  # type: ignore[misc]
     half = x.itemsize == 2  # float16
     if half:  # numba has no float16: widen (exactly); f in float64, rounded once at the end
@@ -526,6 +528,8 @@ def _evaluate_compiled(
             both(flat, y, d, parameters)
             if direct is not None:
                 direct[0] = machine_code(both, (flat, y, d, parameters))
+                if not half:  # see `express`
+                    _express[kernel, x.dtype] = [direct[0], d.dtype, chosen[1], ((), ())]
     else:
         from tinygrad_act import _team
 
@@ -549,6 +553,56 @@ def _evaluate_compiled(
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
 
 
+#: `express`'s lanes: for (kernel, float32 or float64), the machine code of the loop of
+#: f and f' for float parameters (float32 ones for a float32 loop), the dtype it keeps
+#: f' in, whether it is a float32 loop, and the last parameters it converted to
+#: float32 with their conversion.
+_express: dict[tuple[Kernel, np.dtype[Any]], list[Any]] = {}
+
+
+def express(
+    kernel: Kernel, parameters: tuple[float, ...], x: Array, reuse: Array | None
+) -> tuple[Array, Array] | None:
+    """``evaluate(kernel, parameters, x, derivative=True, reuse=reuse,
+    for_backward=True)`` for the common small call, in about 60% of its time, or None
+    where the call is not the common one.
+
+    The common call: numba's engine, under `TEAM_START` elements of float32 or
+    float64, C-ordered, with float parameters, once `evaluate` has run that loop.
+    `reuse` must be None or what such a call returned as f' for the shape and dtype
+    of `x`.
+    """
+    lane = _express.get((kernel, x.dtype))
+    if (
+        lane is None
+        or x.size >= TEAM_START
+        or not x.flags.carray  # the machine code reads x as C-ordered and aligned
+        or (_USING.get() or _ENGINE) != "numba"
+    ):
+        return None
+    code, kept, native, last = lane
+    if not parameters:
+        pass
+    elif native:  # the same float objects as last time, or floats to convert
+        if len(last[0]) != len(parameters) or not all(map(operator.is_, last[0], parameters)):
+            if not (_FLOAT_TYPES.issuperset(map(type, parameters)) and _fit_float32(parameters)):
+                return None  # an int, say, or a float beyond float32's range, or NaN
+            lane[3] = last = parameters, tuple([np.float32(p) for p in parameters])
+        parameters = last[1]
+    elif not (  # the common cases, one or two floats, without building a set of types
+        (type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3)
+        or _FLOAT_TYPES.issuperset(map(type, parameters))
+    ):
+        return None
+    y = np.empty(x.shape, x.dtype)
+    d = reuse if reuse is not None and reuse.dtype == kept else np.empty(x.shape, kept)
+    if x.ndim == 1:
+        code(x, y, d, parameters)
+    else:
+        code(x.reshape(-1), y.reshape(-1), d.reshape(-1), parameters)
+    return y, d
+
+
 def _kind(parameter: Any) -> Any:
     """The NumPy type numba gives `parameter` (a Python int is int64 everywhere)."""
     if isinstance(parameter, int) and not isinstance(parameter, bool):
@@ -559,8 +613,8 @@ def _kind(parameter: Any) -> Any:
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
-    if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
-        if derivative.dtype == dtype:
+    if n < TEAM_START and grad_output.dtype is dtype:  # the common small call, lean
+        if derivative.dtype is dtype:
             product = _products.get(dtype)
         else:  # a step kernel's codes, or f' of float16 (which numba does not take)
             product = _step_products.get(dtype) if derivative.itemsize == 1 else None
@@ -568,10 +622,10 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             product is not None
             and grad_output.flags.carray  # C-ordered and aligned (and writeable)
             and derivative.flags.c_contiguous  # this package's own: aligned
-            and (_USING.get() or _ENGINE or engine()) == "numba"
+            and (_USING.get() or _ENGINE) == "numba"
         ):
             result = np.empty(derivative.shape, dtype)
-            if result.ndim == 1:
+            if derivative.ndim == 1:
                 product(grad_output, derivative, result)
             else:
                 product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
@@ -715,6 +769,17 @@ _chosen: dict[tuple[Kernel, np.dtype[Any]], Chosen] = {}
 
 #: Numbers from here up in magnitude round to inf in float32.
 _FLOAT32_LIMIT = 3.4028235677973366e38
+
+
+def _fit_float32(parameters: tuple[Any, ...]) -> bool:
+    """Whether every parameter rounds to a finite float32 (NaN does not). A NumPy
+    scalar is compared as a Python number: float32(0.5) < 3.4028235677973366e38 would
+    round the limit to float32, which overflows."""
+    return all(
+        [abs(p.item() if isinstance(p, np.generic) else p) < _FLOAT32_LIMIT for p in parameters]
+    )
+
+
 #: The parameter types of float64 loops' machine code (see `machine_code`).
 _FLOAT_TYPES = frozenset({float, np.float64})
 

@@ -416,18 +416,22 @@ class Activation(Layer):
         reuse = None
         if grad and old is not None and old[1] == thread:  # never a buffer another thread reads
             derivative, dtype = old[0]
-            if type(derivative) is np.ndarray and derivative.shape == x.shape and dtype == x.dtype:
+            if type(derivative) is np.ndarray and dtype is x.dtype and derivative.shape == x.shape:
                 reuse = derivative  # overwritten, not reallocated
         kernel, parameters, compiled = self._kernel(grad)
-        y, derivative = _engine.evaluate(
-            kernel,
-            parameters,
-            x,
-            derivative=grad,
-            reuse=reuse,
-            compiled=compiled,
-            for_backward=True,
-        )
+        both = _engine.express(kernel, parameters, x, reuse) if grad and compiled else None
+        if both is not None:  # the common small call, faster
+            y, derivative = both
+        else:
+            y, derivative = _engine.evaluate(
+                kernel,
+                parameters,
+                x,
+                derivative=grad,
+                reuse=reuse,
+                compiled=compiled,
+                for_backward=True,
+            )
         if derivative is not None:  # f'(x) in its cache dtype, and x's dtype for backward
             self._cache = ((derivative, x.dtype), thread)
         return y
