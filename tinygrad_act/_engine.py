@@ -584,7 +584,13 @@ def express(
     if not parameters:
         pass
     elif native:  # the same float objects as last time, or floats to convert
-        if len(last[0]) != len(parameters) or not all(map(operator.is_, last[0], parameters)):
+        same = last[0]
+        if not (
+            len(same) == len(parameters)
+            and same[0] is parameters[0]
+            and same[-1] is parameters[-1]
+            and (len(parameters) < 3 or all(map(operator.is_, same, parameters)))
+        ):
             if not (_FLOAT_TYPES.issuperset(map(type, parameters)) and _fit_float32(parameters)):
                 return None  # an int, say, or a float beyond float32's range, or NaN
             lane[3] = last = parameters, tuple([np.float32(p) for p in parameters])
