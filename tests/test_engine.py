@@ -5,7 +5,9 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import math
 import os
+import pickle
 import re
 import subprocess
 import sys
@@ -308,6 +310,25 @@ def test_cache_is_reused_for_the_same_shape_and_stays_correct(each_engine: str) 
     np.testing.assert_allclose(grad, s * (1 - s), rtol=1e-14)
     layer.forward(x2[:-1])
     assert not np.shares_memory(layer._recall()[0], cache)
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("shape", [(7,), (3, 4)])
+def test_small_caches_are_reused_whatever_dtype_object_the_input_has(
+    shape: tuple[int, ...], numba_engine: None
+) -> None:
+    """Each unpickled array carries a float64 dtype equal to NumPy's but an object of
+    its own: the compiled engine still overwrites the cache, and f' is still ELU's."""
+    layer = ELU()
+    x = np.linspace(-3.0, 3.0, math.prod(shape)).reshape(shape)
+    first, second = pickle.loads(pickle.dumps(x)), pickle.loads(pickle.dumps(x / 2))
+    assert first.dtype == second.dtype == np.float64
+    layer.forward(first)
+    cache = layer._recall()[0]
+    layer.forward(second)
+    assert np.shares_memory(layer._recall()[0], cache)  # overwritten, not reallocated
+    expected = np.where(x > 0, 1.0, np.exp(np.minimum(x / 2, 0.0)))
+    np.testing.assert_allclose(layer.backward(np.ones(shape)), expected, rtol=1e-15)
 
 
 def test_copies_are_independent() -> None:

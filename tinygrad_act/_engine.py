@@ -604,9 +604,10 @@ def express(
     d = reuse if reuse is not None and reuse.dtype == kept else np.empty(x.shape, kept)
     if x.ndim == 1:
         code(x, y, d, parameters)
-    else:
-        code(x.reshape(-1), y.reshape(-1), d.reshape(-1), parameters)
-    return y, d
+        return y, d
+    kept_flat = d.reshape(-1)  # a view of a C-ordered d; else a copy, which is returned
+    code(x.reshape(-1), y.reshape(-1), kept_flat, parameters)
+    return y, kept_flat.reshape(x.shape)
 
 
 def _kind(parameter: Any) -> Any:
@@ -619,8 +620,8 @@ def _kind(parameter: Any) -> Any:
 def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
     """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
     n = derivative.size
-    if n < TEAM_START and grad_output.dtype is dtype:  # the common small call, lean
-        if derivative.dtype is dtype:
+    if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
+        if derivative.dtype == dtype:
             product = _products.get(dtype)
         else:  # a step kernel's codes, or f' of float16 (which numba does not take)
             product = _step_products.get(dtype) if derivative.itemsize == 1 else None

@@ -416,7 +416,7 @@ class Activation(Layer):
         reuse = None
         if grad and old is not None and old[1] == thread:  # never a buffer another thread reads
             derivative, dtype = old[0]
-            if type(derivative) is np.ndarray and dtype is x.dtype and derivative.shape == x.shape:
+            if type(derivative) is np.ndarray and dtype == x.dtype and derivative.shape == x.shape:
                 reuse = derivative  # overwritten, not reallocated
         kernel, parameters, compiled = self._kernel(grad)
         both = _engine.express(kernel, parameters, x, reuse) if grad and compiled else None
