@@ -885,6 +885,31 @@ def test_float32_parameters_follow_every_change_of_value(size: int, each_engine:
             assert (np.signbit(y) == np.signbit(expected)).all() or np.isnan(alpha), value
 
 
+@pytest.mark.parametrize("size", [1, 7])
+def test_an_integer_parameter_beyond_int64_computes_as_its_float(
+    size: int, each_engine: str
+) -> None:
+    """numba takes no int beyond int64: such a parameter computes as the float it rounds
+    to, as NumPy takes it, never a compiler's error; one beyond float64's range is a
+    ValueError naming it, in the constructor and wherever the kernel runs."""
+    x = np.full(size, -0.5)
+    for value in (2**64, -(2**70)):
+        layer = ELU()
+        layer.alpha = value
+        alpha = float(value)
+        np.testing.assert_allclose(layer.forward(x), alpha * np.expm1(x), rtol=4e-16)
+        np.testing.assert_allclose(layer.backward(np.ones(size)), alpha * np.exp(x), rtol=4e-16)
+        np.testing.assert_allclose(layer.second_derivative(x), alpha * np.exp(x), rtol=4e-16)
+    message = "ELU: alpha must be finite, got an integer beyond float64's range"
+    with pytest.raises(ValueError, match=message):
+        ELU(alpha=10**400)
+    layer = ELU()
+    layer.alpha = 10**400
+    for compute in (layer.forward, layer.second_derivative):
+        with pytest.raises(ValueError, match=message):
+            compute(x)
+
+
 BAD_PARAMETERS: list[tuple[Any, str]] = [
     ("0.5", "must be a number, got '0.5'"),
     (None, "must be a number, got None"),

@@ -58,7 +58,12 @@ def check_real(owner: str, name: str, value: Any, *, positive: bool = False) -> 
     """`value` as a float, or a clear error naming the argument: finite, and > 0 if `positive`."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise TypeError(f"{owner}: {name} must be a real number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float64's range: its repr could be pages long
+        raise ValueError(
+            f"{owner}: {name} must be finite, got an integer beyond float64's range"
+        ) from None
     if not math.isfinite(number) or (positive and number <= 0):
         need = "a positive finite number" if positive else "finite"
         raise ValueError(f"{owner}: {name} must be {need}, got {value!r}")
@@ -510,7 +515,25 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
         if type(value) not in _PLAIN_NUMBERS and not isinstance(value, _NUMBERS):
             name = names[i]
             raise TypeError(f"{type(layer).__name__}: {name} must be a number, got {value!r}")
+    if any([type(value) is int and not _INT64_MIN <= value <= _INT64_MAX for value in values]):
+        return tuple([_beyond_int64(layer, names[i], v) for i, v in enumerate(values)])
     return values
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _beyond_int64(layer: Any, name: str, value: Any) -> Any:
+    """`value`, or as a float if it is an int beyond int64 (as NumPy takes it: numba
+    takes no such int), or a `ValueError` naming it if it is beyond float64 too."""
+    if type(value) is not int or _INT64_MIN <= value <= _INT64_MAX:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(
+            f"{type(layer).__name__}: {name} must be finite, got an integer beyond float64's range"
+        ) from None
 
 
 def _reader(kernel: Any) -> tuple[int, tuple[str, ...], Callable[[Any], Any]]:
