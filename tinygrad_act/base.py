@@ -493,7 +493,8 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     constructor checked it (a string, None, an array) is a `TypeError` here, naming
     the class and the attribute, never a compiler's error, and never an array
     broadcast against x. Only the type is checked: NaN or inf set after the
-    constructor give NaN and inf.
+    constructor give NaN and inf. An int beyond int64, which numba does not take, is
+    passed as its float; one beyond float64 is a `ValueError`.
     """
     count, names, read = _PARAMETERS.get(kernel) or _reader(kernel)
     # NOTE: floats, the common case, return first; anything else is checked below
@@ -515,25 +516,16 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
         if type(value) not in _PLAIN_NUMBERS and not isinstance(value, _NUMBERS):
             name = names[i]
             raise TypeError(f"{type(layer).__name__}: {name} must be a number, got {value!r}")
-    if any([type(value) is int and not _INT64_MIN <= value <= _INT64_MAX for value in values]):
-        return tuple([_beyond_int64(layer, names[i], v) for i, v in enumerate(values)])
+    beyond = [type(value) is int and not _INT64_MIN <= value <= _INT64_MAX for value in values]
+    if any(beyond):  # numba takes no such int: its float, as NumPy takes it
+        owner = type(layer).__name__
+        return tuple(
+            [check_real(owner, names[i], v) if beyond[i] else v for i, v in enumerate(values)]
+        )
     return values
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-
-def _beyond_int64(layer: Any, name: str, value: Any) -> Any:
-    """`value`, or as a float if it is an int beyond int64 (as NumPy takes it: numba
-    takes no such int), or a `ValueError` naming it if it is beyond float64 too."""
-    if type(value) is not int or _INT64_MIN <= value <= _INT64_MAX:
-        return value
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(
-            f"{type(layer).__name__}: {name} must be finite, got an integer beyond float64's range"
-        ) from None
 
 
 def _reader(kernel: Any) -> tuple[int, tuple[str, ...], Callable[[Any], Any]]:
