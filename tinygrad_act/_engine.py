@@ -392,11 +392,7 @@ def evaluate(
                     parameters = tuple([np.float32(p) for p in parameters])
                 else:  # one beyond float32's range (or NaN): the float64 loops take it
                     chosen, direct = (_compiled(kernel), False, [None, None]), None
-            elif parameters and not (
-                # the common cases, one or two floats, without building a set of types
-                (type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3)
-                or _FLOAT_TYPES.issuperset(map(type, parameters))
-            ):
+            elif parameters and not _floats(parameters):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
             return _evaluate_compiled(
                 chosen, direct, parameters, x, flat, derivative, reuse, for_backward, kernel
@@ -591,14 +587,11 @@ def express(
             and same[-1] is parameters[-1]
             and (len(parameters) < 3 or all(map(operator.is_, same, parameters)))
         ):
-            if not (_FLOAT_TYPES.issuperset(map(type, parameters)) and _fit_float32(parameters)):
+            if not (_floats(parameters) and _fit_float32(parameters)):
                 return None  # an int, say, or a float beyond float32's range, or NaN
             lane[3] = last = parameters, tuple([np.float32(p) for p in parameters])
         parameters = last[1]
-    elif not (  # the common cases, one or two floats, without building a set of types
-        (type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3)
-        or _FLOAT_TYPES.issuperset(map(type, parameters))
-    ):
+    elif not _floats(parameters):
         return None
     y = np.empty(x.shape, x.dtype)
     d = reuse if reuse is not None and reuse.dtype == kept else np.empty(x.shape, kept)
@@ -789,6 +782,14 @@ def _fit_float32(parameters: tuple[Any, ...]) -> bool:
 
 #: The parameter types of float64 loops' machine code (see `machine_code`).
 _FLOAT_TYPES = frozenset({float, np.float64})
+
+
+def _floats(parameters: tuple[Any, ...]) -> bool:
+    """Whether the (one or more) parameters are all of `_FLOAT_TYPES`."""
+    # the common cases, one or two Python floats, without building a set of types
+    if type(parameters[0]) is float is type(parameters[-1]) and len(parameters) < 3:
+        return True
+    return _FLOAT_TYPES.issuperset(map(type, parameters))
 
 
 def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
