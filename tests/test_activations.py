@@ -18,6 +18,7 @@ from tinygrad_act import (
     Layer,
     LeakyReLU,
     LogSoftmax,
+    Parameter,
     ReLU,
     Sigmoid,
     SiLU,
@@ -359,7 +360,8 @@ def torch_like(layer: Layer, x: list[float]) -> tuple[np.ndarray[Any, Any], np.n
 #: (layer, x, f(x), f'(x)) as PyTorch 2.13 gives them in float64, signed zeros included
 #: (where PyTorch gives NaN at an infinity, we give the limit: not listed here)
 PYTORCH_VALUES = [
-    (LogSigmoid(), [-0.0, 0.0, np.inf, -np.inf], [-np.log(2), -np.log(2), 0.0, -np.inf],
+    # LogSigmoid(inf): -0.0, the sign of the exact value near it (PyTorch: 0.0)
+    (LogSigmoid(), [-0.0, 0.0, np.inf, -np.inf], [-np.log(2), -np.log(2), -0.0, -np.inf],
      [0.5, 0.5, 0.0, 1.0]),
     (Softsign(), [-0.0, 0.0], [-0.0, 0.0], [1.0, 1.0]),
     (Mish(), [-0.0, 0.0, np.inf], [-0.0, 0.0, np.inf], [0.6, 0.6, 1.0]),
@@ -584,3 +586,106 @@ class TestSoftmin:
 )  # fmt: skip
 def test_passes_the_testing_kit(make: Any) -> None:
     check_layer(make)
+
+
+# ---------------------------------------------------------------------------
+# Settings changed after the constructor: README, "One forward, one cache"
+
+
+@pytest.fixture(params=_engine.available_engines())
+def each_engine(request: pytest.FixtureRequest) -> Any:
+    with _engine.using(request.param):
+        yield request.param
+
+
+@pytest.mark.parametrize(
+    ("change", "x", "message"),
+    [
+        (lambda p: setattr(p, "num_parameters", 4), -np.ones((2, 4, 3)),
+         "num_parameters is 4, but weight has size 1"),
+        (lambda p: setattr(p, "weight", Parameter(np.full(2, 0.1))), -np.ones((2, 3, 3)),
+         "num_parameters is 3, but weight has size 2"),
+        (lambda p: setattr(p, "num_parameters", 0), -np.ones((2, 5)),
+         "num_parameters must be a positive int, got 0"),
+    ],
+)  # fmt: skip
+def test_prelu_slopes_that_do_not_match_are_refused_not_read_past(
+    change: Any, x: Any, message: str, each_engine: str
+) -> None:
+    """On the compiled engine, the pass over the channels reads one slope per channel:
+    a weight of another size must never reach it."""
+    layer = PReLU(num_parameters=3 if x.shape[1] == 3 else 1)
+    change(layer)
+    with pytest.raises(ValueError, match=message):
+        layer.forward(x)
+    with pytest.raises(RuntimeError, match="without a forward"):
+        layer.backward(np.ones(x.shape))
+
+
+def test_prelu_backward_uses_the_slopes_forward_used(each_engine: str) -> None:
+    layer = PReLU(num_parameters=2, init=0.5)
+    x = -np.ones((1, 2, 3))
+    layer.forward(x)
+    layer.num_parameters = 1  # set after forward: backward still has forward's 2 slopes
+    np.testing.assert_array_equal(layer.backward(np.ones(x.shape)), np.full(x.shape, 0.5))
+    np.testing.assert_array_equal(layer.weight.grad, [-3.0, -3.0])
+
+
+@pytest.mark.parametrize("make", [Softmax, LogSoftmax, Softmin, GLU])
+@pytest.mark.parametrize("axis", [1.5, None, True, "0", -1.0])
+def test_an_axis_set_after_the_constructor_is_checked_as_the_constructor_does(
+    make: Any, axis: Any, each_engine: str
+) -> None:
+    layer = make()
+    if axis is not None:  # None in the constructor is the default, -1
+        with pytest.raises(TypeError, match=rf"{make.__name__}: axis must be an int, got"):
+            make(axis=axis)
+    layer.axis = axis
+    with pytest.raises(TypeError, match=rf"{make.__name__}: axis must be an int, got"):
+        layer.forward(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("make", [Softmax, LogSoftmax, Softmin, GLU])
+def test_backward_refuses_an_axis_changed_since_forward(make: Any, each_engine: str) -> None:
+    layer = make(axis=-1)
+    x = np.arange(16.0).reshape(4, 4) / 7
+    y = layer.forward(x)
+    layer.axis = 1  # the same axis of a 2-d array: fine
+    first = layer.backward(np.ones(y.shape))
+    layer.forward(x)
+    layer.axis = 0  # another one: forward's cache does not hold its rows
+    with pytest.raises(ValueError, match=r"forward ran along axis 1, but axis is 0 now"):
+        layer.backward(np.ones(y.shape))
+    layer.axis = 1
+    np.testing.assert_array_equal(layer.backward(np.ones(y.shape)), first)
+
+
+def test_axis_and_dim_together_are_refused_and_dim_is_named() -> None:
+    with pytest.raises(TypeError, match="give axis or dim"):
+        Softmax(axis=-1, dim=0)
+    with pytest.raises(TypeError, match=r"Softmax: dim must be an int, got 1\.5"):
+        Softmax(dim=1.5)  # type: ignore[arg-type]
+    assert Softmax(dim=0).axis == 0
+    assert Softmax().axis == -1
+    assert LogSoftmax(None).axis == -1
+
+
+@pytest.mark.parametrize("approximate", [np.array([1.0, 2.0]), None, "exact", 3])
+def test_gelu_approximate_set_after_the_constructor_is_checked(approximate: Any) -> None:
+    layer = GELU()
+    layer.approximate = approximate
+    for call in (layer.forward, layer.second_derivative):
+        with pytest.raises(ValueError, match="approximate must be 'none' or 'tanh', got"):
+            call(np.ones(3))
+    layer.approximate = np.str_("tanh")  # a str: fine
+    np.testing.assert_array_equal(layer.forward(np.ones(3)), GELU("tanh").forward(np.ones(3)))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_logsigmoid_underflows_to_minus_zero_on_both_engines(dtype: str, each_engine: str) -> None:
+    """log sigma(x) < 0 for every x: where it underflows, the result is -0.0."""
+    big = [20.0, 104.0, 200.0, 746.0, 1e300]
+    x = np.array([v for v in big if v <= float(np.finfo(dtype).max)] + [np.inf], dtype)
+    y = LogSigmoid().forward(x)
+    assert np.all(y <= 0)
+    assert np.all(np.signbit(y)), y

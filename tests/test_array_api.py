@@ -579,6 +579,28 @@ def test_torch_dtypes_follow_the_numpy_rules(torch: Any, dtype: str) -> None:
     assert Tanh()(torch.arange(3)).dtype == torch.float64
 
 
+def test_torch_bfloat16_is_kept_with_its_derivative_in_float32(torch: Any) -> None:
+    """README, "Dtypes": a library's other real floating dtype is kept, f' kept in
+    float32 as float16's, so that backward rounds once."""
+    x = torch.from_numpy(POINTS.copy()).to(torch.bfloat16)
+    layer = Tanh()
+    y: Any = layer(x)
+    g = torch.from_numpy(np.linspace(-3, 3, len(POINTS))).to(torch.bfloat16)
+    dx: Any = layer.backward(g)
+    assert y.dtype == dx.dtype == torch.bfloat16
+    wide = x.to(torch.float64).numpy()
+    exact = Tanh()
+    np.testing.assert_array_equal(y.to(torch.float64).numpy(), _bfloat16(torch, exact(wide)))
+    f_prime = exact.backward(np.ones_like(wide)).astype(np.float32)  # f' rounded to float32
+    expected = g.to(torch.float64).numpy() * f_prime.astype(np.float64)
+    np.testing.assert_array_equal(dx.to(torch.float64).numpy(), _bfloat16(torch, expected))
+
+
+def _bfloat16(torch: Any, a: Any) -> Any:
+    """float64 values rounded once to bfloat16, back in float64."""
+    return torch.from_numpy(np.array(a)).to(torch.bfloat16).to(torch.float64).numpy()
+
+
 def test_a_toy_network_trains_end_to_end_on_torch_tensors(torch: Any) -> None:
     rng = np.random.default_rng(1)
     points = rng.standard_normal((128, 2))

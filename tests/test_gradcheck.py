@@ -283,3 +283,12 @@ def test_gradgradcheck_passes_every_builtin_that_provides_second_derivatives(cls
     for kink in layer.kinks:
         x = x[np.abs(x - kink) > 1e-3]
     assert gradgradcheck(layer, x)
+
+
+def test_a_random_forward_is_named_as_the_cause() -> None:
+    """RReLU draws new slopes in every forward while training: finite differences of it
+    mean nothing, and gradcheck says so rather than blame the derivative."""
+    x = np.linspace(-2.0, 2.0, 8)
+    with pytest.raises(GradcheckError, match=r"RReLU: two forward calls .* call \.eval\(\)"):
+        gradcheck(ACTIVATIONS["rrelu"](rng=0), x)  # type: ignore[call-arg]
+    assert gradcheck(ACTIVATIONS["rrelu"](rng=0).eval(), x)  # type: ignore[call-arg]

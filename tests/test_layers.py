@@ -323,3 +323,19 @@ def test_train_and_eval_reach_every_layer_of_a_sequential() -> None:
     np.testing.assert_array_equal(model.forward(x), model.forward(x))  # the mean slope
     model.train()
     assert inner.training is True
+
+
+def test_a_forward_that_fails_midway_leaves_no_layer_a_stale_cache() -> None:
+    """README, "One forward, one cache": the layers after the one that failed forget
+    their last forward too, so backward adds nothing to any gradient."""
+    net = Sequential(Linear(3, 4, rng=0), Tanh(), Linear(4, 1, rng=1))
+    net.forward(np.ones((2, 3)))
+    net.zero_grad()
+    with pytest.raises(ValueError, match="in_features = 3"):
+        net.forward(np.ones((2, 5)))
+    with pytest.raises(RuntimeError, match=r"Linear\.backward called without a forward"):
+        net.backward(np.ones((2, 1)))
+    for p in net.parameters():
+        assert p.grad is None or not np.any(p.grad)
+    net.forward(np.ones((2, 3)))  # and it runs again as before
+    assert net.backward(np.ones((2, 1))).shape == (2, 3)

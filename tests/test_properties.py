@@ -354,10 +354,13 @@ def test_the_cache_is_its_own(
     y = layer.forward(buffer)
     copied = copy.copy(layer)
     copied.forward(other)
+    snapshot = copy.copy(layer)  # its cache copied from the layer's, not shared
     buffer[...] = 7
     y[...] = -7
     assert_identical(layer.backward(grad_output), expected, "backward after the caller's writes")
     assert_identical(copied.backward(grad_output), expected_other, "the copy's backward")
+    layer.forward(other)
+    assert_identical(snapshot.backward(grad_output), expected, "a copy's backward, as copied")
 
 
 @pytest.mark.parametrize("make", LAYERS)
@@ -445,21 +448,18 @@ def test_any_shape_and_lists_and_scalars(make: Callable[[], Layer], x: Array) ->
 
 
 @pytest.mark.parametrize("make", LAYERS)
-def test_a_failed_forward_never_leaves_a_half_written_cache(make: Callable[[], Layer]) -> None:
-    """README, "One forward, one cache": after a forward that fails, backward raises or
-    returns the previous forward's gradient, bit for bit (never a half-written one)."""
+def test_a_failed_forward_leaves_no_cache(make: Callable[[], Layer]) -> None:
+    """README, "One forward, one cache: a forward that fails, refused at the start (a
+    bad dtype or shape) or part-way, leaves no cache: backward then raises"."""
     layer = make()
     shape = _shape_for(layer)
     x = np.linspace(-2, 2, int(np.prod(shape))).reshape(shape)
-    expected = run(make(), x, np.ones(forward_quietly(make(), x).shape))[1]
+    grad_output = np.ones(forward_quietly(make(), x).shape)
     layer.forward(x)
     with pytest.raises(TypeError):
         layer.forward(np.ones(shape, complex))
-    try:
-        got = layer.backward(np.ones(forward_quietly(make(), x).shape))
-    except RuntimeError:
-        return
-    assert_identical(got, expected, "backward after a failed forward")
+    with pytest.raises(RuntimeError, match="without a forward"):
+        layer.backward(grad_output)
 
 
 @pytest.mark.parametrize("make", LAYERS)

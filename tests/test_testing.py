@@ -11,7 +11,7 @@ import numpy.typing as npt
 import pytest
 
 from tests.test_gradcheck import LogCosh, LogCoshWrongSecond
-from tinygrad_act import Activation, Layer, Linear, Sequential, Sigmoid, Softmax, Tanh
+from tinygrad_act import Activation, Layer, Linear, Sequential, Sigmoid, Softmax, Tanh, testing
 from tinygrad_act.activations import ACTIVATIONS
 from tinygrad_act.base import Array, as_float_array, check_grad_output
 from tinygrad_act.testing import (
@@ -221,14 +221,43 @@ def test_each_broken_layer_is_caught_by_its_check(
         assert words in message
 
 
-def test_gradient_failure_reports_the_shrunk_input_in_plain_words() -> None:
+def test_gradient_failure_reports_the_input_in_plain_words() -> None:
     with pytest.raises(AssertionError) as info:
         check_gradient(WrongDerivative)
     message = str(info.value)
-    # Hypothesis shrinks to a single element; f' = 1/(1+|x|) vs 1/(1+|x|)^2
+    # f' = 1/(1+|x|) vs 1/(1+|x|)^2, found at the fixed points first
     assert "derivative at x = " in message
     assert "by backward; finite differences give" in message
-    assert "Smallest failing input found: array(" in message
+    assert "Failing input: array(" in message
+
+
+class TailWrong(Activation):
+    """tanh, with f' doubled beyond x = 5 (about 5% of the kit's random draws land there)."""
+
+    @staticmethod
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        t = xp.tanh(x)
+        d = 1 - t * t
+        return t, xp.where(x > 5.0, 2 * d, d)
+
+
+def test_a_derivative_wrong_beyond_5_is_found_with_a_single_random_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The gradient check also looks at fixed points in both tails, so a range where f'
+    is wrong is found in every run, not only where the random draws land in it."""
+    monkeypatch.setattr(testing, "MAX_EXAMPLES", 1)
+    with pytest.raises(AssertionError) as info:
+        check_gradient(TailWrong)
+    found = re.search(r"derivative at x = (\S+) is", str(info.value))
+    assert found is not None
+    assert float(found.group(1)) > 5
+    check_gradient(Tanh)  # and a right tanh passes the same points
+
+
+def test_the_kit_names_a_callable_that_is_not_a_factory() -> None:
+    with pytest.raises(TypeError, match=r"called with no arguments.*tanh"):
+        check_layer(np.tanh)  # type: ignore[arg-type]
 
 
 def test_a_derivative_wrong_only_in_the_tails_is_found_in_the_tails() -> None:

@@ -182,8 +182,9 @@ class Namespace:
         return _jax_compiled("tanh")(x) if self.library == "jax" else self.xp.tanh(x)
 
     def derivative_dtype(self, dtype: Any) -> Any:
-        """f' is kept in the input's dtype, float16's in float32 (as on NumPy)."""
-        return self.xp.float32 if dtype == getattr(self.xp, "float16", None) else dtype
+        """f' is kept in the input's dtype, float16's in float32 (as on NumPy), and so is
+        that of any other float narrower than float32 (PyTorch's bfloat16)."""
+        return self.xp.float32 if self.xp.finfo(dtype).bits < 32 else dtype
 
     def float_input(self, x: Any, owner: str) -> Any:
         """`x` if real floating; bool and integers in float64 (float32 without it)."""

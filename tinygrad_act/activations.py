@@ -505,16 +505,19 @@ class GELU(Activation):
         self._check_approximate()
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        if self.approximate == "tanh":
+        approximate = self.approximate
+        if type(approximate) is not str:  # set since the constructor: a str, or an error
+            self._check_approximate()
+        if approximate == "tanh":
             return _gelu_tanh, (), True
-        if self.approximate != "none":
+        if approximate != "none":
             self._check_approximate()
         return _gelu, (), True
 
     def _check_approximate(self) -> None:
         """As the constructor: `approximate` may have been set since."""
-        if self.approximate not in ("none", "tanh"):
-            name = self.approximate
+        name = self.approximate
+        if not isinstance(name, str) or name not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {name!r}")
 
     @staticmethod
@@ -686,7 +689,9 @@ class LogSigmoid(Activation):
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         e = xp.exp(-xp.abs(x))
         r = 1 / (1 + e)  # sigma(|x|)
-        return xp.minimum(x, 0.0) - xp.log1p(e), xp.where(x >= 0, e * r, r)
+        # NOTE: a negated sum, so that f is -0.0 where it underflows (x > 745 in float64),
+        # as the exact value is negative; min(x, 0) - log1p(e) would be 0.0 - 0.0 = +0.0
+        return -(xp.log1p(e) - xp.minimum(x, 0.0)), xp.where(x >= 0, e * r, r)
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
@@ -1241,15 +1246,14 @@ class _AlongAxis(Layer):
     row, each chunk on NumPy (see `_array_api.dask_rows`).
     """
 
-    def __init__(self, axis: int = -1, *, dim: int | None = None) -> None:
+    def __init__(self, axis: int | None = None, *, dim: int | None = None) -> None:
         name = type(self).__name__
-        if dim is not None:  # PyTorch's name for it
-            if axis != -1:
-                raise TypeError(f"{name}: give axis or dim (its PyTorch name), not both")
-            axis = dim
-        if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
-            raise TypeError(f"{name}: axis must be an int, got {axis!r}")
-        self.axis = int(axis)
+        if dim is None:
+            self.axis = _valid_axis(name, -1 if axis is None else axis)
+        elif axis is None:  # PyTorch's name for it
+            self.axis = _valid_axis(name, dim, "dim")
+        else:
+            raise TypeError(f"{name}: give axis or dim (its PyTorch name), not both")
 
     #: Whether the row kernels compute the log of the softmax (LogSoftmax).
     _log: ClassVar[bool] = False
@@ -1325,13 +1329,14 @@ class _AlongAxis(Layer):
                 columns=columns is not None,
                 shape=shape,
             )
-        self._remember(p, x.dtype)  # p (in the rows' dtype, axis last): our own
+        self._remember(p, x.dtype, self.axis)  # p (in the rows' dtype, axis last): our own
         with np.errstate(all="ignore"):
             # the output is the caller's: a copy where it is the softmax kept
             return np.moveaxis(y, -1, self.axis).astype(x.dtype, copy=y is p)  # type: ignore[no-any-return]
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        p, dtype = self._recall()
+        p, dtype, axis = self._recall()
+        _check_same_axis(self, axis, p.ndim)
         if type(p) is not np.ndarray:
             return self._backward_foreign(grad_output, p, dtype)  # type: ignore[no-any-return]
         shape = list(p.shape[:-1])
@@ -1352,6 +1357,7 @@ class _AlongAxis(Layer):
         in `x`'s layout) for backward."""
         name = type(self).__name__
         self._forget()
+        _valid_axis(name, self.axis)
         if _array_api.is_dask(x):  # each chunk holds whole rows, computed as on NumPy
             rows = _array_api.dask_rows(name, x, self.axis)
             _check_axis(self, rows, self.axis)
@@ -1360,13 +1366,13 @@ class _AlongAxis(Layer):
             p = y
             if self._log:  # p as in memory: from the row kernels
                 p = _array_api.dask_rowwise(self._numpy_softmax, rows, dtype=wide)
-            self._remember(p, rows.dtype)
+            self._remember(p, rows.dtype, self.axis)
             return y.astype(rows.dtype)
         space, x, wide = _array_api.prepare(name, x)
         _check_axis(self, x, self.axis)
         y = _array_api.quiet(self.function, space, wide, self.axis)
         p = _array_api.quiet(self.softmax, space, y)
-        self._remember(p, x.dtype)  # a fresh array of that library: our own
+        self._remember(p, x.dtype, self.axis)  # a fresh array of that library: our own
         return space.astype(y, x.dtype)
 
     def _backward_foreign(self, grad_output: Any, p: Any, dtype: Any) -> Any:
@@ -1645,15 +1651,7 @@ class PReLU(Layer):
     kinks = (0.0,)
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
-        if (
-            isinstance(num_parameters, bool)
-            or not isinstance(num_parameters, int | np.integer)
-            or num_parameters < 1
-        ):
-            raise ValueError(
-                f"PReLU: num_parameters must be a positive int, got {num_parameters!r}"
-            )
-        self.num_parameters = int(num_parameters)
+        self.num_parameters = _count(num_parameters)
         self.weight = Parameter(np.full(self.num_parameters, check_real("PReLU", "init", init)))
 
     def named_parameters(self) -> list[tuple[str, Parameter]]:
@@ -1662,6 +1660,15 @@ class PReLU(Layer):
     def _slope(self, xp: Any, x: Array) -> Array:
         """The slopes, shaped to broadcast against `x` (channels along axis 1): a copy,
         as forward keeps what it used."""
+        # NOTE: num_parameters and weight may have been set since the constructor; the
+        # compiled pass reads as many slopes as there are channels
+        count = _count(self.num_parameters)
+        size = math.prod(self.weight.data.shape)
+        if size != count:
+            raise ValueError(
+                f"PReLU: num_parameters is {count}, but weight has size {size}: give "
+                f"weight {count} slopes, or set num_parameters to {size}"
+            )
         shape: tuple[int, ...] = ()
         if self.num_parameters > 1:
             if x.ndim < 2 or x.shape[1] != self.num_parameters:
@@ -1700,17 +1707,11 @@ class PReLU(Layer):
         # our own copy, for backward (the caller may change x meanwhile); none in no_grad
         kept = np.array(x, order="C") if is_grad_enabled() else np.ascontiguousarray(x)
         y = np.empty(x.shape, x.dtype)
-        view = self._channels(x)
+        view = _channels_view(x, slope.size)
         rates = slope.reshape(-1).astype(np.float64, copy=False)  # as NumPy widens them
         _channels.forward(kept.reshape(view), rates, y.reshape(view))
         self._remember(kept, slope, x.dtype)
         return y
-
-    def _channels(self, x: Array) -> tuple[int, int, int]:
-        """`x`'s shape seen as (outer, channels, inner), channels along axis 1."""
-        if self.num_parameters == 1:
-            return 1, 1, x.size
-        return x.shape[0], x.shape[1], math.prod(x.shape[2:])
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, slope, dtype = self._recall()
@@ -1733,7 +1734,8 @@ class PReLU(Layer):
         with np.errstate(all="ignore"):
             positive = x > 0
             weight_grad = xp.where(positive, 0.0, grad * x)
-            other_axes = tuple(i for i in range(x.ndim) if self.num_parameters == 1 or i != 1)
+            # the slopes forward used: one, or one per channel
+            other_axes = tuple(i for i in range(x.ndim) if slope.size == 1 or i != 1)
             total = xp.reshape(xp.sum(weight_grad, axis=other_axes), (-1,))
             _array_api.accumulate(self.weight, total)
             # NaN gives NaN, as in every activation
@@ -1750,11 +1752,32 @@ class PReLU(Layer):
         grad = np.ascontiguousarray(grad)
         out = np.empty(x.shape, dtype)
         sums = np.zeros(slope.size)
-        view = self._channels(x)
+        view = _channels_view(x, slope.size)
         rates = slope.reshape(-1).astype(np.float64, copy=False)
         _channels.backward(x.reshape(view), grad.reshape(view), rates, out.reshape(view), sums)
         _array_api.accumulate(self.weight, sums)
         return out
+
+
+def _channels_view(x: Array, slopes: int) -> tuple[int, int, int]:
+    """`x`'s shape seen as (outer, channels, inner), channels along axis 1, for PReLU's
+    compiled passes with `slopes` slopes (1: one for everything)."""
+    if slopes == 1:
+        return 1, 1, x.size
+    return x.shape[0], x.shape[1], math.prod(x.shape[2:])
+
+
+def _count(num_parameters: Any) -> int:
+    """PReLU's `num_parameters` as an int, positive, or a clear error."""
+    if (
+        isinstance(num_parameters, bool)
+        or not isinstance(num_parameters, int | np.integer)
+        or num_parameters < 1
+    ):
+        raise ValueError(f"PReLU: num_parameters must be a positive int, got {num_parameters!r}")
+    if num_parameters > np.iinfo(np.intp).max:
+        raise ValueError(f"PReLU: num_parameters must fit an array, got {num_parameters!r}")
+    return int(num_parameters)
 
 
 def _slope_bounds(lower: Any, upper: Any) -> tuple[float, float]:
@@ -1945,7 +1968,7 @@ class GLU(_AlongAxis):
                 if d is not None:
                     d[:, 0], d[:, 1] = gate, slope
         if d is not None:
-            self._remember(d, x.dtype, shape)
+            self._remember(d, x.dtype, shape, self.axis)
         return y.reshape(shape)
 
     def _check(self, x: Any) -> None:
@@ -1965,11 +1988,12 @@ class GLU(_AlongAxis):
         with np.errstate(all="ignore"):
             gate, slope = glu_derivatives(xp, a, b)
             y = a * gate
-            self._remember((gate, slope), x.dtype, tuple(y.shape))
+            self._remember((gate, slope), x.dtype, tuple(y.shape), self.axis)
         return xp.astype(y, x.dtype)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        d, dtype, shape = self._recall()
+        d, dtype, shape, axis = self._recall()
+        _check_same_axis(self, axis, len(shape))
         if type(d) is not np.ndarray:  # forward ran on another library's array
             gate, slope = d
             name = "GLU.backward"
@@ -2031,11 +2055,30 @@ def _slice(x: Array, axis: int, start: int, stop: int) -> Array:
     return x[(slice(None),) * (axis % x.ndim) + (slice(start, stop), ...)]
 
 
-def _check_axis(layer: Layer, x: Array, axis: int) -> None:
+def _valid_axis(name: str, axis: Any, argument: str = "axis") -> int:
+    """`axis` as an int, or a clear error (bool is refused: it is not an axis)."""
+    if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
+        raise TypeError(f"{name}: {argument} must be an int, got {axis!r}")
+    return int(axis)
+
+
+def _check_axis(layer: Any, x: Array, axis: Any) -> None:
+    """`layer.axis` (which may have been set since the constructor) fits `x`."""
+    axis = _valid_axis(type(layer).__name__, axis)
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(
             f"{type(layer).__name__}(axis={axis}) needs an input with more than "
             f"{axis if axis >= 0 else -axis - 1} dimensions, got shape {tuple(x.shape)}"
+        )
+
+
+def _check_same_axis(layer: Any, axis: int, ndim: int) -> None:
+    """backward's check that `layer.axis` still names the axis forward used."""
+    now = _valid_axis(type(layer).__name__, layer.axis)
+    if now % ndim != axis % ndim:
+        raise ValueError(
+            f"{type(layer).__name__}.backward: forward ran along axis {axis}, but axis is "
+            f"{now} now; call forward again"
         )
 
 

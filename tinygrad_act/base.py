@@ -265,6 +265,17 @@ class Layer:
             )
         return values  # type: ignore[no-any-return]
 
+    def __copy__(self: _L) -> _L:
+        """A shallow copy, parameters shared (as `copy.copy` of a PyTorch module), with
+        a cache of its own: neither forward overwrites what the other's backward reads."""
+        copied = type(self).__new__(type(self))
+        copied.__dict__.update(self.__dict__)
+        cache = self.__dict__.get("_cache")
+        if cache is not None:
+            values, thread = cache
+            copied._cache = (_owned(values), thread)
+        return copied
+
     def __getstate__(self) -> dict[str, Any]:
         # a cache belongs to this object and the thread that made it: copies start without
         state = dict(self.__dict__)
@@ -291,6 +302,18 @@ class Layer:
 
 def _no_kernel(xp: Any, x: Any, *parameters: Any) -> tuple[Any, Any]:
     raise NotImplementedError
+
+
+def _owned(value: Any) -> Any:
+    """`value` with every array in it (through tuples) copied; dtypes, shapes and
+    numbers as they are."""
+    if isinstance(value, tuple):
+        return tuple(_owned(part) for part in value)
+    if type(value) is np.ndarray:
+        return value.copy()
+    if isinstance(value, np.dtype | np.generic | int | float | str):
+        return value
+    return _array_api.copy(value) if _array_api.is_foreign(value) else value
 
 
 class Activation(Layer):
@@ -463,19 +486,6 @@ class Activation(Layer):
         ):
             grad = check_grad_output(self, grad_output, derivative.shape)
         return _engine.chain_rule(grad, derivative, dtype)
-
-    def __copy__(self) -> Activation:
-        copied = type(self).__new__(type(self))
-        copied.__dict__.update(self.__dict__)
-        cache = self.__dict__.get("_cache")
-        if cache is not None:  # the copy's forward must not overwrite our cache
-            (derivative, dtype), thread = cache
-            if type(derivative) is np.ndarray:
-                derivative = derivative.copy()
-            else:
-                derivative = _array_api.copy(derivative)
-            copied._cache = ((derivative, dtype), thread)
-        return copied
 
 
 _NO_KERNEL = _no_kernel

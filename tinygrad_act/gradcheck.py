@@ -128,6 +128,13 @@ def gradients(
     point = finite_point("gradients", x)
     to_input = _converter(x)
     y = _host(layer.forward(to_input(point)))
+    again = _host(layer.forward(to_input(point)))
+    if not np.array_equal(y, again, equal_nan=True):
+        raise GradcheckError(
+            f"{type(layer).__name__}: two forward calls at the same x gave different "
+            "outputs, and finite differences need a forward that does not change between "
+            "calls (a random layer, such as RReLU while training: call .eval() first)"
+        )
     v = default_grad_output(layer, y.shape, seed) if grad_output is None else grad_output
     v = _host(v)
     named = layer.named_parameters()

@@ -237,11 +237,25 @@ class Sequential(Layer):
             for name, p in layer.named_parameters()
         ]
 
-    def forward(self, x: npt.ArrayLike) -> Array:
-        foreign = type(x) is not np.ndarray and _array_api.is_foreign(x)
-        y = _array_api.float_array(x, "Sequential") if foreign else as_float_array(x, "Sequential")
+    def _forget(self) -> None:
         for layer in self.layers:
-            y = layer.forward(y)
+            layer._forget()
+
+    def forward(self, x: npt.ArrayLike) -> Array:
+        done = 0
+        try:
+            foreign = type(x) is not np.ndarray and _array_api.is_foreign(x)
+            convert = _array_api.float_array if foreign else as_float_array
+            y = convert(x, "Sequential")
+            for layer in self.layers:
+                y = layer.forward(y)
+                done += 1
+        except BaseException:
+            # the layers after the one that failed forget their last forward too, so that
+            # backward raises before any adds to a gradient from that earlier forward
+            for layer in self.layers[done:]:
+                layer._forget()
+            raise
         if self.layers:
             return y
         return _array_api.copy(y) if foreign else y.copy()  # type: ignore[no-any-return]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
+import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -131,6 +132,27 @@ def _probe(layer: Layer, batch: int, dtype: Any = np.float64) -> Array:
     return np.resize(np.array(PROBE), shape).astype(dtype)
 
 
+#: Where the gradient checks always look, besides Hypothesis's draws: both signs, at
+#: magnitudes from 0.001 to 1000, so that a derivative wrong over a whole range (beyond
+#: |x| = 5, say) never passes by chance.
+GRADIENT_PROBE = tuple(
+    sign * magnitude
+    for sign in (-1.0, 1.0)
+    for magnitude in (1e-3, 0.01, 0.1, 0.3, 0.7, 1.0, 1.5, 2.5, 4.0, 6.5, 10.0, 15.0, 20.0,
+                      30.0, 50.0, 100.0, 300.0, 1000.0)
+)  # fmt: skip
+
+
+def _gradient_probe(layer: Layer) -> Array:
+    """`GRADIENT_PROBE` but for the points near the layer's kinks, in an input of the
+    layer's shape (repeated to fill it)."""
+    kinks = tuple(getattr(layer, "kinks", ()))
+    points = [v for v in GRADIENT_PROBE if all(abs(v - k) > 1e-3 * max(1.0, abs(k)) for k in kinks)]
+    trailing = math.prod(_example_shape(layer, 1))
+    shape = _example_shape(layer, -(-len(points) // trailing))
+    return np.resize(np.array(points), shape)
+
+
 def _name(layer: Layer) -> str:
     return f"{type(layer).__name__} ({layer!r})"
 
@@ -178,6 +200,7 @@ def check_gradient(layer_or_factory: LayerOrFactory) -> None:
     """
     make = _factory(layer_or_factory)
     layer = make()
+    _gradient_agrees(make(), _gradient_probe(layer))
     elements = wide_floats(avoid=tuple(getattr(layer, "kinks", ())))
 
     @_examples()
@@ -265,7 +288,7 @@ def _gradient_agrees(layer: Layer, x: Array) -> None:
             f"{problem} ({int(bad.sum())} of {bad.size} elements wrong; backward disagrees "
             "with the slope of forward, so one of them is wrong there: the estimate trusts "
             f"forward to {NOISE_ULPS // 2} ulp). "
-            f"Smallest failing input found: {x!r}",
+            f"Failing input: {x!r}",
         )
     if elementwise:
         mismatch = chain_rule_mismatch(layer, x, seed=0)
@@ -285,6 +308,7 @@ def check_second_derivative(layer_or_factory: LayerOrFactory) -> None:
     layer = make()
     if not provides_second_derivative(layer):
         return
+    _second_derivative_agrees(make(), _gradient_probe(layer))
     elements = wide_floats(avoid=tuple(getattr(layer, "kinks", ())))
 
     @_examples()
@@ -326,7 +350,7 @@ def _second_derivative_agrees(layer: Any, x: Array) -> None:
             f"f''(x) at x = {float(x[at])!r} is {got[at]:.8g} by second_derivative; finite "
             f"differences of f' give {estimate[at]:.8g} (± {bound[at]:.2g} + {RTOL:g} "
             f"relative) ({int(bad.sum())} of {bad.size} elements wrong). "
-            f"Smallest failing input found: {x!r}",
+            f"Failing input: {x!r}",
         )
 
 
@@ -658,7 +682,14 @@ def _factory(layer_or_factory: Any) -> Callable[[], Layer]:
         )
 
     def make() -> Layer:
-        layer = layer_or_factory()
+        try:
+            layer = layer_or_factory()
+        except TypeError as error:  # not a factory (np.tanh, say), or one that needs arguments
+            raise TypeError(
+                "the testing kit checks a Layer instance, or a callable that returns a new "
+                f"one when called with no arguments (such as the class); {layer_or_factory!r}"
+                f"() raised TypeError: {error}"
+            ) from error
         if not isinstance(layer, Layer):
             raise TypeError(
                 f"the testing kit checks Layers: {layer_or_factory!r}() returned "
