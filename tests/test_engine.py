@@ -479,7 +479,7 @@ def test_compiled_loops_vectorize_and_are_cached_on_disk(tmp_path: Any) -> None:
     """Each loop has packed SIMD instructions, for each dtype, and so do the thread
     team's jobs (which call the same loops), on 512-bit registers where the CPU has
     AVX-512; a second process loads them all from disk."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**NUMBA_ENVIRONMENT, "NUMBA_CACHE_DIR": str(tmp_path)}
     first = subprocess.run(
         [sys.executable, "-c", PROBE, "asm"], env=env, capture_output=True, text=True
     )
@@ -521,7 +521,7 @@ def test_loops_cached_by_separate_processes_stay_apart(tmp_path: Any) -> None:
     """Two kernels' loops, each compiled and cached by a process of its own, then both
     loaded by a third, whose thread team's jobs call them: each job calls its own
     kernel's loop."""
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**NUMBA_ENVIRONMENT, "NUMBA_CACHE_DIR": str(tmp_path)}
     for layer in ("t.Sigmoid()", "t.GELU(approximate='tanh')", "t.Tanh()"):
         script = f"import numpy as np, tinygrad_act as t; {layer}.forward(np.ones(3))"
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True)

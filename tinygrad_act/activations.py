@@ -1670,11 +1670,11 @@ class PReLU(Layer):
                 f"weight {count} slopes, or set num_parameters to {size}"
             )
         shape: tuple[int, ...] = ()
-        if self.num_parameters > 1:
-            if x.ndim < 2 or x.shape[1] != self.num_parameters:
+        if count > 1:
+            if x.ndim < 2 or x.shape[1] != count:
                 raise ValueError(
-                    f"PReLU(num_parameters={self.num_parameters}) needs an input with "
-                    f"{self.num_parameters} channels along axis 1, got shape {tuple(x.shape)}"
+                    f"PReLU(num_parameters={count}) needs an input with {count} channels "
+                    f"along axis 1, got shape {tuple(x.shape)}"
                 )
             shape = (-1,) + (1,) * (x.ndim - 2)
         slope = xp.reshape(self.weight.data, shape)
