@@ -5,8 +5,9 @@ array API's names (``xp.exp``, ``xp.where``, ...). Here they are NumPy's ufuncs,
 applied to whole blocks of an array; `tinygrad_act._numba_math` has the same
 names as scalar functions that numba compiles into one loop.
 
-Beyond the standard, kernels may use ``erfc``, which NumPy lacks; it is built here
-from ``exp`` and arithmetic.
+Beyond the standard, kernels may use ``erfc``, which NumPy lacks, and ``two_product``
+(a product and its rounding error), which needs a fused multiply-add NumPy does not
+have; both are built here from ``exp`` and arithmetic (`tinygrad_act._array_math`).
 """
 
 from __future__ import annotations
@@ -50,3 +51,10 @@ def erfc(t: Any) -> Any:
     the right tail, and its ``erfcx`` is up to 7 ulp from exact below t = 5.
     """
     return _array_math.erfc(np, t)
+
+
+def two_product(a: Any, b: Any) -> tuple[Any, Any]:
+    """a * b rounded, and its rounding error exactly where the product is finite and the
+    error does not underflow (`_array_math.two_product`: Dekker's product, where the
+    compiled engine takes a fused multiply-add)."""
+    return _array_math.two_product(np, a, b)
