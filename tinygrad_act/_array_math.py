@@ -89,15 +89,10 @@ def _product_and_error(xp: Any, a: Any, a_step: float, b: Any, b_step: float) ->
 _SPLIT = {53: (2.0**27 + 1, 2.0**995, 2.0**28), 24: (2.0**12 + 1, 2.0**114, 2.0**13)}
 
 
-def _split(xp: Any, v: Any, bits: int) -> tuple[Any, Any]:
-    """v = hi + lo exactly, hi with the leading half of v's `bits` significant bits."""
-    factor, limit, scale = _SPLIT[bits]
-    # NOTE: v beyond `limit` is split at 1/scale its size and the parts scaled back (exact)
-    big = xp.abs(v) > limit
-    scaled = xp.where(big, v / scale, v)
-    spread = factor * scaled
-    hi = spread - (spread - scaled)
-    hi = xp.where(big, hi * scale, hi)
+def _split(xp: Any, v: Any, factor: float) -> tuple[Any, Any]:
+    """v = hi + lo exactly, hi with the leading half of v's significant bits."""
+    spread = factor * v
+    hi = spread - (spread - v)
     return hi, v - hi
 
 
@@ -106,9 +101,15 @@ def two_product(xp: Any, a: Any, b: Any, bits: int = 53) -> tuple[Any, Any]:
     and b whose product is below the largest float (by a few parts in 10**8) and whose
     error does not underflow; inf or NaN where the product overflows. `bits`: 53 for
     float64, 24 for float32."""
+    factor, limit, scale = _SPLIT[bits]
     product = a * b
-    a_hi, a_lo = _split(xp, a, bits)
-    b_hi, b_lo = _split(xp, b, bits)
+    # NOTE: a factor beyond `limit` would overflow in its split: it is divided by `scale`
+    # and the other factor multiplied by it, which leaves a b as it was
+    big_a, big_b = xp.abs(a) > limit, xp.abs(b) > limit
+    a = a * xp.where(big_a, 1 / scale, xp.where(big_b, scale, 1.0))
+    b = b * xp.where(big_b, 1 / scale, xp.where(big_a, scale, 1.0))
+    a_hi, a_lo = _split(xp, a, factor)
+    b_hi, b_lo = _split(xp, b, factor)
     return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 

@@ -407,11 +407,11 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
 
     NOTE: beta |x| = z + lo exactly (|lo| <= half an ulp of z), and e^(-z - lo) =
     e^-z (1 - lo) to first order. lo is dropped from z = 746 on, where e^-z is 0 (and lo
-    is NaN for |x| = inf); e - e lo keeps e = 0 a +0.
+    is NaN for |x| = inf). e^-z lo would be subnormal in the far tail, and flushed to 0
+    where subnormals are (XLA on the CPU): 1 - lo is not.
     """
     z, lo = xp.two_product(beta, xp.abs(x))
-    e = xp.exp(-z)
-    return e - e * xp.where(z < 746.0, lo, 0.0)
+    return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
 
 
 class SiLU(Activation):
@@ -1031,46 +1031,41 @@ class CELU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-        q, rest = _quotient(xp, x, alpha)
-        e, correction = _exp_and_correction(xp, q, rest)
-        # NOTE: x itself for x >= 0 keeps f(-0.0) = -0.0 (and NaN NaN)
-        f = xp.where(x < 0, alpha * (xp.expm1(q) + correction), x)
-        return f, xp.where(x > 0, 1.0, e + correction)
+        q, r = _quotient(xp, x, alpha)
+        # NOTE: e^(q + r) = e^q (1 + r), e^(q + r) - 1 = (e^q - 1) (1 + r) + r to first order;
+        # x itself for x >= 0 keeps f(-0.0) = -0.0 (and NaN NaN)
+        f = xp.where(x < 0, alpha * (xp.expm1(q) * (1 + r) + r), x)
+        return f, xp.where(x > 0, 1.0, xp.exp(q) * (1 + r))
 
     @staticmethod
     def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-        q, rest = _quotient(xp, x, alpha)
-        # NOTE: for |alpha| < 1, f'' = e^q / alpha is normal where e^q is not (q < -708):
-        # below q = -600, e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied last
-        deep = q < -600
-        e, correction = _exp_and_correction(xp, xp.where(deep, q + 64, q), rest)
-        derivative, scale = e + correction, xp.where(deep, _E_MINUS_64, 1.0)
+        q, r = _quotient(xp, x, alpha)
+        # NOTE: for |alpha| < 1, f'' = e^q / alpha is normal where e^q is not (below q =
+        # -708.39): there e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied last
+        deep = q < -708.39
+        derivative = xp.exp(xp.where(deep, q + 64, q)) * (1 + r)
+        scale = xp.where(deep, _E_MINUS_64, 1.0)
         second = xp.where(x < 0, derivative / alpha * scale, _zero(xp, x))
         return xp.where(x > 0, 1.0, derivative * scale), second
 
 
 @kernel_helper
 def _quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-    """q = x / alpha rounded (0 for x > 0) and the rest r = x / alpha - q, |r| <= half an
-    ulp of q, to within an ulp of r (NaN for x = -inf).
+    """q = x / alpha rounded (0 for x > 0), and the rest r = x / alpha - q (|r| <= half
+    an ulp of q) to within an ulp of r, where 2**-8 < |q| < 10**6; elsewhere r = -0.0.
 
     NOTE: the remainder x - q alpha is a float, and computed exactly: x minus q alpha
-    rounded (exact by Sterbenz's lemma), minus that rounding's error (`two_product`);
-    r is its quotient by alpha.
+    rounded (exact by Sterbenz's lemma), minus that rounding's error (`two_product`); r
+    is its quotient by alpha. Below |q| = 2**-8 rounding q costs e^q nothing (and where
+    subnormals are flushed, as by XLA on the CPU, the error of a tiny q alpha is not
+    exact); beyond 10**6, e^q is 0 or inf, and r NaN for x = -inf.
     """
     v = xp.where(x > 0, 0.0, x)  # NOTE: 0 keeps exp finite on the branch not taken
     q = v / alpha
     product, error = xp.two_product(q, alpha)
-    return q, ((v - product) - error) / alpha
-
-
-@kernel_helper
-def _exp_and_correction(xp: Any, a: Any, rest: Any) -> tuple[Any, Any]:
-    """e^a and e^a rest: e^(a + rest) = e^a + e^a rest to first order (|rest| is below
-    an ulp of a). The correction is 0 from |a| = 709.78 on, where e^a is 0 or inf and
-    `rest` may be NaN."""
-    e = xp.exp(a)
-    return e, xp.where(xp.abs(a) < 709.78, e * rest, 0.0)
+    r = ((v - product) - error) / alpha
+    # NOTE: -0.0, which added to a zero keeps its sign: f(x) = -0.0 where x / alpha does
+    return q, xp.where((xp.abs(q) > 2**-8) & (xp.abs(q) < 1e6), r, -0.0)
 
 
 class _Shrink(Activation):
