@@ -410,8 +410,20 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
     is NaN for |x| = inf). e^-z lo would be subnormal in the far tail, and flushed to 0
     where subnormals are (XLA on the CPU): 1 - lo is not.
     """
+    if _power_of_two(beta):  # beta |x| is exact (or so small that e^-z is 1)
+        return xp.exp(-(beta * xp.abs(x)))
     z, lo = xp.two_product(beta, xp.abs(x))
     return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
+
+
+@kernel_helper
+def _power_of_two(value: float) -> bool:
+    """Whether `value` is a power of two or its negative: a product with it, or a
+    quotient by it, is exact where it neither underflows nor overflows."""
+    # NOTE: value (2**52 + 1) is exact just where value has one significant bit; then
+    # the difference below gives value back (with or without a fused multiply-add)
+    spread = value * 4503599627370497.0
+    return spread - (spread - value) == value  # type: ignore[no-any-return]
 
 
 class SiLU(Activation):
@@ -1062,6 +1074,8 @@ def _quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     """
     v = xp.where(x > 0, 0.0, x)  # NOTE: 0 keeps exp finite on the branch not taken
     q = v / alpha
+    if _power_of_two(alpha):  # q is exact, or beyond where the rest counts
+        return q, -0.0
     product, error = xp.two_product(q, alpha)
     r = ((v - product) - error) / alpha
     # NOTE: -0.0, which added to a zero keeps its sign: f(x) = -0.0 where x / alpha does
