@@ -61,6 +61,41 @@ def sweep(dtype: Any, limit: float, seed: int = 0) -> npt.NDArray[Any]:
     return np.concatenate([p.astype(dtype) for p in parts])
 
 
+def product_pairs(dtype: Any, seed: int = 0) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    """Pairs (a, b) of `dtype` across its whole range, whose product is finite and whose
+    product's rounding error does not underflow: the domain where `two_product` is exact.
+    Random signs and significands, factors from near the smallest normal to near the
+    largest float (one huge and one tiny, where splitting the huge one would overflow)."""
+    bits, emin = _FORMAT[np.dtype(dtype)]
+    emax = -emin + 1
+    rng = np.random.default_rng(seed)
+    total = rng.integers(emin + 2 * bits, emax - 2, 3000)  # the exponent of a b
+    a_exponent = np.clip(rng.integers(emin, emax, total.size), total - emax + 1, total - emin)
+    a = np.ldexp(rng.uniform(1, 2, total.size), a_exponent) * rng.choice([-1, 1], total.size)
+    b = np.ldexp(rng.uniform(1, 2, total.size), total - a_exponent) * rng.choice(
+        [-1, 1], total.size
+    )
+    largest = float(np.finfo(dtype).max)
+    edges = [(largest, 0.5), (largest / 3, 2.5), (2.0 ** (emax - 2) * 1.7, 0.3), (0.3, 7.0)]
+    a = np.concatenate([a, [e[0] for e in edges], [-e[1] for e in edges]]).astype(dtype)
+    b = np.concatenate([b, [e[1] for e in edges], [e[0] for e in edges]]).astype(dtype)
+    return a, b
+
+
+def exact_product_errors(
+    a: npt.NDArray[Any], b: npt.NDArray[Any], product: Any, error: Any
+) -> list[tuple[float, float]]:
+    """The pairs (a, b) where product + error is not a b exactly."""
+    from fractions import Fraction
+
+    columns = (a.tolist(), b.tolist(), np.asarray(product).tolist(), np.asarray(error).tolist())
+    return [
+        (u, v)
+        for u, v, p, e in zip(*columns, strict=True)
+        if Fraction(u) * Fraction(v) != Fraction(p) + Fraction(e)
+    ]
+
+
 # ---------------------------------------------------------------------------
 # Exact f, f' and f'' of every elementwise activation, in mpmath, with PyTorch's
 # values at kinks. Each f'' is derived by hand; tests/test_second_derivatives.py
@@ -165,6 +200,26 @@ def _mish_d2(x: Any) -> Any:
     return 2 * sech2 * s + x * (-2 * t * sech2 * s * s + sech2 * s * (1 - s))
 
 
+def celu(alpha: float) -> Exact:
+    """CELU's f, f' and f'' for the float64 `alpha`, taken as its exact value."""
+    a = mp.mpf(alpha)
+    return Exact(
+        lambda x: x if x > 0 else a * mp.expm1(x / a),
+        lambda x: 1 if x > 0 else mp.exp(x / a),
+        lambda x: mp.exp(x / a) / a if x < 0 else mp.mpf(0),
+    )
+
+
+def softplus(beta: float) -> Exact:
+    """Softplus's f, f' and f'' for the float64 `beta`, taken as its exact value."""
+    b = mp.mpf(beta)
+    return Exact(
+        lambda x: mp.log1p(mp.exp(b * x)) / b,
+        lambda x: sigmoid(b * x),
+        lambda x: b * sigmoid(b * x) * sigmoid(-b * x),
+    )
+
+
 EXACT: dict[str, Exact] = {
     "Sigmoid": Exact(
         sigmoid,
@@ -234,6 +289,12 @@ EXACT: dict[str, Exact] = {
         lambda x: 1 if x > 0 else mp.exp(2 * x),
         lambda x: 2 * mp.exp(2 * x) if x < 0 else mp.mpf(0),
     ),
+    # parameters that are not powers of two: x/alpha and beta x round
+    "CELU(0.01)": celu(0.01),
+    "CELU(0.3)": celu(0.3),
+    "CELU(3.3)": celu(3.3),
+    "Softplus(3.7)": softplus(3.7),
+    "Softplus(0.3)": softplus(0.3),
     "Softshrink": Exact(
         lambda x: x - mp.mpf(0.5) if x > 0.5 else x + mp.mpf(0.5) if x < -0.5 else mp.mpf(0),
         lambda x: mp.mpf(1 if abs(x) > 0.5 else 0),

@@ -107,6 +107,9 @@ CASES = {
     "ELU": Case(ELU),
     "SELU": Case(SELU),
     "Softplus": Case(Softplus),
+    # beta x rounds: carried into exp, not hundreds of ulp in the left tail
+    "Softplus(3.7)": Case(lambda: Softplus(beta=3.7)),
+    "Softplus(0.3)": Case(lambda: Softplus(beta=0.3)),
     "SiLU": Case(
         SiLU,
         backward_ulp=cancelling(sigmoid, lambda x: x * sigmoid(x) * sigmoid(-x)),
@@ -131,6 +134,10 @@ CASES = {
     "Hardswish": Case(Hardswish),
     "CELU": Case(CELU),
     "CELU(0.5)": Case(lambda: CELU(alpha=0.5)),
+    # x/alpha rounds: carried into exp, not hundreds of ulp in the left tail
+    "CELU(0.01)": Case(lambda: CELU(alpha=0.01)),
+    "CELU(0.3)": Case(lambda: CELU(alpha=0.3)),
+    "CELU(3.3)": Case(lambda: CELU(alpha=3.3)),
     "Softshrink": Case(Softshrink),
     "Hardshrink": Case(Hardshrink),
     "Tanhshrink": Case(Tanhshrink),

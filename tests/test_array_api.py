@@ -21,7 +21,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from tests.reference import ulp_error
+from tests.reference import exact_product_errors, product_pairs, ulp_error
 from tests.test_accuracy import CASES, check_softmaxes, check_within, exact_values
 from tinygrad_act import (
     GELU,
@@ -465,6 +465,35 @@ def test_erfc_and_tanh_per_backend(backend: Backend) -> None:
     assert np.signbit(got[1])
     got = numpy_of(space.erfc(backend.to(specials)))
     np.testing.assert_array_equal(got, [1.0, 1.0, 0.0, 2.0, np.nan])
+
+
+def test_two_product_is_exact_per_backend(backend: Backend) -> None:
+    """The namespace's `two_product` (`_array_math`'s Dekker product): a b = product +
+    error exactly across the float64 range, huge factors included (their split is scaled);
+    where a library flushes subnormals, for factors whose halves are normal."""
+    a, b = product_pairs("float64")
+    if flushes_subnormals(backend, "float64"):  # XLA on the CPU: the low half of a factor
+        normal = np.minimum(np.abs(a), np.abs(b)) >= 2.0**-960  # below 2**-969 is subnormal
+        a, b = a[normal], b[normal]
+    space = _array_api.Namespace(backend.to(a))
+    product, error = space.two_product(backend.to(a), backend.to(b))
+    assert not exact_product_errors(a, b, numpy_of(product), numpy_of(error))
+
+
+def test_two_product_is_exact_on_numpy_and_in_float32() -> None:
+    """On the NumPy engine's namespace, and on a device without float64 (Veltkamp's split
+    for 24 bits)."""
+    from tinygrad_act import _numpy_math
+
+    a, b = product_pairs("float64")
+    assert not exact_product_errors(a, b, *_numpy_math.two_product(a, b))
+    a, b = product_pairs("float32")
+    device = xs.Device("no_float64")
+    x = xs.asarray(a, device=device)
+    space = _array_api.Namespace(x)
+    assert space.dtype == xs.float32
+    product, error = space.two_product(x, xs.asarray(b, device=device))
+    assert not exact_product_errors(a, b, numpy_of(product), numpy_of(error))
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])

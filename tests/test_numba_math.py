@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from tests.reference import sweep, ulp_error
+from tests.reference import exact_product_errors, product_pairs, sweep, ulp_error
 
 numba = pytest.importorskip("numba")
 
@@ -346,3 +346,27 @@ def test_tanh_shares_its_exp_and_division_with_tanhs_kernel(dtype: str) -> None:
     (kernel_divisions, kernel_fused), (tanh_divisions, tanh_fused) = counts
     assert 0 < kernel_divisions <= tanh_divisions, counts  # (divisions, FMAs): kernel, tanh
     assert kernel_fused <= tanh_fused + 4, counts
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_two_product_is_exact_across_the_range(dtype: str) -> None:
+    """`two_product` in `_numba_math` (float64) and `_numba_math32` (float32), compiled with
+    the engine's flags: a b = product + error exactly, wherever the product is finite
+    and its error does not underflow; inf or NaN where the product overflows."""
+    xp = _numba_math32 if dtype == "float32" else _numba_math
+    function = xp.two_product
+
+    def loop(a: Array, b: Array) -> tuple[Array, Array]:
+        product, error = np.empty_like(a), np.empty_like(a)
+        for i in range(a.size):
+            product[i], error[i] = function(a[i], b[i])
+        return product, error
+
+    compiled = numba.njit(**_engine.KERNEL_OPTIONS)(loop)
+    a, b = product_pairs(dtype)
+    product, error = compiled(a, b)
+    assert product.dtype == error.dtype == np.dtype(dtype)
+    assert not exact_product_errors(a, b, product, error)
+    huge = np.array([np.finfo(dtype).max], dtype)
+    _, error = compiled(huge, huge)
+    assert not np.isfinite(error[0])

@@ -124,7 +124,8 @@ class Namespace:
     ...), with these additions: ``where``, ``maximum``, ``minimum`` and
     ``copysign`` take Python numbers for either argument (made arrays of the
     compute dtype, on the device); ``erfc`` comes from `ERFC` or `_array_math`, as
-    does JAX's ``tanh``; and ``dtype`` is the compute dtype, float64 unless the device
+    does JAX's ``tanh``; ``two_product`` (a product and its rounding error) from
+    `_array_math`; and ``dtype`` is the compute dtype, float64 unless the device
     has none (for JAX: unless ``jax_enable_x64`` is off).
     """
 
@@ -180,6 +181,11 @@ class Namespace:
     def tanh(self, x: Any) -> Any:
         # NOTE: XLA's float64 tanh on the CPU is up to 6.9 ulp from exact near |x| = 20
         return _jax_compiled("tanh")(x) if self.library == "jax" else self.xp.tanh(x)
+
+    def two_product(self, a: Any, b: Any) -> tuple[Any, Any]:
+        """a * b rounded, and its rounding error (`_array_math.two_product`)."""
+        bits = 53 if self.dtype == self.xp.float64 else 24
+        return _array_math.two_product(self, self.array(a), self.array(b), bits)
 
     def derivative_dtype(self, dtype: Any) -> Any:
         """f' is kept in the input's dtype, float16's in float32 (as on NumPy), and so is

@@ -1,4 +1,4 @@
-"""erfc and tanh from arithmetic and exp, for array libraries whose own fall short.
+"""erfc, tanh and exact products from arithmetic and exp, for array libraries that lack them.
 
 Exact GELU needs ``erfc``, which the array API standard lacks. PyTorch and CuPy have
 accurate ones (within 3.1 ulp in float64, measured against mpmath on the CPU and on
@@ -15,6 +15,10 @@ comparisons and arithmetic (and `tanh` the library's ``tanh`` near 0). The produ
 whose rounding errors are carried split their factors with ``floor`` at fixed powers
 of two, so that a fused multiply-add (XLA fuses under ``jax.jit``) leaves them intact;
 it may still change the other roundings, by about half an ulp in the result.
+
+`two_product` gives a product's rounding error exactly, as a fused multiply-add does on
+the compiled engine: Dekker's product of Veltkamp's splits, which kernels use to carry
+the rounding of an exponential's argument (`CELU`, `Softplus`).
 """
 
 from __future__ import annotations
@@ -78,6 +82,35 @@ def _product_and_error(xp: Any, a: Any, a_step: float, b: Any, b_step: float) ->
     a_low, b_low = a - a_high, b - b_high
     error = ((a_high * b_high - product) + a_high * b_low + a_low * b_high) + a_low * b_low
     return product, error
+
+
+#: Veltkamp's split for float64 and float32 (by significand bits): the factor 2**s + 1
+#: (s = 27, 12), the magnitude above which v (2**s + 1) could overflow, and 2**(s + 1).
+_SPLIT = {53: (2.0**27 + 1, 2.0**995, 2.0**28), 24: (2.0**12 + 1, 2.0**114, 2.0**13)}
+
+
+def _split(xp: Any, v: Any, factor: float) -> tuple[Any, Any]:
+    """v = hi + lo exactly, hi with the leading half of v's significant bits."""
+    spread = factor * v
+    hi = spread - (spread - v)
+    return hi, v - hi
+
+
+def two_product(xp: Any, a: Any, b: Any, bits: int = 53) -> tuple[Any, Any]:
+    """a * b rounded, and its rounding error (Dekker's product): exact for any finite a
+    and b whose product is below the largest float (by a few parts in 10**8) and whose
+    error does not underflow; inf or NaN where the product overflows. `bits`: 53 for
+    float64, 24 for float32."""
+    factor, limit, scale = _SPLIT[bits]
+    product = a * b
+    # NOTE: a factor beyond `limit` would overflow in its split: it is divided by `scale`
+    # and the other factor multiplied by it, which leaves a b as it was
+    big_a, big_b = xp.abs(a) > limit, xp.abs(b) > limit
+    a = a * xp.where(big_a, 1 / scale, xp.where(big_b, scale, 1.0))
+    b = b * xp.where(big_b, 1 / scale, xp.where(big_a, scale, 1.0))
+    a_hi, a_lo = _split(xp, a, factor)
+    b_hi, b_lo = _split(xp, b, factor)
+    return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 
 
 def erfc(xp: Any, t: Any) -> Any:

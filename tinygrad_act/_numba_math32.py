@@ -35,6 +35,7 @@ from tinygrad_act._numba_math import (
     maximum,
     minimum,
     square,
+    two_product,
     where,
 )
 
@@ -50,6 +51,7 @@ __all__ = [
     "sign",
     "square",
     "tanh",
+    "two_product",
     "where",
 ]
 

@@ -5,12 +5,14 @@ array API's names (``xp.exp``, ``xp.where``, ...). Here they are NumPy's ufuncs,
 applied to whole blocks of an array; `tinygrad_act._numba_math` has the same
 names as scalar functions that numba compiles into one loop.
 
-Beyond the standard, kernels may use ``erfc``, which NumPy lacks; it is built here
-from ``exp`` and arithmetic.
+Beyond the standard, kernels may use ``erfc``, which NumPy lacks, and ``two_product``
+(a product and its rounding error), which needs a fused multiply-add NumPy does not
+have; both are built here from ``exp`` and arithmetic (`tinygrad_act._array_math`).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -50,3 +52,30 @@ def erfc(t: Any) -> Any:
     the right tail, and its ``erfcx`` is up to 7 ulp from exact below t = 5.
     """
     return _array_math.erfc(np, t)
+
+
+def two_product(a: Any, b: Any) -> tuple[Any, Any]:
+    """a * b rounded, and its rounding error exactly where the product is finite and the
+    error does not underflow (`_array_math.two_product`: Dekker's product, where the
+    compiled engine takes a fused multiply-add).
+
+    A kernel's parameter times an array, the common case, is cheaper: the parameter is
+    split once, and a power of two gives an error of 0 (a scalar) without a pass.
+    """
+    if type(a) is float and type(b) is np.ndarray:
+        a, b = b, a
+    if type(b) is not float or type(a) is not np.ndarray or not 2.0**-960 < abs(b) < 2.0**960:
+        return _array_math.two_product(np, a, b)
+    product = a * b
+    if math.frexp(b)[0] in (0.5, -0.5):
+        return product, 0.0
+    spread = _SPLIT * b
+    b_hi = spread - (spread - b)
+    b_lo = b - b_hi
+    spread = _SPLIT * a
+    a_hi = spread - (spread - a)  # NaN where |a| > 2**995: the error is then NaN
+    a_lo = a - a_hi
+    return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+_SPLIT = 2.0**27 + 1

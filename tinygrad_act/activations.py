@@ -366,9 +366,10 @@ class Softplus(Activation):
     Computed as :math:`\max(x, 0) + \log(1 + e^{-|z|}) / \beta`, :math:`z = \beta x`,
     with ``log1p``: no overflow at x = 1000, full relative accuracy at x = -1000.
     Unlike PyTorch, there is no ``threshold`` above which the result switches to
-    ``x``: the exact form costs nothing here. For :math:`\beta \ne 1` the rounding
-    of :math:`\beta x` adds an error of about :math:`|\beta x|` ulp in the far left
-    tail.
+    ``x``: the exact form costs nothing here. :math:`\beta |x|` is carried as its
+    rounded value plus the exact rounding error, so that for any :math:`\beta` the
+    tails are as accurate as for :math:`\beta = 1` (rounding :math:`\beta x` alone
+    would cost about :math:`|\beta x|` ulp, hundreds in the far left tail).
 
     Examples
     --------
@@ -384,18 +385,45 @@ class Softplus(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
-        z = beta * x
-        e = xp.exp(-xp.abs(z))
+        e = _exp_minus_product(xp, beta, x)
         r = 1 / (1 + e)
-        return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
+        return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(x >= 0, r, e * r)
 
     @staticmethod
     def derivatives(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
         """f' = sigma(beta x) and f'' = beta sigma(beta x) sigma(-beta x)."""
-        z = beta * x
-        e = xp.exp(-xp.abs(z))
-        r = 1 / (1 + e)
-        return xp.where(z >= 0, r, e * r), beta * (r * (e * r))
+        e = _exp_minus_product(xp, beta, x)
+        d = 1 + e
+        r = 1 / d
+        # NOTE: f'' = beta e / (1 + e)^2 with the rounding error of 1 + e carried (exact,
+        # as e <= 1): 1 / (d + error)^2 = (1 - 2 error / d) / d^2 to first order
+        second = beta * e / (d * d) * (1 - 2 * ((1 - d) + e) * r)
+        return xp.where(x >= 0, r, e * r), second
+
+
+@kernel_helper
+def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
+    """e^(-beta |x|) for beta > 0, with the rounding error of beta |x| carried.
+
+    NOTE: beta |x| = z + lo exactly (|lo| <= half an ulp of z), and e^(-z - lo) =
+    e^-z (1 - lo) to first order. lo is dropped from z = 746 on, where e^-z is 0 (and lo
+    is NaN for |x| = inf). e^-z lo would be subnormal in the far tail, and flushed to 0
+    where subnormals are (XLA on the CPU): 1 - lo is not.
+    """
+    if _power_of_two(beta):  # beta |x| is exact (or so small that e^-z is 1)
+        return xp.exp(-(beta * xp.abs(x)))
+    z, lo = xp.two_product(beta, xp.abs(x))
+    return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
+
+
+@kernel_helper
+def _power_of_two(value: float) -> bool:
+    """Whether `value` is a power of two or its negative: a product with it, or a
+    quotient by it, is exact where it neither underflows nor overflows."""
+    # NOTE: value (2**52 + 1) is exact just where value has one significant bit; then
+    # the difference below gives value back (with or without a fused multiply-add)
+    spread = value * 4503599627370497.0
+    return spread - (spread - value) == value  # type: ignore[no-any-return]
 
 
 class SiLU(Activation):
@@ -995,8 +1023,12 @@ class CELU(Activation):
     -----
     ``expm1`` keeps :math:`f` accurate near 0. :math:`f'(0) = 1` for every
     :math:`\alpha` (unlike ELU's :math:`\alpha`), :math:`f''(0) = 0` and
-    :math:`f(-0.0) = -0.0`, as in PyTorch. For :math:`\alpha \ne 1` the rounding of
-    :math:`x/\alpha` adds about :math:`|x/\alpha|` ulp in the left tail.
+    :math:`f(-0.0) = -0.0`, as in PyTorch. :math:`x/\alpha` is carried as its rounded
+    value :math:`q` plus the rest :math:`r`, from the division's exact remainder, with
+    :math:`e^{q + r} = e^q (1 + r)` and :math:`e^{q + r} - 1 = (e^q - 1) + e^q r`, so that
+    for any :math:`\alpha` the left tail is as accurate as for :math:`\alpha = 1`
+    (rounding :math:`x/\alpha` alone would cost about :math:`|x/\alpha|` ulp, hundreds
+    where :math:`e^{x/\alpha}` nears the subnormals).
 
     Examples
     --------
@@ -1016,17 +1048,43 @@ class CELU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-        # NOTE: 0 keeps exp finite on the branch not taken. Dividing inside the where, not
-        # after it, keeps f(-0.0) = -0.0 on numba: compiled for float32 and float16 input,
-        # where(x > 0, 0.0, x) / alpha lost the sign of -0.0.
-        z = xp.where(x > 0, 0.0, x / alpha)
-        return xp.where(x > 0, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
+        q, r = _quotient(xp, x, alpha)
+        # NOTE: e^(q + r) = e^q (1 + r), e^(q + r) - 1 = (e^q - 1) (1 + r) + r to first order;
+        # x itself for x >= 0 keeps f(-0.0) = -0.0 (and NaN NaN)
+        f = xp.where(x < 0, alpha * (xp.expm1(q) * (1 + r) + r), x)
+        return f, xp.where(x > 0, 1.0, xp.exp(q) * (1 + r))
 
     @staticmethod
     def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-        z = xp.where(x > 0, 0.0, x) / alpha
-        e = xp.exp(z)
-        return xp.where(x > 0, 1.0, e), xp.where(x < 0, e / alpha, _zero(xp, x))
+        q, r = _quotient(xp, x, alpha)
+        # NOTE: for |alpha| < 1, f'' = e^q / alpha is normal where e^q is not (below q =
+        # -708.39): there e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied last
+        deep = q < -708.39
+        derivative = xp.exp(xp.where(deep, q + 64, q)) * (1 + r)
+        scale = xp.where(deep, _E_MINUS_64, 1.0)
+        second = xp.where(x < 0, derivative / alpha * scale, _zero(xp, x))
+        return xp.where(x > 0, 1.0, derivative * scale), second
+
+
+@kernel_helper
+def _quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+    """q = x / alpha rounded (0 for x > 0), and the rest r = x / alpha - q (|r| <= half
+    an ulp of q) to within an ulp of r, where 2**-8 < |q| < 10**6; elsewhere r = -0.0.
+
+    NOTE: the remainder x - q alpha is a float, and computed exactly: x minus q alpha
+    rounded (exact by Sterbenz's lemma), minus that rounding's error (`two_product`); r
+    is its quotient by alpha. Below |q| = 2**-8 rounding q costs e^q nothing (and where
+    subnormals are flushed, as by XLA on the CPU, the error of a tiny q alpha is not
+    exact); beyond 10**6, e^q is 0 or inf, and r NaN for x = -inf.
+    """
+    v = xp.where(x > 0, 0.0, x)  # NOTE: 0 keeps exp finite on the branch not taken
+    q = v / alpha
+    if _power_of_two(alpha):  # q is exact, or beyond where the rest counts
+        return q, -0.0
+    product, error = xp.two_product(q, alpha)
+    r = ((v - product) - error) / alpha
+    # NOTE: -0.0, which added to a zero keeps its sign: f(x) = -0.0 where x / alpha does
+    return q, xp.where((xp.abs(q) > 2**-8) & (xp.abs(q) < 1e6), r, -0.0)
 
 
 class _Shrink(Activation):
