@@ -72,8 +72,8 @@ def two_product(a: Any, b: Any) -> tuple[Any, Any]:
     spread = _SPLIT * b
     b_hi = spread - (spread - b)
     b_lo = b - b_hi
-    spread = _SPLIT * a
-    a_hi = spread - (spread - a)  # NaN where |a| > 2**995: the error is then NaN
+    spread_a = _SPLIT * a
+    a_hi = spread_a - (spread_a - a)  # NaN where |a| > 2**995: the error is then NaN
     a_lo = a - a_hi
     return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
 

@@ -383,6 +383,11 @@ class Softplus(Activation):
     def __init__(self, beta: float = 1.0) -> None:
         self.beta = check_real("Softplus", "beta", beta, positive=True)
 
+    def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
+        if type(self) is Softplus and _power_of_two(self.beta):  # the same f and f', faster
+            return _softplus_exact_product, (self.beta,), True
+        return super()._kernel(derivative)
+
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
         e = _exp_minus_product(xp, beta, x)
@@ -410,20 +415,33 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
     is NaN for |x| = inf). e^-z lo would be subnormal in the far tail, and flushed to 0
     where subnormals are (XLA on the CPU): 1 - lo is not.
     """
-    if _power_of_two(beta):  # beta |x| is exact (or so small that e^-z is 1)
-        return xp.exp(-(beta * xp.abs(x)))
     z, lo = xp.two_product(beta, xp.abs(x))
     return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
 
 
-@kernel_helper
-def _power_of_two(value: float) -> bool:
-    """Whether `value` is a power of two or its negative: a product with it, or a
-    quotient by it, is exact where it neither underflows nor overflows."""
-    # NOTE: value (2**52 + 1) is exact just where value has one significant bit; then
-    # the difference below gives value back (with or without a fused multiply-add)
-    spread = value * 4503599627370497.0
-    return spread - (spread - value) == value  # type: ignore[no-any-return]
+def _power_of_two(value: Any) -> bool:
+    """Whether the float `value` is a power of two or its negative: a product with it,
+    or a quotient by it, is then exact where it neither underflows nor overflows."""
+    return type(value) is float and abs(math.frexp(value)[0]) == 0.5
+
+
+def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
+    """`Softplus`'s kernel for a beta that is a power of two (1, the default): beta x is
+    exact, and nothing needs carrying."""
+    z = beta * x
+    e = xp.exp(-xp.abs(z))
+    r = 1 / (1 + e)
+    return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
+
+
+def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+    """`CELU`'s kernel for an alpha that is a power of two (1, the default): x / alpha
+    is exact, and nothing needs carrying."""
+    # NOTE: 0 keeps exp finite on the branch not taken. Dividing inside the where, not
+    # after it, keeps f(-0.0) = -0.0 on numba: compiled for float32 and float16 input,
+    # where(x > 0, 0.0, x) / alpha lost the sign of -0.0.
+    z = xp.where(x > 0, 0.0, x / alpha)
+    return xp.where(x > 0, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
 
 
 class SiLU(Activation):
@@ -1046,6 +1064,11 @@ class CELU(Activation):
         if self.alpha == 0:
             raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
 
+    def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
+        if type(self) is CELU and _power_of_two(self.alpha):  # the same f and f', faster
+            return _celu_exact_quotient, (self.alpha,), True
+        return super()._kernel(derivative)
+
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
         q, r = _quotient(xp, x, alpha)
@@ -1079,8 +1102,6 @@ def _quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     """
     v = xp.where(x > 0, 0.0, x)  # NOTE: 0 keeps exp finite on the branch not taken
     q = v / alpha
-    if _power_of_two(alpha):  # q is exact, or beyond where the rest counts
-        return q, -0.0
     product, error = xp.two_product(q, alpha)
     r = ((v - product) - error) / alpha
     # NOTE: -0.0, which added to a zero keeps its sign: f(x) = -0.0 where x / alpha does
