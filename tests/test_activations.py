@@ -602,9 +602,11 @@ def each_engine(request: pytest.FixtureRequest) -> Any:
     ("change", "x", "message"),
     [
         (lambda p: setattr(p, "num_parameters", 4), -np.ones((2, 4, 3)),
-         "num_parameters is 4, but weight has size 1"),
+         r"num_parameters is 4, but weight has shape \(1,\)"),
         (lambda p: setattr(p, "weight", Parameter(np.full(2, 0.1))), -np.ones((2, 3, 3)),
-         "num_parameters is 3, but weight has size 2"),
+         r"num_parameters is 3, but weight has shape \(2,\)"),
+        (lambda p: setattr(p, "weight", Parameter(np.full((3, 1), 0.1))), -np.ones((2, 3, 3)),
+         r"num_parameters is 3, but weight has shape \(3, 1\)"),
         (lambda p: setattr(p, "num_parameters", 0), -np.ones((2, 5)),
          "num_parameters must be a positive int, got 0"),
     ],
@@ -620,6 +622,14 @@ def test_prelu_slopes_that_do_not_match_are_refused_not_read_past(
         layer.forward(x)
     with pytest.raises(RuntimeError, match="without a forward"):
         layer.backward(np.ones(x.shape))
+
+
+def test_prelu_backward_refuses_a_weight_reshaped_since_forward(each_engine: str) -> None:
+    layer = PReLU(num_parameters=2)
+    layer.forward(-np.ones((1, 2, 3)))
+    layer.weight = Parameter(np.full(3, 0.1))
+    with pytest.raises(ValueError, match=r"forward used 2 slopes, but weight has shape \(3,\)"):
+        layer.backward(np.ones((1, 2, 3)))
 
 
 def test_prelu_backward_uses_the_slopes_forward_used(each_engine: str) -> None:
@@ -655,6 +665,9 @@ def test_backward_refuses_an_axis_changed_since_forward(make: Any, each_engine: 
     layer.forward(x)
     layer.axis = 0  # another one: forward's cache does not hold its rows
     with pytest.raises(ValueError, match=r"forward ran along axis 1, but axis is 0 now"):
+        layer.backward(np.ones(y.shape))
+    layer.axis = 3  # out of range, though 3 % 2 == 1
+    with pytest.raises(ValueError, match=r"forward ran along axis 1, but axis is 3 now"):
         layer.backward(np.ones(y.shape))
     layer.axis = 1
     np.testing.assert_array_equal(layer.backward(np.ones(y.shape)), first)

@@ -255,8 +255,28 @@ def test_a_derivative_wrong_beyond_5_is_found_with_a_single_random_draw(
     check_gradient(Tanh)  # and a right tanh passes the same points
 
 
+class TanhWrongSecondBelowMinus5(Tanh):
+    """tanh, with f'' doubled only below x = -5."""
+
+    @staticmethod
+    def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
+        t = xp.tanh(x)
+        d = 1 - t * t
+        second = -2 * t * d
+        return d, xp.where(x < -5.0, 2 * second, second)
+
+
+def test_a_second_derivative_wrong_below_minus_5_is_found_with_a_single_random_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(testing, "MAX_EXAMPLES", 1)
+    with pytest.raises(AssertionError, match=r"f''\(x\) at x = -"):
+        check_second_derivative(TanhWrongSecondBelowMinus5)
+    check_second_derivative(Tanh)
+
+
 def test_the_kit_names_a_callable_that_is_not_a_factory() -> None:
-    with pytest.raises(TypeError, match=r"called with no arguments.*tanh"):
+    with pytest.raises(TypeError, match=r"tanh.*called with no arguments"):
         check_layer(np.tanh)  # type: ignore[arg-type]
 
 

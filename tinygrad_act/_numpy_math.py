@@ -62,6 +62,8 @@ def two_product(a: Any, b: Any) -> tuple[Any, Any]:
     A kernel's parameter times an array, the common case, is cheaper: the parameter is
     split once, and a power of two gives an error of 0 (a scalar) without a pass.
     """
+    if type(a) is not np.ndarray and type(b) is not np.ndarray:  # the one-element path
+        return _scalar_two_product(float(a), float(b))
     if type(a) is float and type(b) is np.ndarray:
         a, b = b, a
     if type(b) is not float or type(a) is not np.ndarray or not 2.0**-960 < abs(b) < 2.0**960:
@@ -76,6 +78,20 @@ def two_product(a: Any, b: Any) -> tuple[Any, Any]:
     a_hi = spread_a - (spread_a - a)  # NaN where |a| > 2**995: the error is then NaN
     a_lo = a - a_hi
     return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def _scalar_two_product(a: float, b: float) -> tuple[Any, Any]:
+    """`two_product` of two numbers, in Python's float arithmetic (float64)."""
+    if not (abs(a) <= 2.0**995 and abs(b) <= 2.0**995):  # a split could overflow: rare
+        return _array_math.two_product(np, np.float64(a), np.float64(b))
+    product = a * b
+    spread = _SPLIT * a
+    a_hi = spread - (spread - a)
+    spread = _SPLIT * b
+    b_hi = spread - (spread - b)
+    a_lo, b_lo = a - a_hi, b - b_hi
+    error = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    return np.float64(product), np.float64(error)
 
 
 _SPLIT = 2.0**27 + 1

@@ -1742,11 +1742,11 @@ class PReLU(Layer):
         # NOTE: num_parameters and weight may have been set since the constructor; the
         # compiled pass reads as many slopes as there are channels
         count = _count(self.num_parameters)
-        size = math.prod(self.weight.data.shape)
-        if size != count:
+        held = tuple(self.weight.data.shape)
+        if held != (count,):
             raise ValueError(
-                f"PReLU: num_parameters is {count}, but weight has size {size}: give "
-                f"weight {count} slopes, or set num_parameters to {size}"
+                f"PReLU: num_parameters is {count}, but weight has shape {held}: give "
+                f"weight shape ({count},), or set num_parameters to match it"
             )
         shape: tuple[int, ...] = ()
         if count > 1:
@@ -1794,6 +1794,11 @@ class PReLU(Layer):
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, slope, dtype = self._recall()
+        if tuple(self.weight.data.shape) != (slope.size,):  # set since forward
+            raise ValueError(
+                f"PReLU.backward: forward used {slope.size} slopes, but weight has shape "
+                f"{tuple(self.weight.data.shape)} now; call forward again"
+            )
         xp: Any = np
         if (
             type(x) is np.ndarray
@@ -2154,7 +2159,7 @@ def _check_axis(layer: Any, x: Array, axis: Any) -> None:
 def _check_same_axis(layer: Any, axis: int, ndim: int) -> None:
     """backward's check that `layer.axis` still names the axis forward used."""
     now = _valid_axis(type(layer).__name__, layer.axis)
-    if now % ndim != axis % ndim:
+    if not -ndim <= now < ndim or now % ndim != axis % ndim:
         raise ValueError(
             f"{type(layer).__name__}.backward: forward ran along axis {axis}, but axis is "
             f"{now} now; call forward again"

@@ -686,9 +686,9 @@ def _factory(layer_or_factory: Any) -> Callable[[], Layer]:
             layer = layer_or_factory()
         except TypeError as error:  # not a factory (np.tanh, say), or one that needs arguments
             raise TypeError(
-                "the testing kit checks a Layer instance, or a callable that returns a new "
-                f"one when called with no arguments (such as the class); {layer_or_factory!r}"
-                f"() raised TypeError: {error}"
+                f"{layer_or_factory!r}() raised TypeError: {error}. The testing kit checks a "
+                "Layer instance, or a callable that returns a new one when called with no "
+                "arguments (such as the class)"
             ) from error
         if not isinstance(layer, Layer):
             raise TypeError(
