@@ -1794,9 +1794,10 @@ class PReLU(Layer):
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         x, slope, dtype = self._recall()
-        if tuple(self.weight.data.shape) != (slope.size,):  # set since forward
+        slopes = math.prod(slope.shape)  # forward's: one, or one per channel
+        if tuple(self.weight.data.shape) != (slopes,):  # set since forward
             raise ValueError(
-                f"PReLU.backward: forward used {slope.size} slopes, but weight has shape "
+                f"PReLU.backward: forward used {slopes} slopes, but weight has shape "
                 f"{tuple(self.weight.data.shape)} now; call forward again"
             )
         xp: Any = np
@@ -1818,8 +1819,7 @@ class PReLU(Layer):
         with np.errstate(all="ignore"):
             positive = x > 0
             weight_grad = xp.where(positive, 0.0, grad * x)
-            # the slopes forward used: one, or one per channel
-            other_axes = tuple(i for i in range(x.ndim) if slope.size == 1 or i != 1)
+            other_axes = tuple(i for i in range(x.ndim) if slopes == 1 or i != 1)
             total = xp.reshape(xp.sum(weight_grad, axis=other_axes), (-1,))
             _array_api.accumulate(self.weight, total)
             # NaN gives NaN, as in every activation
