@@ -86,14 +86,25 @@ def _product_and_error(xp: Any, a: Any, a_step: float, b: Any, b_step: float) ->
 
 #: Veltkamp's split for float64 and float32 (by significand bits): the factor 2**s + 1
 #: (s = 27, 12), the magnitude above which v (2**s + 1) could overflow, and 2**(s + 1).
-_SPLIT = {53: (2.0**27 + 1, 2.0**995, 2.0**28), 24: (2.0**12 + 1, 2.0**114, 2.0**13)}
+SPLIT = {53: (2.0**27 + 1, 2.0**995, 2.0**28), 24: (2.0**12 + 1, 2.0**114, 2.0**13)}
 
 
-def _split(xp: Any, v: Any, factor: float) -> tuple[Any, Any]:
+def split(xp: Any, v: Any, factor: float) -> tuple[Any, Any]:
     """v = hi + lo exactly, hi with the leading half of v's significant bits."""
     spread = factor * v
     hi = spread - (spread - v)
     return hi, v - hi
+
+
+def dekker_error(product: Any, a_hi: Any, a_lo: Any, b_hi: Any, b_lo: Any) -> Any:
+    """The rounding error of `product` = a b rounded, from the splits of a and b."""
+    return ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+
+
+def power_of_two(value: Any) -> bool:
+    """Whether `value` is a float that is a power of two or its negative: a product with
+    it, or a quotient by it, is then exact where it neither underflows nor overflows."""
+    return type(value) is float and abs(math.frexp(value)[0]) == 0.5
 
 
 def two_product(xp: Any, a: Any, b: Any, bits: int = 53) -> tuple[Any, Any]:
@@ -101,16 +112,16 @@ def two_product(xp: Any, a: Any, b: Any, bits: int = 53) -> tuple[Any, Any]:
     and b whose product is below the largest float (by a few parts in 10**8) and whose
     error does not underflow; inf or NaN where the product overflows. `bits`: 53 for
     float64, 24 for float32."""
-    factor, limit, scale = _SPLIT[bits]
+    factor, limit, scale = SPLIT[bits]
     product = a * b
     # NOTE: a factor beyond `limit` would overflow in its split: it is divided by `scale`
     # and the other factor multiplied by it, which leaves a b as it was
     big_a, big_b = xp.abs(a) > limit, xp.abs(b) > limit
     a = a * xp.where(big_a, 1 / scale, xp.where(big_b, scale, 1.0))
     b = b * xp.where(big_b, 1 / scale, xp.where(big_a, scale, 1.0))
-    a_hi, a_lo = _split(xp, a, factor)
-    b_hi, b_lo = _split(xp, b, factor)
-    return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    a_hi, a_lo = split(xp, a, factor)
+    b_hi, b_lo = split(xp, b, factor)
+    return product, dekker_error(product, a_hi, a_lo, b_hi, b_lo)
 
 
 def erfc(xp: Any, t: Any) -> Any:

@@ -12,7 +12,6 @@ have; both are built here from ``exp`` and arithmetic (`tinygrad_act._array_math
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -60,38 +59,29 @@ def two_product(a: Any, b: Any) -> tuple[Any, Any]:
     compiled engine takes a fused multiply-add).
 
     A kernel's parameter times an array, the common case, is cheaper: the parameter is
-    split once, and a power of two gives an error of 0 (a scalar) without a pass.
+    split once, and a power of two gives an error of 0 (a scalar) without a pass; two
+    numbers (the one-element path) are multiplied in Python's float arithmetic.
     """
-    if type(a) is not np.ndarray and type(b) is not np.ndarray:  # the one-element path
-        return _scalar_two_product(float(a), float(b))
+    if type(a) is not np.ndarray and type(b) is not np.ndarray:
+        a, b = float(a), float(b)
+        if not (abs(a) <= _LIMIT and abs(b) <= _LIMIT):  # a split could overflow: rare
+            return _array_math.two_product(np, np.float64(a), np.float64(b))
+        product = a * b
+        error = _array_math.dekker_error(product, *_split(a), *_split(b))
+        return np.float64(product), np.float64(error)
     if type(a) is float and type(b) is np.ndarray:
         a, b = b, a
     if type(b) is not float or type(a) is not np.ndarray or not 2.0**-960 < abs(b) < 2.0**960:
         return _array_math.two_product(np, a, b)
     product = a * b
-    if math.frexp(b)[0] in (0.5, -0.5):
+    if _array_math.power_of_two(b):
         return product, 0.0
-    spread = _SPLIT * b
-    b_hi = spread - (spread - b)
-    b_lo = b - b_hi
-    spread_a = _SPLIT * a
-    a_hi = spread_a - (spread_a - a)  # NaN where |a| > 2**995: the error is then NaN
-    a_lo = a - a_hi
-    return product, ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
+    # NOTE: a NaN error where |a| > 2**995, whose split overflows
+    return product, _array_math.dekker_error(product, *_split(a), *_split(b))
 
 
-def _scalar_two_product(a: float, b: float) -> tuple[Any, Any]:
-    """`two_product` of two numbers, in Python's float arithmetic (float64)."""
-    if not (abs(a) <= 2.0**995 and abs(b) <= 2.0**995):  # a split could overflow: rare
-        return _array_math.two_product(np, np.float64(a), np.float64(b))
-    product = a * b
-    spread = _SPLIT * a
-    a_hi = spread - (spread - a)
-    spread = _SPLIT * b
-    b_hi = spread - (spread - b)
-    a_lo, b_lo = a - a_hi, b - b_hi
-    error = ((a_hi * b_hi - product) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-    return np.float64(product), np.float64(error)
+_FACTOR, _LIMIT, _ = _array_math.SPLIT[53]
 
 
-_SPLIT = 2.0**27 + 1
+def _split(v: Any) -> tuple[Any, Any]:
+    return _array_math.split(np, v, _FACTOR)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tinygrad_act import _array_api, _memory, _numpy_math
+from tinygrad_act import _array_api, _array_math, _memory, _numpy_math
 from tinygrad_act._engine import (
     chain_rule,
     derivative_dtype,
@@ -384,7 +384,8 @@ class Softplus(Activation):
         self.beta = check_real("Softplus", "beta", beta, positive=True)
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        if type(self) is Softplus and _power_of_two(self.beta):  # the same f and f', faster
+        # a power of two: the same f and f' by the kernel without the correction, faster
+        if type(self) is Softplus and _array_math.power_of_two(self.beta):
             return _softplus_exact_product, (self.beta,), True
         return super()._kernel(derivative)
 
@@ -417,12 +418,6 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
     """
     z, lo = xp.two_product(beta, xp.abs(x))
     return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
-
-
-def _power_of_two(value: Any) -> bool:
-    """Whether the float `value` is a power of two or its negative: a product with it,
-    or a quotient by it, is then exact where it neither underflows nor overflows."""
-    return type(value) is float and abs(math.frexp(value)[0]) == 0.5
 
 
 def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
@@ -1065,7 +1060,8 @@ class CELU(Activation):
             raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        if type(self) is CELU and _power_of_two(self.alpha):  # the same f and f', faster
+        # a power of two: the same f and f' by the kernel without the correction, faster
+        if type(self) is CELU and _array_math.power_of_two(self.alpha):
             return _celu_exact_quotient, (self.alpha,), True
         return super()._kernel(derivative)
 

@@ -59,10 +59,15 @@ def shapes(
     )
 
 
+def _clear_of(v: float, avoid: Sequence[float], margin: float) -> bool:
+    """Whether `v` is farther than ``margin * max(1, |k|)`` from every point k in `avoid`."""
+    return all(abs(v - k) > margin * max(1.0, abs(k)) for k in avoid)
+
+
 def _away_from(elements: st.SearchStrategy[float], avoid: Sequence[float], margin: float) -> Any:
     if not avoid:
         return elements
-    return elements.filter(lambda v: all(abs(v - k) > margin * max(1.0, abs(k)) for k in avoid))
+    return elements.filter(lambda v: _clear_of(v, avoid, margin))
 
 
 def float_arrays(
@@ -147,7 +152,7 @@ def _gradient_probe(layer: Layer) -> Array:
     """`GRADIENT_PROBE` but for the points near the layer's kinks, in an input of the
     layer's shape (repeated to fill it)."""
     kinks = tuple(getattr(layer, "kinks", ()))
-    points = [v for v in GRADIENT_PROBE if all(abs(v - k) > 1e-3 * max(1.0, abs(k)) for k in kinks)]
+    points = [v for v in GRADIENT_PROBE if _clear_of(v, kinks, 1e-3)]
     trailing = math.prod(_example_shape(layer, 1))
     shape = _example_shape(layer, -(-len(points) // trailing))
     return np.resize(np.array(points), shape)
