@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from tinygrad_act import (
+    CELU,
     ELU,
     GELU,
     Activation,
@@ -29,6 +30,7 @@ from tinygrad_act import (
     ReLU6,
     Sigmoid,
     SiLU,
+    Softplus,
     Softshrink,
     Tanh,
     Threshold,
@@ -260,6 +262,47 @@ def test_a_parameter_beyond_float32_takes_the_float64_loops() -> None:
     assert y.tobytes() == expected_y.tobytes(), y
     assert slope.tobytes() == expected_slope.tobytes(), slope
     assert np.isfinite(y[:4]).all()
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(
+    "make",
+    [lambda: CELU(alpha=2.0**-160), lambda: Softplus(beta=2.0**-140)],
+    ids=["CELU", "Softplus"],
+)
+def test_a_parameter_below_float32s_normal_range_takes_the_float64_loops(make: Any) -> None:
+    """A power of two runs CELU's and Softplus's float32_safe kernel, but 2**-160 rounds
+    to 0 in float32 (f(-0.0) would be -0.0 / 0 = NaN) and 2**-140 keeps 10 bits (exact
+    here, but no other such number is): the float64 loops take them, as the NumPy
+    engine does."""
+    x = np.array([-0.0, 0.0, -1e-45, 1e-45, -1.5, 2.5, -1e30, 1e30], np.float32)
+    results = []
+    for engine_name in ("numba", "numpy"):
+        with _engine.using(engine_name):
+            layer = make()
+            results.append((layer.forward(x), layer.backward(np.ones_like(x))))
+    (y, slope), (expected_y, expected_slope) = results
+    assert y.tobytes() == expected_y.tobytes(), y
+    assert slope.tobytes() == expected_slope.tobytes(), slope
+    assert not np.isnan(y).any()
+
+
+@NEEDS_NUMBA
+def test_celu_and_softplus_run_float32_in_float32_only_for_a_power_of_two() -> None:
+    """With another parameter their kernel corrects the rounding of x / alpha or beta x
+    in float64 arithmetic: a float32 parameter rounded would cost about |x / alpha| ulp."""
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    with _engine.using("numba"):
+        for layer, native in [
+            (CELU(), True),
+            (CELU(alpha=0.25), True),
+            (CELU(alpha=0.3), False),
+            (Softplus(), True),
+            (Softplus(beta=3.7), False),
+        ]:
+            layer.forward(x)
+            kernel = layer._kernel(derivative=True)[0]
+            assert _engine._chosen[(kernel, np.dtype(np.float32))][1] is native, layer
 
 
 def test_float32_safe_refuses_what_it_cannot_mark() -> None:

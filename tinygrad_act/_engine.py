@@ -150,8 +150,9 @@ def float32_safe(kernel: _F) -> _F:
     """Mark a kernel that keeps its accuracy bound when computed in float32 arithmetic.
 
     The compiled engine then runs float32 input through it in float32, with its
-    numeric literals and parameters made float32 (a parameter beyond float32's range
-    sends the call to the float64 loops) and its math functions from
+    numeric literals and parameters made float32 (a parameter beyond float32's normal
+    range, above its largest or below its smallest normal number but 0, sends the
+    call to the float64 loops) and its math functions from
     `tinygrad_act._numba_math32` (``exp``, ``expm1``, ``log1p``, ``tanh`` and the exact
     ones). Use it with
     ``@staticmethod``, in either order. The kernel must not close over local
@@ -390,7 +391,7 @@ def evaluate(
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
                 if _fit_float32(parameters):
                     parameters = tuple([np.float32(p) for p in parameters])
-                else:  # one beyond float32's range (or NaN): the float64 loops take it
+                else:  # one beyond float32's normal range (or NaN): the float64 loops take it
                     chosen, direct = (_compiled(kernel), False, [None, None]), None
             elif parameters and not _floats(parameters):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
@@ -588,7 +589,7 @@ def express(
             and (len(parameters) < 3 or all(map(operator.is_, same, parameters)))
         ):
             if not (_floats(parameters) and _fit_float32(parameters)):
-                return None  # an int, say, or a float beyond float32's range, or NaN
+                return None  # an int, say, or a float beyond float32's normal range, or NaN
             lane[3] = last = parameters, tuple([np.float32(p) for p in parameters])
         parameters = last[1]
     elif not _floats(parameters):
@@ -769,15 +770,22 @@ _chosen: dict[tuple[Kernel, np.dtype[Any]], Chosen] = {}
 
 #: Numbers from here up in magnitude round to inf in float32.
 _FLOAT32_LIMIT = 3.4028235677973366e38
+#: float32's smallest normal number: below it a float32 keeps fewer than 24 bits.
+_FLOAT32_TINY = 2.0**-126
 
 
 def _fit_float32(parameters: tuple[Any, ...]) -> bool:
-    """Whether every parameter rounds to a finite float32 (NaN does not). A NumPy
-    scalar is compared as a Python number: float32(0.5) < 3.4028235677973366e38 would
-    round the limit to float32, which overflows."""
-    return all(
-        [abs(p.item() if isinstance(p, np.generic) else p) < _FLOAT32_LIMIT for p in parameters]
-    )
+    """Whether every parameter rounds to a finite float32 with all its 24 bits: 0, or
+    a magnitude from float32's smallest normal number to its largest (NaN does not fit).
+    A subnormal parameter would lose most of its bits, and one that rounds to 0 would
+    make a quotient by it inf. A NumPy scalar is compared as a Python number:
+    float32(0.5) < 3.4028235677973366e38 would round the limit to float32, which
+    overflows."""
+    for p in parameters:
+        size = abs(p.item() if isinstance(p, np.generic) else p)
+        if not (_FLOAT32_TINY <= size < _FLOAT32_LIMIT or size == 0):
+            return False
+    return True
 
 
 #: The parameter types of float64 loops' machine code (see `machine_code`).

@@ -30,6 +30,7 @@ from tinygrad_act._numba_math import (
     _scalar,
     _two_sum,
     abs,
+    clip,
     copysign,
     isnan,
     maximum,
@@ -41,6 +42,7 @@ from tinygrad_act._numba_math import (
 
 __all__ = [
     "abs",
+    "clip",
     "copysign",
     "exp",
     "expm1",

@@ -420,6 +420,7 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
     return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
 
 
+@float32_safe
 def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     """`Softplus`'s kernel for a beta that is a power of two (1, the default): beta x is
     exact, and nothing needs carrying."""
@@ -429,6 +430,7 @@ def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
 
 
+@float32_safe
 def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     """`CELU`'s kernel for an alpha that is a power of two (1, the default): x / alpha
     is exact, and nothing needs carrying."""
@@ -467,17 +469,21 @@ class SiLU(Activation):
     """
 
     @staticmethod
+    @float32_safe
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        deep = x < -512
-        e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
+        deep = x < -80
+        e = xp.exp(xp.where(deep, x + 32, -xp.abs(x)))
         r = 1 / (1 + e)
-        s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^64 where deep
+        s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^32 where deep
         complement = xp.where(x >= 0, e * r, r)  # 1 - sigma(x)
-        scale = xp.where(deep, _E_MINUS_64, 1.0)
+        scale = xp.where(deep, 1.2664165549094176e-14, 1.0)  # e^-32
         # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
         clipped = xp.clip(x, -1000.0, 1000.0)
         y = xp.maximum(x, -1000.0) * s * scale
-        return y, s * (1 + clipped * complement) * scale
+        # NOTE: f' = sigma(x) (1 + x - x sigma(x)) for x < 0, where 1 + x is exact from
+        # x = -2 down: near f''s zero the sum cancels only the rounding error of x sigma(x)
+        negative = s * ((1 + clipped) - clipped * s)
+        return y, xp.where(x < 0, negative, s * (1 + clipped * complement)) * scale
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
