@@ -213,6 +213,26 @@ def test_tanhshrink_within_3_2_ulp_where_its_continued_fraction_is_used(engine: 
     assert errors.max() <= 3.2, (x[np.argmax(errors)], errors.max())
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_float32_gelu_rounds_about_once(engine: str) -> None:
+    """float32 GELU: on the compiled engine its twin for float32 input (a shorter Phi in
+    plain float64 arithmetic, `_gelu_float32`), on the NumPy engine the float64 kernel;
+    either rounds a float64 value within about 1e-9 of exact. 4,000 float32 evenly
+    spaced in their bits from 2**-30 to 20, both signs, and the nearest to f''s zero."""
+    bits = np.linspace(np.float32(2**-30).view(np.int32), np.float32(20).view(np.int32), 2000)
+    x = bits.astype(np.int32).view(np.float32)
+    x = np.concatenate([x, -x, np.array([-0.7517941, -1.0, -0.99999994], np.float32)])
+    with _engine.using(engine):
+        layer = GELU()
+        y = layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+    exact = EXACT["GELU"]
+    for what, got, function in (("f", y, exact.f), ("f'", dy, exact.df)):
+        errors = ulp_errors(got, x, function)
+        worst = np.argmax(errors)
+        assert errors[worst] <= 0.6, f"{what} at x = {x[worst]!r}: {errors[worst]:.3g} ulp"
+
+
 #: Regions where a denser search than the sweep found bounds broken, and its worst points:
 #: exact GELU where Phi(x) nears the subnormals (34 ulp) and near 0 on SciPy's erfcx (8.7),
 #: Mish's left tail (f 4.3 ulp, f' 1.23 times its bound).

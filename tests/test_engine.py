@@ -35,6 +35,7 @@ from tinygrad_act import (
     Tanh,
     Threshold,
     _engine,
+    activations,
     engine,
     float32_safe,
     get_num_threads,
@@ -303,6 +304,26 @@ def test_celu_and_softplus_run_float32_in_float32_only_for_a_power_of_two() -> N
             layer.forward(x)
             kernel = layer._kernel(derivative=True)[0]
             assert _engine._chosen[(kernel, np.dtype(np.float32))][1] is native, layer
+
+
+@NEEDS_NUMBA
+def test_gelu_runs_its_float32_twin_for_float32_input() -> None:
+    """Exact GELU's float32 input takes `_gelu_float32`'s loops (float64 arithmetic),
+    float64 input `_gelu`'s; both give f(-0.0) = -0.0 and the same limits."""
+    x = np.array([-np.inf, -30.0, -0.0, 0.0, 30.0, np.inf, np.nan])
+    with _engine.using("numba"):
+        results = []
+        for dtype in (np.float32, np.float64):
+            layer = GELU()
+            results.append((layer.forward(x.astype(dtype)), layer.backward(np.ones(7, dtype))))
+    kernel = GELU()._kernel(derivative=True)[0]
+    assert _engine._chosen[(kernel, np.dtype(np.float32))][0] is _engine._compiled(
+        activations._gelu_float32
+    )
+    assert _engine._chosen[(kernel, np.dtype(np.float64))][0] is _engine._compiled(kernel)
+    (y32, d32), (y64, d64) = results
+    assert y32.tobytes() == y64.astype(np.float32).tobytes(), y32
+    assert d32.tobytes() == d64.astype(np.float32).tobytes(), d32
 
 
 def test_float32_safe_refuses_what_it_cannot_mark() -> None:

@@ -12,10 +12,12 @@ functions: ``kernel(xp, x, *parameters) -> (f(x), f'(x))``. Two engines run it.
 
 The dtype rule, for both: every element is computed in float64 and rounded once to
 the input's dtype; f' is kept in the input's dtype, float16's in float32 (so that
-backward, too, rounds once). Two exceptions, on the compiled engine: a kernel marked
+backward, too, rounds once). Three exceptions, on the compiled engine: a kernel marked
 `float32_safe` keeps its accuracy bound in float32 arithmetic, and float32 input runs
-through it in float32, on twice as many SIMD lanes; and the f' of a kernel marked
-`step_derivative` (1 or 0) is kept for backward as one byte an element. Large arrays
+through it in float32, on twice as many SIMD lanes; a kernel may have a shorter twin
+for float32 input (`float32_input_of`), still computed in float64 and rounded once; and
+the f' of a kernel marked `step_derivative` (1 or 0) is kept for backward as one byte
+an element. Large arrays
 run in chunks on several threads (the compiled loops on `tinygrad_act._team`, the rest
 on a thread pool); each element's result depends on that element alone, so results do
 not depend on the number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
@@ -191,6 +193,23 @@ def step_derivative(kernel: _F) -> _F:
     function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
     function.step_derivative = function.__code__  # type: ignore[attr-defined]
     return kernel
+
+
+def float32_input_of(kernel: Kernel) -> Callable[[_F], _F]:
+    """Mark a kernel that the compiled engine runs instead of `kernel` for float32 input.
+
+    For a kernel whose float64 accuracy costs steps that a float32 result does not
+    need: exact GELU's Phi(x), carried in two parts through a long polynomial for
+    float64, is within 1e-9 of exact from a shorter one in plain float64 arithmetic,
+    which rounds to float32 as well. The twin takes the same parameters; it may be
+    `float32_safe`. The NumPy engine and other array libraries run `kernel`.
+    """
+
+    def mark(twin: _F) -> _F:
+        kernel.float32_input = twin  # type: ignore[attr-defined]
+        return twin
+
+    return mark
 
 
 #: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 or 1 for
@@ -804,13 +823,16 @@ def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
     """`_chosen`'s entry for `key`, three things:
 
     - a `float32_safe` kernel's float32 loops for float32 input, else its float64
-      loops (None where it cannot compile);
+      loops (None where it cannot compile); for float32 input, those of the kernel's
+      twin where it has one (`float32_input_of`);
     - whether they compute in float32;
     - their machine code for arrays of that dtype and float parameters (float32 ones
       for float32 loops), both loops' in that order, each None until it is first run
       with parameters of those types.
     """
     kernel, dtype = key
+    if dtype == _FLOAT32:
+        kernel = getattr(kernel, "float32_input", kernel)
     loops = None
     if dtype == _FLOAT32 and _marked(kernel, "float32_safe"):
         loops = _compiled(kernel, True)
