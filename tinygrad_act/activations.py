@@ -550,6 +550,11 @@ class GELU(Activation):
     until the last product. The tanh form uses :math:`\tfrac12(1 + \tanh z) =
     \sigma(2z)`, accurate in the left tail. :math:`f'` has a zero near
     :math:`x \approx -0.75`; close to it the relative error of :math:`f'` grows in float64.
+    On the compiled engine, exact GELU's float32 input runs a shorter form in float64
+    arithmetic, whose :math:`\Phi` is within 1e-9 (two fitted polynomials, without
+    the parts carried in two), rounded once: within 0.512 ulp for f and 0.511 for
+    :math:`f'`, zero included (every 101st float32 from 2**-30 to 25, both signs), in
+    0.4 of the time.
 
     Examples
     --------
