@@ -291,13 +291,16 @@ def test_a_parameter_below_float32s_normal_range_takes_the_float64_loops(make: A
 @NEEDS_NUMBA
 def test_celu_and_softplus_run_float32_in_float32_only_for_a_power_of_two() -> None:
     """With another parameter their kernel corrects the rounding of x / alpha or beta x
-    in float64 arithmetic: a float32 parameter rounded would cost about |x / alpha| ulp."""
+    in float64 arithmetic: a float32 parameter rounded would cost about |x / alpha| ulp.
+    CELU's alpha must also be from 0 to 1 (see the next test)."""
     x = np.linspace(-3, 3, 7, dtype=np.float32)
     with _engine.using("numba"):
         for layer, native in [
             (CELU(), True),
             (CELU(alpha=0.25), True),
             (CELU(alpha=0.3), False),
+            (CELU(alpha=4.0), False),
+            (CELU(alpha=-0.5), False),
             (Softplus(), True),
             (Softplus(beta=3.7), False),
         ]:
@@ -324,6 +327,46 @@ def test_gelu_runs_its_float32_twin_for_float32_input() -> None:
     (y32, d32), (y64, d64) = results
     assert y32.tobytes() == y64.astype(np.float32).tobytes(), y32
     assert d32.tobytes() == d64.astype(np.float32).tobytes(), d32
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(
+    ("alpha", "x"), [(-0.5, -44.4), (1024.0, -3e-38), (2.0**40, -1e-30), (2.0**100, -1e-30)]
+)
+def test_celu_beyond_alpha_1_or_below_0_rounds_float32_once(alpha: float, x: float) -> None:
+    """In float32 arithmetic, expm1(x / alpha) overflows for alpha = -0.5 at x = -44.4,
+    where f is -1.84e38, and x / alpha is subnormal for alpha = 1024 at x = -3e-38 (26
+    ulp off); such an alpha takes the float64 loops, as the NumPy engine does."""
+    values = np.array([x, -0.0, 1.0], np.float32)
+    results = []
+    for engine_name in ("numba", "numpy"):
+        with _engine.using(engine_name):
+            layer = CELU(alpha=alpha)
+            results.append((layer.forward(values), layer.backward(np.ones(3, np.float32))))
+    (y, slope), (expected_y, expected_slope) = results
+    assert y.tobytes() == expected_y.tobytes(), y
+    assert slope.tobytes() == expected_slope.tobytes(), slope
+    assert np.isfinite(y).all()
+    assert y[0] != 0
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(
+    ("name", "value"), [("alpha", np.float32(0.3)), ("alpha", -3), ("beta", 2)]
+)
+def test_parameters_set_to_other_numbers_compile(name: str, value: Any) -> None:
+    """A parameter set since the constructor to an int or a float32 reaches the fused
+    multiply-adds of CELU's and Softplus's corrections as its float64 value."""
+    layer = CELU(alpha=0.3) if name == "alpha" else Softplus(beta=3.7)
+    setattr(layer, name, value)
+    x = np.array([-1.0, -0.0, 2.0, -50.0])
+    results = []
+    for engine_name in ("numba", "numpy"):
+        with _engine.using(engine_name):
+            results.append((layer.forward(x), layer.backward(np.ones(4))))
+    (y, slope), (expected_y, expected_slope) = results
+    assert y.tobytes() == expected_y.tobytes(), y
+    assert slope.tobytes() == expected_slope.tobytes(), slope
 
 
 def test_float32_safe_refuses_what_it_cannot_mark() -> None:

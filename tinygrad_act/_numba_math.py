@@ -99,18 +99,30 @@ def _fused_multiply_add(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Ca
     CPUs with FMA (x86-64 since 2013, every ARM64); on an x86 CPU without it (or numba
     told to compile for a generic one, ``NUMBA_CPU_NAME=generic``) it is a call to the C
     library's ``fma`` for each element, exact but slow, and the loops that use it (`tanh`,
-    `expm1`, `log`, `log1p`, `erfc`) do not vectorize.
+    `expm1`, `log`, `log1p`, `erfc`) do not vectorize. Numbers of other types (a layer's
+    parameter set since its constructor to an int or a float32, in a float64 loop) are
+    converted to float64 first, as ``a * b`` converts them.
     """
-    if not (a == b == c and isinstance(a, numba.core.types.Float)):
+    kinds = (a, b, c)
+    if not all(isinstance(kind, _NUMBER_TYPES) for kind in kinds):
         return None  # type: ignore[return-value]  # numba: no match for these types
+    common = (
+        a if a == b == c and isinstance(a, numba.core.types.Float) else numba.core.types.float64
+    )
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
-        float_type = context.get_value_type(signature.return_type)
+        float_type = context.get_value_type(common)
         function_type = llvmlite.ir.FunctionType(float_type, [float_type] * 3)
         fma = builder.module.declare_intrinsic("llvm.fma", [float_type], function_type)
-        return builder.call(fma, arguments)
+        values = [
+            context.cast(builder, v, k, common) for v, k in zip(arguments, kinds, strict=True)
+        ]
+        return builder.call(fma, values)
 
-    return a(a, a, a), codegen
+    return common(a, b, c), codegen
+
+
+_NUMBER_TYPES = (numba.core.types.Float, numba.core.types.Integer, numba.core.types.Boolean)
 
 
 _fma = cast(Callable[[float, float, float], float], _fused_multiply_add)
