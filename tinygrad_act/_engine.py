@@ -195,6 +195,17 @@ def step_derivative(kernel: _F) -> _F:
     return kernel
 
 
+def float32_when(condition: Callable[..., bool]) -> Callable[[_F], _F]:
+    """Mark a `float32_safe` kernel safe in float32 only for parameters that satisfy
+    ``condition(*parameters)``; for others, float32 input takes its float64 loops."""
+
+    def mark(kernel: _F) -> _F:
+        kernel.float32_when = condition  # type: ignore[attr-defined]
+        return kernel
+
+    return mark
+
+
 def float32_input_of(kernel: Kernel) -> Callable[[_F], _F]:
     """Mark a kernel that the compiled engine runs instead of `kernel` for float32 input.
 
@@ -408,7 +419,7 @@ def evaluate(
         if chosen[0] is not None:
             direct: list[Any] | None = chosen[2]
             if chosen[1] and parameters:  # the float32 loops take float32 parameters
-                if _fit_float32(parameters):
+                if _fit_float32(parameters, kernel):
                     parameters = tuple([np.float32(p) for p in parameters])
                 else:  # one beyond float32's normal range (or NaN): the float64 loops take it
                     chosen, direct = (_compiled(kernel), False, [None, None]), None
@@ -607,7 +618,7 @@ def express(
             and same[-1] is parameters[-1]
             and (len(parameters) < 3 or all(map(operator.is_, same, parameters)))
         ):
-            if not (_floats(parameters) and _fit_float32(parameters)):
+            if not (_floats(parameters) and _fit_float32(parameters, kernel)):
                 return None  # an int, say, or a float beyond float32's normal range, or NaN
             lane[3] = last = parameters, tuple([np.float32(p) for p in parameters])
         parameters = last[1]
@@ -793,18 +804,29 @@ _FLOAT32_LIMIT = 3.4028235677973366e38
 _FLOAT32_TINY = 2.0**-126
 
 
-def _fit_float32(parameters: tuple[Any, ...]) -> bool:
+def _fit_float32(parameters: tuple[Any, ...], kernel: Kernel) -> bool:
     """Whether every parameter rounds to a finite float32 with all its 24 bits: 0, or
-    a magnitude from float32's smallest normal number to its largest (NaN does not fit).
-    A subnormal parameter would lose most of its bits, and one that rounds to 0 would
-    make a quotient by it inf. A NumPy scalar is compared as a Python number:
+    a magnitude from float32's smallest normal number to its largest (NaN does not fit),
+    and `kernel`'s own condition holds where it has one (`float32_when`). A subnormal
+    parameter would lose most of its bits, and one that rounds to 0 would make a
+    quotient by it inf. A NumPy scalar is compared as a Python number:
     float32(0.5) < 3.4028235677973366e38 would round the limit to float32, which
     overflows."""
     for p in parameters:
         size = abs(p.item() if isinstance(p, np.generic) else p)
         if not (_FLOAT32_TINY <= size < _FLOAT32_LIMIT or size == 0):
             return False
-    return True
+    condition = getattr(kernel, "float32_when", None)
+    return condition is None or bool(condition(*parameters))
+
+
+def float32_is_float64_rounded(kernel: Kernel, parameters: tuple[Any, ...]) -> bool:
+    """Whether the compiled engine gives float32 input to `kernel` with `parameters`
+    the float64 kernel's results rounded once: not where it computes them in float32
+    arithmetic (`float32_safe`) or by a twin (`float32_input_of`)."""
+    if getattr(kernel, "float32_input", None) is not None:
+        return False
+    return not (_marked(kernel, "float32_safe") and _fit_float32(parameters, kernel))
 
 
 #: The parameter types of float64 loops' machine code (see `machine_code`).

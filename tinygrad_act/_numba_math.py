@@ -101,7 +101,7 @@ def _fused_multiply_add(typingctx: Any, a: Any, b: Any, c: Any) -> tuple[Any, Ca
     library's ``fma`` for each element, exact but slow, and the loops that use it (`tanh`,
     `expm1`, `log`, `log1p`, `erfc`) do not vectorize. Numbers of other types (a layer's
     parameter set since its constructor to an int or a float32, in a float64 loop) are
-    converted to float64 first, as ``a * b`` converts them.
+    converted to float64 first.
     """
     kinds = (a, b, c)
     if not all(isinstance(kind, _NUMBER_TYPES) for kind in kinds):

@@ -25,6 +25,7 @@ from tinygrad_act._engine import (
     evaluate,
     float32_input_of,
     float32_safe,
+    float32_when,
     kernel_helper,
     run_chunks,
     step_derivative,
@@ -436,11 +437,12 @@ def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
 
 
 @float32_safe
+@float32_when(lambda alpha: 0 < alpha <= 1)
 def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
-    """`CELU`'s kernel for an alpha that is a power of two from 0 to 1 (1, the default):
-    x / alpha is exact, and nothing needs carrying, in float32 arithmetic too. (Beyond 1,
-    x / alpha is subnormal in float32 for the smallest normal x, and loses bits; below
-    0, expm1(x / alpha) overflows before alpha brings it back.)"""
+    """`CELU`'s kernel for an alpha that is a power of two (1, the default): x / alpha is
+    exact, and nothing needs carrying, in float32 arithmetic too for an alpha from 0 to
+    1. (Beyond 1, x / alpha is subnormal in float32 for the smallest normal x, and loses
+    bits; below 0, expm1(x / alpha) overflows before alpha brings it back.)"""
     # NOTE: 0 keeps exp finite on the branch not taken. Dividing inside the where, not
     # after it, keeps f(-0.0) = -0.0 on numba: compiled for float32 and float16 input,
     # where(x > 0, 0.0, x) / alpha lost the sign of -0.0.
@@ -460,11 +462,12 @@ class SiLU(Activation):
     -----
     :math:`\sigma(x)` and :math:`1 - \sigma(x)` are both computed from
     :math:`e^{-|x|}`, so neither tail overflows or cancels. Below x = -80, where
-    :math:`\sigma(x) \approx e^x` nears float32's subnormals (float64's from x = -708)
-    while :math:`x e^x` does not, :math:`e^{x + 32}` is carried instead (x + 32 is exact
-    there) and the product is scaled by :math:`e^{-32}` last. :math:`f'` has a zero at
+    :math:`1 + e^x` rounds to 1, :math:`e^{x + 32}` is carried instead (x + 32 is exact
+    there, but where :math:`e^{x + 32}` is 0 anyway) and the product is scaled by
+    :math:`e^{-32}` last, so that :math:`x e^x` is rounded once where :math:`e^x` alone
+    would be subnormal (from x = -708). :math:`f'` has a zero at
     :math:`x \approx -1.2785`; for x < 0 it is computed as
-    :math:`\sigma(x)\,(1 + x - x\,\sigma(x))`, where 1 + x is exact from x = -2 down,
+    :math:`\sigma(x)\,(1 + x - x\,\sigma(x))`, where 1 + x is exact from x = -0.5 down,
     so that near the zero the sum cancels only the rounding error of
     :math:`x\,\sigma(x)`: its relative error still grows there in float64, but
     its absolute error stays about 1e-16. float32 is computed in float64 and rounded
@@ -482,7 +485,7 @@ class SiLU(Activation):
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        deep = x < -80  # NOTE: float64's subnormals are far, but x + 32 is as exact
+        deep = x < -80
         e = xp.exp(xp.where(deep, x + 32, -xp.abs(x)))
         r = 1 / (1 + e)
         s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^32 where deep
@@ -492,7 +495,7 @@ class SiLU(Activation):
         clipped = xp.clip(x, -1000.0, 1000.0)
         y = xp.maximum(x, -1000.0) * s * scale
         # NOTE: f' = sigma(x) (1 + x - x sigma(x)) for x < 0, where 1 + x is exact from
-        # x = -2 down: near f''s zero the sum cancels only the rounding error of x sigma(x)
+        # x = -0.5 down: near f''s zero the sum cancels only the rounding error of x sigma(x)
         negative = s * ((1 + clipped) - clipped * s)
         return y, xp.where(x < 0, negative, s * (1 + clipped * complement)) * scale
 
@@ -1140,11 +1143,9 @@ class CELU(Activation):
             raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        # a power of two: the same f and f' by the kernel without the correction, faster,
-        # and float32 in float32 for 0 < alpha <= 1 (see _celu_exact_quotient)
-        alpha = self.alpha
-        if type(self) is CELU and _array_math.power_of_two(alpha) and 0 < alpha <= 1:
-            return _celu_exact_quotient, (alpha,), True
+        # a power of two: the same f and f' by the kernel without the correction, faster
+        if type(self) is CELU and _array_math.power_of_two(self.alpha):
+            return _celu_exact_quotient, (self.alpha,), True
         return super()._kernel(derivative)
 
     @staticmethod
