@@ -648,6 +648,36 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     )
 
 
+#: `_gelu_float32`'s polynomials, lowest degree first: P(q) (halved) for Phi(x), x <= -1,
+#: and (Phi(x) - 1/2) / x in x^2 for |x| < 1.
+_PHI_TAIL = (
+    0.5479978307307043,
+    -0.4882743589451779,
+    0.3866043099702804,
+    -0.27042719867420606,
+    0.16542688705687045,
+    -0.08700129787254596,
+    0.03818098368744649,
+    -0.013211384562627422,
+    0.0030910021987324197,
+    -6.35016335004082e-05,
+    -0.00027124831474869177,
+)
+_PHI_CENTRAL = (
+    0.39894228040143254,
+    -0.06649038006690415,
+    0.009973557009997329,
+    -0.001187328214970036,
+    0.00011543468418668516,
+    -9.444642968312572e-06,
+    6.659377655557975e-07,
+    -4.117982215621137e-08,
+    2.2310686417578675e-09,
+    -9.125298302471769e-11,
+    9.88022168729792e-15,
+)
+
+
 @float32_input_of(_gelu)
 def _gelu_float32(xp: Any, x: Any) -> tuple[Any, Any]:
     """Exact GELU for float32 input on the compiled engine, in float64 arithmetic.
@@ -666,33 +696,17 @@ def _gelu_float32(xp: Any, x: Any) -> tuple[Any, Any]:
     u = a * 0.7071067811865476
     r = 1 / (u + 4)
     q = (u - 4) * r
-    p = -0.00027124831474869177
-    p = p * q + -6.35016335004082e-05
-    p = p * q + 0.0030910021987324197
-    p = p * q + -0.013211384562627422
-    p = p * q + 0.03818098368744649
-    p = p * q + -0.08700129787254596
-    p = p * q + 0.16542688705687045
-    p = p * q + -0.27042719867420606
-    p = p * q + 0.3866043099702804
-    p = p * q + -0.4882743589451779
-    p = p * q + 0.5479978307307043
+    p = _PHI_TAIL[-1]
+    for c in _PHI_TAIL[-2::-1]:  # Horner's rule
+        p = p * q + c
     m = p * r  # Phi(-a) / e
     tail = e * m  # Phi(-a)
     # (Phi(x) - 1/2) / x, a polynomial in x^2 within 4.9e-16 for |x| < 1: there,
     # 1/2 + x w keeps the bits that 1 - Phi(-a) would lose, and f' = 1/2 + x (w + phi),
     # whose terms cancel near its zero (x = -0.7518), as accurately as float64 allows
-    w = 9.88022168729792e-15
-    w = w * h + -9.125298302471769e-11
-    w = w * h + 2.2310686417578675e-09
-    w = w * h + -4.117982215621137e-08
-    w = w * h + 6.659377655557975e-07
-    w = w * h + -9.444642968312572e-06
-    w = w * h + 0.00011543468418668516
-    w = w * h + -0.001187328214970036
-    w = w * h + 0.009973557009997329
-    w = w * h + -0.06649038006690415
-    w = w * h + 0.39894228040143254
+    w = _PHI_CENTRAL[-1]
+    for c in _PHI_CENTRAL[-2::-1]:
+        w = w * h + c
     small = a < 1
     density = e * 0.3989422804014327
     cdf = xp.where(small, 0.5 + x * w, xp.where(x < 0, tail, 1 - tail))
