@@ -56,6 +56,7 @@ _VELTKAMP = 134217729.0  # 2^27 + 1: splits a float64 into two 26-bit halves
 _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's split)
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
+_E_MINUS_32 = math.exp(-32)
 _DEEP_DENSITY = 6.398279740081261e-29  # e^-64 / sqrt(2 pi), correctly rounded
 _GELU_CUBIC = 0.044715
 
@@ -463,9 +464,9 @@ class SiLU(Activation):
     :math:`\sigma(x)` and :math:`1 - \sigma(x)` are both computed from
     :math:`e^{-|x|}`, so neither tail overflows or cancels. Below x = -80, where
     :math:`1 + e^x` rounds to 1, :math:`e^{x + 32}` is carried instead (x + 32 is exact
-    there, but where :math:`e^{x + 32}` is 0 anyway) and the product is scaled by
-    :math:`e^{-32}` last, so that :math:`x e^x` is rounded once where :math:`e^x` alone
-    would be subnormal (from x = -708). :math:`f'` has a zero at
+    wherever :math:`e^{x + 32}` is not 0) and the product is scaled by :math:`e^{-32}`
+    last, so that :math:`x e^x` is rounded once where :math:`e^x` alone would be
+    subnormal (from x = -708). :math:`f'` has a zero at
     :math:`x \approx -1.2785`; for x < 0 it is computed as
     :math:`\sigma(x)\,(1 + x - x\,\sigma(x))`, where 1 + x is exact from x = -0.5 down,
     so that near the zero the sum cancels only the rounding error of
@@ -490,7 +491,7 @@ class SiLU(Activation):
         r = 1 / (1 + e)
         s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^32 where deep
         complement = xp.where(x >= 0, e * r, r)  # 1 - sigma(x)
-        scale = xp.where(deep, 1.2664165549094176e-14, 1.0)  # e^-32
+        scale = xp.where(deep, _E_MINUS_32, 1.0)
         # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
         clipped = xp.clip(x, -1000.0, 1000.0)
         y = xp.maximum(x, -1000.0) * s * scale
@@ -648,8 +649,8 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     )
 
 
-#: `_gelu_float32`'s polynomials, lowest degree first: P(q) (halved) for Phi(x), x <= -1,
-#: and (Phi(x) - 1/2) / x in x^2 for |x| < 1.
+#: `_gelu_float32`'s polynomials, lowest degree first: P(q) (halved) for Phi(-|x|),
+#: |x| >= 1, and (Phi(x) - 1/2) / x in x^2 for |x| < 1.
 _PHI_TAIL = (
     0.5479978307307043,
     -0.4882743589451779,
@@ -684,8 +685,9 @@ def _gelu_float32(xp: Any, x: Any) -> tuple[Any, Any]:
 
     A float32 result needs Phi(x) to about 1e-9, not float64's 1e-16, so the parts that
     `_gelu` carries in two (t, erfc's factors) are plain floats here, and its
-    polynomial is shorter. Both polynomials below were fitted by least squares in
-    relative error on Chebyshev nodes (against SciPy's ``erfcx``, and mpmath's ``ncdf``).
+    polynomial is shorter. Both its polynomials, `_PHI_TAIL` and `_PHI_CENTRAL`, were
+    fitted by least squares in relative error on Chebyshev nodes (against SciPy's
+    ``erfcx`` and mpmath's ``ncdf``).
     """
     # NOTE: beyond |x| = 20, f rounds to float32's -0.0 or x, and f' to -0.0 or 1
     a = xp.minimum(xp.abs(x), 20.0)
