@@ -341,19 +341,15 @@ def test_module_entry_point_ctrl_c_exits_130() -> None:
     with process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("training a 2-16-16-1 MLP")
-        # NOTE: before the handler above, runs of the suite started in the background of a
-        # shell (which ignores SIGINT there) saw every SIGINT lost; should one still be
-        # lost, press Ctrl-C again as a user would, 10 s apart
-        for _ in range(6):
-            process.send_signal(signal.SIGINT)
-            try:
-                _, err = process.communicate(timeout=10)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-        else:
+        # one Ctrl-C, waited for as long as a starved machine needs: a second one sent while
+        # the first is reported, or while Python shuts down with SIGINT's default action
+        # back in place, kills the demo (-2) as it would from a terminal
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
             process.kill()
-            pytest.fail("the demo ignored 6 SIGINTs in 60 s")
+            pytest.fail("the demo kept training 240 s after one SIGINT")
     assert process.returncode == 130
     assert err == "tinygrad-act: interrupted\n"
 
