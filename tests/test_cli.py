@@ -136,7 +136,10 @@ def test_demo_plot_without_matplotlib_fails_before_training(
 BAD_ARGUMENTS = [
     (["show"], "the following arguments are required: NAME"),
     (["show", "nosuch"], "argument NAME: unknown activation 'nosuch'; valid names: "),
-    (["show", "sigmoid", "abc"], "argument X: invalid float value: 'abc'"),
+    (["show", "sigmoid", "abc"], "argument X: must be a number, got 'abc'"),
+    (["show", "sigmoid", "1e400"], "argument X: '1e400' is beyond float64's range (1.8e308)"),
+    (["show", "sigmoid", "0", "-1e400"], "argument X: '-1e400' is beyond float64's range"),
+    (["show", "glu", "1", "2"], "argument NAME: 'glu' maps each pair of values to one; show"),
     (["show", "sigmoid", "1", "--bogus"], "unrecognized arguments: --bogus"),
     (["train"], "argument COMMAND: invalid choice: 'train'"),
     (["check", "--seed", "x"], "argument --seed: must be an integer >= 0, got 'x'"),
@@ -153,6 +156,7 @@ BAD_ARGUMENTS = [
     (["demo", "--plot", "{tmp}/no/x.png"], "argument --plot: folder '{tmp}/no' of '{tmp}/no/x."),
     (["demo", "--plot", "{tmp}/x.svg"], "argument --plot: must be a file name ending in .png"),
     (["demo", "--plot", "{tmp}"], "argument --plot: '{tmp}' is a folder"),
+    (["demo", "--plot", ""], "argument --plot: must be a file name ending in .png, got ''"),
     (["demo", "--dataset", "circles"], "argument --dataset: invalid choice: 'circles'"),
     (["demo", "--activation", "softmax"], "argument --activation: 'softmax' is not elementwise"),
     (["demo", "--activation", "nosuch"], "argument --activation: unknown activation 'nosuch'"),
@@ -227,10 +231,12 @@ def test_package_metadata_has_license_authors_and_urls() -> None:
 
 
 @pytest.mark.parametrize("command", ["show", "plot"])
-def test_help_lists_every_activation(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_help_lists_the_activations(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
-    assert f"one of: {', '.join(sorted(ACTIVATIONS))}" in help_text
+    # GLU halves its input, which show's table of x, f(x) and f'(x) cannot print
+    listed = [name for name in sorted(ACTIVATIONS) if command == "plot" or name != "glu"]
+    assert f"one of: {', '.join(listed)}" in help_text
 
 
 def test_demo_help_lists_names_and_defaults(capsys: pytest.CaptureFixture[str]) -> None:
@@ -371,12 +377,32 @@ def test_bad_environment_settings_are_one_line_and_exit_code_2() -> None:
         assert repr(value) in run.stderr
 
 
-def test_show_refuses_a_layer_that_changes_the_size(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "glu", "1", "2"]) == 1
-    assert capsys.readouterr().err.strip() == (
-        "tinygrad-act: glu maps 2 values to 1: show needs a layer whose output has its "
-        "input's shape"
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_file_that_cannot_be_made_is_refused_before_any_work(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # /proc takes no new files, whatever its permissions and the user (root included)
+    assert main(["demo", "--plot", "/proc/x.png"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    # as root, the file's creation fails (no such file); otherwise the permissions say so
+    assert captured.err in (
+        f"tinygrad-act demo: error: argument --plot: cannot write '/proc/x.png': {reason}\n"
+        for reason in ("No such file or directory", "permission denied")
     )
+
+
+def test_checking_an_output_file_leaves_the_folder_and_the_file_as_they_were(
+    tmp_path: Path,
+) -> None:
+    new = tmp_path / "new.png"
+    kept = tmp_path / "kept.png"
+    kept.write_bytes(b"old contents")
+    for path in (new, kept):
+        parsed = cli._build_parser().parse_args(["plot", "relu", "-o", str(path)])
+        assert parsed.output == path
+    assert sorted(tmp_path.iterdir()) == [kept]
+    assert kept.read_bytes() == b"old contents"
 
 
 def test_show_and_plot_use_rrelu_in_inference(capsys: pytest.CaptureFixture[str]) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 
 from tinygrad_act._engine import available_engines, engine, get_num_threads
-from tinygrad_act.activations import ACTIVATIONS, RReLU, _AlongAxis, get, resolve
+from tinygrad_act.activations import ACTIVATIONS, GLU, RReLU, _AlongAxis, get, resolve
 from tinygrad_act.base import Activation, Array, Layer
 from tinygrad_act.datasets import DATASETS
 from tinygrad_act.demo import DEFAULTS, ENGINE_CHOICES, train
@@ -75,11 +75,12 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
         return super()._get_help_string(action) or text
 
 
-def _names(elementwise_only: bool = False) -> list[str]:
+def _names(elementwise_only: bool = False, same_shape: bool = False) -> list[str]:
     return [
         name
         for name, cls in sorted(ACTIVATIONS.items())
-        if not elementwise_only or issubclass(cls, Activation)
+        if (not elementwise_only or issubclass(cls, Activation))
+        and (not same_shape or not issubclass(cls, GLU))
     ]
 
 
@@ -88,6 +89,18 @@ def _activation(name: str) -> str:
         return resolve(name)
     except KeyError as error:
         raise argparse.ArgumentTypeError(error.args[0]) from None
+
+
+def _shown(name: str) -> str:
+    """An argparse type for `show`: a layer whose output has its input's shape (GLU's
+    has half of it)."""
+    key = _activation(name)
+    if issubclass(ACTIVATIONS[key], GLU):
+        raise argparse.ArgumentTypeError(
+            f"{name!r} maps each pair of values to one; show needs a layer whose output has "
+            f"its input's shape, one of: {', '.join(_names(same_shape=True))}"
+        )
+    return key
 
 
 def _elementwise(name: str) -> str:
@@ -126,10 +139,24 @@ def _learning_rate(text: str) -> float:
     return value
 
 
+def _point(text: str) -> float:
+    """An argparse type for `show`'s points: a float64, inf and nan as written; a finite
+    number beyond float64's range is refused rather than shown as inf."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if math.isinf(value) and "inf" not in text.lower():
+        raise argparse.ArgumentTypeError(f"{text!r} is beyond float64's range (1.8e308)")
+    return value
+
+
 def _png(text: str) -> Path:
     """An output path: a .png name in an existing, writable folder, not a folder itself."""
     from pathlib import Path
 
+    if not text:
+        raise argparse.ArgumentTypeError("must be a file name ending in .png, got ''")
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; give a file name ending in .png")
@@ -140,6 +167,18 @@ def _png(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"folder {str(folder)!r} of {text!r} does not exist")
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise argparse.ArgumentTypeError(f"cannot write {text!r}: permission denied")
+    # NOTE: a folder can refuse new files whatever its permissions say (/proc, a read-only
+    # mount, root's access): opened for appending, which changes nothing in a file there,
+    # and a file made here removed again
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "ab"):
+            pass
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: {error.strerror}") from None
+    finally:
+        if not existed:
+            path.unlink(missing_ok=True)
     return path
 
 
@@ -163,10 +202,11 @@ def _build_parser() -> _Parser:
         formatter_class=_Formatter,
         epilog=EXIT_STATUS,
     )
-    show.add_argument("name", type=_activation, metavar="NAME", help=f"one of: {names}")
+    shown = ", ".join(_names(same_shape=True))
+    show.add_argument("name", type=_shown, metavar="NAME", help=f"one of: {shown}")
     show.add_argument(
         "values",
-        type=float,
+        type=_point,
         nargs="*",
         default=[],
         metavar="X",
