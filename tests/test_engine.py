@@ -292,7 +292,8 @@ def test_a_parameter_below_float32s_normal_range_takes_the_float64_loops(make: A
 def test_celu_and_softplus_run_float32_in_float32_only_for_a_power_of_two() -> None:
     """With another parameter their kernel corrects the rounding of x / alpha or beta x
     in float64 arithmetic: a float32 parameter rounded would cost about |x / alpha| ulp.
-    CELU's alpha must also be from 0 to 1 (see the next test)."""
+    CELU's alpha must also be from 0 to 1 (see the next test), Softplus's beta at least 1
+    (see `test_softplus_below_beta_1_keeps_its_left_tail_in_float32`)."""
     for layer, native in [
         (CELU(), True),
         (CELU(alpha=0.25), True),
@@ -300,10 +301,49 @@ def test_celu_and_softplus_run_float32_in_float32_only_for_a_power_of_two() -> N
         (CELU(alpha=4.0), False),
         (CELU(alpha=-0.5), False),
         (Softplus(), True),
+        (Softplus(beta=4.0), True),
+        (Softplus(beta=0.25), False),
         (Softplus(beta=3.7), False),
     ]:
         kernel, parameters, _ = layer._kernel(derivative=True)
         assert _engine.float32_is_float64_rounded(kernel, parameters) is not native, layer
+
+
+@pytest.mark.parametrize(
+    ("beta", "x", "exact"),
+    [(2.0**-10, -96397.195, 1.33886105e-38), (0.25, -352.9518, 1.90899077e-38)],
+)
+def test_softplus_below_beta_1_keeps_its_left_tail_in_float32(
+    beta: float, x: float, exact: float
+) -> None:
+    """f = log1p(e^(beta x)) / beta is a normal float32 there while e^(beta x) is
+    subnormal in float32: computed in float32 arithmetic it was 512 and 2.7 ulp off (the
+    exact values are mpmath's, to 9 digits). Such a beta takes the float64 loops, as the
+    NumPy engine does, and f rounds once."""
+    values = np.array([x], np.float32)
+    results = []
+    for engine_name in ENGINES:
+        with _engine.using(engine_name):
+            results.append(Softplus(beta=beta).forward(values))
+    for y in results:
+        assert y.dtype == np.float32
+        assert abs(float(y[0]) - exact) <= 0.5 * float(np.spacing(np.float32(exact))), y
+    assert len({y.tobytes() for y in results}) == 1
+
+
+@pytest.mark.parametrize("alpha", [1024.0, 2.0**40, 1000.5, 1e300])
+def test_celu_of_a_tiny_x_is_x_for_a_large_alpha(alpha: float) -> None:
+    """f = alpha expm1(x / alpha) = x (1 + x / (2 alpha) + ...) rounds to x for these x;
+    x / alpha is subnormal for most, and alpha times it was up to 345 ulp off (alpha =
+    1024 at x = -2.4386e-308), 5e11 for alpha = 2**40."""
+    x = np.array([-2.4386e-308, -3.9e-308, -1e-300, -1e-200, -5e-324, -0.0])
+    for engine_name in ENGINES:
+        with _engine.using(engine_name):
+            layer = CELU(alpha=alpha)
+            y = layer.forward(x)
+            slope = layer.backward(np.ones_like(x))
+        assert y.tobytes() == x.tobytes(), (engine_name, y)
+        assert (slope == 1.0).all(), (engine_name, slope)
 
 
 @NEEDS_NUMBA

@@ -57,6 +57,8 @@ _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's spl
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
 _E_MINUS_32 = math.exp(-32)
+#: Below this |x / alpha|, CELU's f = x (1 + x / (2 alpha) + ...) rounds to x itself.
+_TINY_QUOTIENT = 2.0**-60
 _DEEP_DENSITY = 6.398279740081261e-29  # e^-64 / sqrt(2 pi), correctly rounded
 _GELU_CUBIC = 0.044715
 
@@ -373,10 +375,11 @@ class Softplus(Activation):
     rounded value plus the exact rounding error, so that for any :math:`\beta` the
     tails are as accurate as for :math:`\beta = 1` (rounding :math:`\beta x` alone
     would cost about :math:`|\beta x|` ulp, hundreds in the far left tail). A
-    :math:`\beta` that is a power of two (the default) needs no correction, and its
-    kernel is `float32_safe`: on the compiled engine float32 input is then computed in
-    float32 arithmetic, within 1.64 ulp for f and 2.83 for f' (every float32 with
-    2**-30 <= |x| < 110, checked against float64, for beta 1, 2 and 0.25).
+    :math:`\beta` that is a power of two (the default) needs no correction, and for
+    :math:`\beta \ge 1` its kernel is `float32_safe`: on the compiled engine float32
+    input is then computed in float32 arithmetic, within 1.64 ulp for f and 2.83 for f'
+    (every float32 with
+    2**-30 <= |x| < 110, checked against float64, for beta 1 and 2).
 
     Examples
     --------
@@ -428,9 +431,12 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
 
 
 @float32_safe
+@float32_when(lambda beta: beta >= 1)
 def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     """`Softplus`'s kernel for a beta that is a power of two (1, the default): beta x is
-    exact, and nothing needs carrying."""
+    exact, and nothing needs carrying, in float32 arithmetic too for a beta of 1 or more.
+    (Below 1, f = log1p(e) / beta is normal in the left tail where e = e^(beta x) is
+    already subnormal in float32, and has lost e's bits: 512 ulp for beta = 2**-10.)"""
     z = beta * x
     e = xp.exp(-xp.abs(z))
     r = 1 / (1 + e)
@@ -448,7 +454,9 @@ def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     # after it, keeps f(-0.0) = -0.0 on numba: compiled for float32 and float16 input,
     # where(x > 0, 0.0, x) / alpha lost the sign of -0.0.
     z = xp.where(x > 0, 0.0, x / alpha)
-    return xp.where(x > 0, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
+    # f = x where it rounds to x (see `CELU`'s kernel), z subnormal included
+    keep = (x > 0) | (xp.abs(z) < _TINY_QUOTIENT)
+    return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
 
 
 class SiLU(Activation):
@@ -1136,7 +1144,10 @@ class CELU(Activation):
     :math:`e^{q + r} = e^q (1 + r)` and :math:`e^{q + r} - 1 = (e^q - 1) + e^q r`, so that
     for any :math:`\alpha` the left tail is as accurate as for :math:`\alpha = 1`
     (rounding :math:`x/\alpha` alone would cost about :math:`|x/\alpha|` ulp, hundreds
-    where :math:`e^{x/\alpha}` nears the subnormals). An :math:`\alpha` that is a power
+    where :math:`e^{x/\alpha}` nears the subnormals). Below :math:`|x/\alpha| = 2^{-60}`,
+    :math:`f = x`, which the exact value rounds to (a large :math:`\alpha` makes
+    :math:`x/\alpha` subnormal, whose lost bits :math:`\alpha(e^{x/\alpha} - 1)` kept).
+    An :math:`\alpha` that is a power
     of two needs no correction; from 0 to 1 (1, the default), its kernel is
     `float32_safe`: on the compiled engine float32 input is then computed in float32
     arithmetic, within 0.94 ulp for f and 1.01 for f' (every float32 with 2**-30 <= |x|
@@ -1169,7 +1180,10 @@ class CELU(Activation):
         q, r = _quotient(xp, x, alpha)
         # NOTE: e^(q + r) = e^q (1 + r), e^(q + r) - 1 = (e^q - 1) (1 + r) + r to first order;
         # x itself for x >= 0 keeps f(-0.0) = -0.0 (and NaN NaN)
-        f = xp.where(x < 0, alpha * (xp.expm1(q) * (1 + r) + r), x)
+        # below |q| = 2**-60, f = x (1 + q/2 + ...) rounds to x; alpha e^q - alpha would
+        # lose the bits of a subnormal q (alpha > 1)
+        away = (x < 0) & (xp.abs(q) >= _TINY_QUOTIENT)
+        f = xp.where(away, alpha * (xp.expm1(q) * (1 + r) + r), x)
         return f, xp.where(x > 0, 1.0, xp.exp(q) * (1 + r))
 
     @staticmethod
