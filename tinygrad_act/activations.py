@@ -378,8 +378,7 @@ class Softplus(Activation):
     :math:`\beta` that is a power of two (the default) needs no correction, and for
     :math:`\beta \ge 1` its kernel is `float32_safe`: on the compiled engine float32
     input is then computed in float32 arithmetic, within 1.64 ulp for f and 2.83 for f'
-    (every float32 with
-    2**-30 <= |x| < 110, checked against float64, for beta 1 and 2).
+    (every float32 with 2**-30 <= |x| < 110, checked against float64, for beta 1 and 2).
 
     Examples
     --------
@@ -1145,9 +1144,9 @@ class CELU(Activation):
     for any :math:`\alpha` the left tail is as accurate as for :math:`\alpha = 1`
     (rounding :math:`x/\alpha` alone would cost about :math:`|x/\alpha|` ulp, hundreds
     where :math:`e^{x/\alpha}` nears the subnormals). Below :math:`|x/\alpha| = 2^{-60}`,
-    :math:`f = x`, which the exact value rounds to (a large :math:`\alpha` makes
-    :math:`x/\alpha` subnormal, whose lost bits :math:`\alpha(e^{x/\alpha} - 1)` kept).
-    An :math:`\alpha` that is a power
+    :math:`f = x`, which the exact value rounds to (for a large :math:`\alpha`,
+    :math:`x/\alpha` is subnormal there and has lost bits, which
+    :math:`\alpha(e^{x/\alpha} - 1)` would carry). An :math:`\alpha` that is a power
     of two needs no correction; from 0 to 1 (1, the default), its kernel is
     `float32_safe`: on the compiled engine float32 input is then computed in float32
     arithmetic, within 0.94 ulp for f and 1.01 for f' (every float32 with 2**-30 <= |x|
