@@ -389,11 +389,19 @@ def test_celu_beyond_alpha_1_or_below_0_rounds_float32_once(alpha: float, x: flo
 
 @NEEDS_NUMBA
 @pytest.mark.parametrize(
-    ("name", "value"), [("alpha", np.float32(0.3)), ("alpha", -3), ("beta", 2)]
+    ("name", "value"),
+    [
+        ("alpha", np.float32(0.3)),
+        ("alpha", -3),
+        ("beta", 2),
+        ("alpha", np.float16(0.5)),
+        ("beta", np.longdouble(0.3)),
+    ],
 )
 def test_parameters_set_to_other_numbers_compile(name: str, value: Any) -> None:
     """A parameter set since the constructor to an int or a float32 reaches the fused
-    multiply-adds of CELU's and Softplus's corrections as its float64 value."""
+    multiply-adds of CELU's and Softplus's corrections as its float64 value; a float16
+    or a long double, which numba does not take, as its float."""
     layer = CELU(alpha=0.3) if name == "alpha" else Softplus(beta=3.7)
     setattr(layer, name, value)
     x = np.array([-1.0, -0.0, 2.0, -50.0])

@@ -503,8 +503,9 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     constructor checked it (a string, None, an array) is a `TypeError` here, naming
     the class and the attribute, never a compiler's error, and never an array
     broadcast against x. Only the type is checked: NaN or inf set after the
-    constructor give NaN and inf. An int beyond int64, which numba does not take, is
-    passed as its float; one beyond float64 is a `ValueError`.
+    constructor give NaN and inf. An int beyond int64, a float16 and a long double,
+    which numba does not take, are passed as their float; an int beyond float64 is a
+    `ValueError`.
     """
     count, names, read = _PARAMETERS.get(kernel) or _reader(kernel)
     # NOTE: floats, the common case, return first; anything else is checked below
@@ -526,11 +527,17 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
         if type(value) not in _PLAIN_NUMBERS and not isinstance(value, _NUMBERS):
             name = names[i]
             raise TypeError(f"{type(layer).__name__}: {name} must be a number, got {value!r}")
+    # numba takes no int beyond int64 and no float16 or long double: their float, as
+    # NumPy takes them (an int beyond float64 is a ValueError)
     beyond = [type(value) is int and not _INT64_MIN <= value <= _INT64_MAX for value in values]
-    if any(beyond):  # numba takes no such int: its float, as NumPy takes it
+    odd = [isinstance(value, np.floating) and type(value) not in _PLAIN_NUMBERS for value in values]
+    if any(beyond) or any(odd):
         owner = type(layer).__name__
         return tuple(
-            [check_real(owner, names[i], v) if beyond[i] else v for i, v in enumerate(values)]
+            [
+                check_real(owner, names[i], v) if beyond[i] else float(v) if odd[i] else v
+                for i, v in enumerate(values)
+            ]
         )
     return values
 
