@@ -499,13 +499,8 @@ class SiLU(Activation):
         s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^32 where deep
         complement = xp.where(x >= 0, e * r, r)  # 1 - sigma(x)
         scale = xp.where(deep, _E_MINUS_32, 1.0)
-        # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
-        clipped = xp.clip(x, -1000.0, 1000.0)
         y = xp.maximum(x, -1000.0) * s * scale
-        # NOTE: f' = sigma(x) (1 + x - x sigma(x)) for x < 0, where 1 + x is exact from
-        # x = -0.5 down: near f''s zero the sum cancels only the rounding error of x sigma(x)
-        negative = s * ((1 + clipped) - clipped * s)
-        return y, xp.where(x < 0, negative, s * (1 + clipped * complement)) * scale
+        return y, _silu_slope(xp, x, s, complement) * scale
 
     @staticmethod
     def derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
@@ -522,8 +517,19 @@ class SiLU(Activation):
         r_scaled = 1 / (1 + e_scaled)
         scale = xp.where(deep, _E_MINUS_64, 1.0)
         tail = r_scaled * (e_scaled * r_scaled) * (2 - a * xp.tanh(0.5 * a))
-        first = xp.where(x < 0, s * ((1 + a) - a * s), s * (1 + a * complement))
-        return first, tail * scale
+        return _silu_slope(xp, x, s, complement), tail * scale
+
+
+@kernel_helper
+def _silu_slope(xp: Any, x: Any, s: Any, complement: Any) -> Any:
+    """SiLU's f' from s = sigma(x) and its complement 1 - sigma(x). In `SiLU`'s deep
+    tail (x < -80) s is sigma(x) times e^32, and so is the result: there x s is far
+    below an ulp of 1 + x."""
+    # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
+    a = xp.clip(x, -1000.0, 1000.0)
+    # NOTE: f' = sigma(x) (1 + x - x sigma(x)) for x < 0, where 1 + x is exact from
+    # x = -0.5 down: near f''s zero the sum cancels only the rounding error of x sigma(x)
+    return xp.where(x < 0, s * ((1 + a) - a * s), s * (1 + a * complement))
 
 
 class GELU(Activation):
