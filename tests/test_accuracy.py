@@ -25,6 +25,7 @@ from tests.reference import (
     normal_cdf,
     normal_pdf,
     sigmoid,
+    softplus,
     sweep,
     tanhshrink,
     ulp_error,
@@ -256,6 +257,28 @@ def test_bounds_hold_on_dense_points_where_they_once_broke(name: str, engine: st
         dy = layer.backward(np.ones_like(x))
     check_within(name, "f", x, y, [exact.f(mp.mpf(v)) for v in x.tolist()], case.forward_ulp)
     check_within(name, "f'", x, dy, [exact.df(mp.mpf(v)) for v in x.tolist()], case.backward_ulp)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("beta", [1e-3, 0.5, 0.3, 2.0**-10, 1e-40, 3.7, 1000.5, 1024.0])
+def test_softplus_where_e_to_the_beta_x_is_subnormal(beta: float, engine: str) -> None:
+    """Beyond beta x = -708.39, e^(beta x) is subnormal, while f = e^(beta x) / beta
+    (beta < 1) and f'' = beta e^(beta x) (beta > 1) are still normal: rounded to a
+    subnormal first, f was 564 ulp off for beta = 1e-3 and f'' 430 for beta = 1000.5."""
+    rng = np.random.default_rng(11)
+    x = -np.concatenate([rng.uniform(700, 830, 300), [708.4, 709.0, 714.9]]) / beta
+    exact = softplus(beta)
+    with _engine.using(engine):
+        layer = Softplus(beta=beta)
+        y = layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+        d2y = layer.second_derivative(x)
+    name = f"Softplus({beta})"
+    for what, got, function in (("f", y, exact.f), ("f'", dy, exact.df), ("f''", d2y, exact.d2f)):
+        check_within(name, what, x, got, [function(mp.mpf(v)) for v in x.tolist()], four_ulp)
+    # each case has points where e^(beta x) is subnormal and f (beta < 1) or f'' is not
+    normal = np.abs(y if beta < 1 else d2y) >= np.finfo(np.float64).tiny
+    assert (normal & (beta * x < -708.4)).any()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

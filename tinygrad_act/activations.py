@@ -57,6 +57,7 @@ _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's spl
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
 _E_MINUS_32 = math.exp(-32)
+_E_MINUS_640 = 1.1259823474166023e-278  # e^-640, correctly rounded
 #: Below this |x / alpha|, CELU's f = x (1 + x / (2 alpha) + ...) rounds to x itself.
 _TINY_QUOTIENT = 2.0**-60
 _DEEP_DENSITY = 6.398279740081261e-29  # e^-64 / sqrt(2 pi), correctly rounded
@@ -374,9 +375,12 @@ class Softplus(Activation):
     ``x``: the exact form costs nothing here. :math:`\beta |x|` is carried as its
     rounded value plus the exact rounding error, so that for any :math:`\beta` the
     tails are as accurate as for :math:`\beta = 1` (rounding :math:`\beta x` alone
-    would cost about :math:`|\beta x|` ulp, hundreds in the far left tail). A
-    :math:`\beta` that is a power of two (the default) needs no correction, and for
-    :math:`\beta \ge 1` its kernel is `float32_safe`: on the compiled engine float32
+    would cost about :math:`|\beta x|` ulp, hundreds in the far left tail). Where
+    :math:`e^{-\beta |x|}` is subnormal, :math:`f = e^{\beta x}/\beta` (for
+    :math:`\beta < 1`) and :math:`f''` (for :math:`\beta > 1`) can still be normal:
+    :math:`e^{640 - \beta|x|}` is carried there and :math:`e^{-640}` applied last. A
+    :math:`\beta` that is a power of two from 1 up (the default) needs neither, and its
+    kernel is `float32_safe`: on the compiled engine float32
     input is then computed in float32 arithmetic, within 1.64 ulp for f and 2.83 for f'
     (every float32 with 2**-30 <= |x| < 110, checked against float64, for beta 1 and 2).
 
@@ -393,49 +397,60 @@ class Softplus(Activation):
         self.beta = check_real("Softplus", "beta", beta, positive=True)
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        # a power of two: the same f and f' by the kernel without the correction, faster
-        if type(self) is Softplus and _array_math.power_of_two(self.beta):
+        # a power of two from 1 up: the same f and f' by the kernel without the correction,
+        # faster (below 1, f is normal where e^(beta x) is subnormal: see the other kernel)
+        if type(self) is Softplus and self.beta >= 1 and _array_math.power_of_two(self.beta):
             return _softplus_exact_product, (self.beta,), True
         return super()._kernel(derivative)
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
-        e = _exp_minus_product(xp, beta, x)
-        r = 1 / (1 + e)
-        return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(x >= 0, r, e * r)
+        e, scale = _exp_minus_product(xp, beta, x)
+        tiny = e * scale  # e^(-beta |x|)
+        r = 1 / (1 + tiny)
+        # NOTE: log1p(e) = e where e is scaled: f = e / beta is scaled last, rounded once
+        f = xp.maximum(x, 0.0) + xp.log1p(e) / beta * scale
+        return f, xp.where(x >= 0, r, tiny * r)
 
     @staticmethod
     def derivatives(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
         """f' = sigma(beta x) and f'' = beta sigma(beta x) sigma(-beta x)."""
-        e = _exp_minus_product(xp, beta, x)
-        d = 1 + e
+        e, scale = _exp_minus_product(xp, beta, x)
+        tiny = e * scale
+        d = 1 + tiny
         r = 1 / d
         # NOTE: f'' = beta e / (1 + e)^2 with the rounding error of 1 + e carried (exact,
         # as e <= 1): 1 / (d + error)^2 = (1 - 2 error / d) / d^2 to first order
-        second = beta * e / (d * d) * (1 - 2 * ((1 - d) + e) * r)
-        return xp.where(x >= 0, r, e * r), second
+        second = beta * e / (d * d) * (1 - 2 * ((1 - d) + tiny) * r) * scale
+        return xp.where(x >= 0, r, tiny * r), second
 
 
 @kernel_helper
-def _exp_minus_product(xp: Any, beta: float, x: Any) -> Any:
-    """e^(-beta |x|) for beta > 0, with the rounding error of beta |x| carried.
+def _exp_minus_product(xp: Any, beta: float, x: Any) -> tuple[Any, Any]:
+    """e^(-beta |x|) for beta > 0, with the rounding error of beta |x| carried, as a
+    pair (e, scale) whose product it is: scale is 1, or e^-640 where e^(-beta |x|) is
+    subnormal (beta |x| > 708.39), and there e = e^(640 - beta |x|) is normal.
 
     NOTE: beta |x| = z + lo exactly (|lo| <= half an ulp of z), and e^(-z - lo) =
-    e^-z (1 - lo) to first order. lo is dropped from z = 746 on, where e^-z is 0 (and lo
-    is NaN for |x| = inf). e^-z lo would be subnormal in the far tail, and flushed to 0
-    where subnormals are (XLA on the CPU): 1 - lo is not.
+    e^-z (1 - lo) to first order; 640 - z is exact. In the far left tail f = e / beta
+    (beta < 1) and f'' = beta e (beta > 1) are normal where e^-z is not, and each is
+    rounded once with the scale applied last: rounding e^-z to a subnormal first lost up
+    to 564 ulp of f (beta = 1e-3) and 430 of f'' (beta = 1000.5). lo is dropped from z =
+    1500 on, where e is 0 (and lo is NaN for |x| = inf). e lo would be subnormal in the
+    far tail, and flushed to 0 where subnormals are (XLA on the CPU): 1 - lo is not.
     """
     z, lo = xp.two_product(beta, xp.abs(x))
-    return xp.exp(-z) * (1 - xp.where(z < 746.0, lo, 0.0))
+    deep = z > 708.39
+    e = xp.exp(xp.where(deep, 640 - z, -z)) * (1 - xp.where(z < 1500.0, lo, 0.0))
+    return e, xp.where(deep, _E_MINUS_640, 1.0)
 
 
 @float32_safe
-@float32_when(lambda beta: beta >= 1)
 def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
-    """`Softplus`'s kernel for a beta that is a power of two (1, the default): beta x is
-    exact, and nothing needs carrying, in float32 arithmetic too for a beta of 1 or more.
-    (Below 1, f = log1p(e) / beta is normal in the left tail where e = e^(beta x) is
-    already subnormal in float32, and has lost e's bits: 512 ulp for beta = 2**-10.)"""
+    """`Softplus`'s kernel for a beta that is a power of two from 1 up (1, the default):
+    beta x is exact, and nothing needs carrying, in float32 arithmetic too. (Below 1, f =
+    log1p(e) / beta is normal in the left tail where e = e^(beta x) is already
+    subnormal: in float32 arithmetic 512 ulp off for beta = 2**-10, in float64 318.)"""
     z = beta * x
     e = xp.exp(-xp.abs(z))
     r = 1 / (1 + e)
