@@ -282,6 +282,30 @@ def test_softplus_where_e_to_the_beta_x_is_subnormal(beta: float, engine: str) -
 
 
 @pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("alpha", [2.0, -3.5, 1e10, 1e300])
+def test_elu_slope_where_e_to_the_x_is_subnormal(alpha: float, dtype: str, engine: str) -> None:
+    """f' = f'' = alpha e^x is normal a little beyond where e^x is subnormal (x = -708.39
+    in float64, -87.34 in float32) for |alpha| > 1: rounded to a subnormal first, it was
+    5e9 ulp off for alpha = 1e10 at x = -731."""
+    rng = np.random.default_rng(13)
+    subnormal = -708.39 if dtype == "float64" else -87.34  # below it, e^x is subnormal
+    largest = np.log(float(np.finfo(dtype).max)) - np.log(abs(alpha))  # then alpha e^x overflows
+    high = min(subnormal + 5, largest - 1)
+    x = rng.uniform(subnormal - np.log(abs(alpha)) - 5, high, 400).astype(dtype)
+    a = mp.mpf(alpha)
+    with _engine.using(engine):
+        layer = ELU(alpha=alpha)
+        layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+        d2y = layer.second_derivative(x)
+    exact = [a * mp.exp(v) for v in x.tolist()]
+    check_within(f"ELU({alpha})", "f'", x, dy, exact, four_ulp)
+    check_within(f"ELU({alpha})", "f''", x, d2y, exact, four_ulp)
+    assert ((x < subnormal) & (np.abs(dy) >= np.finfo(dtype).tiny)).any()  # the band is sampled
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_sigmoid_forward_within_3_ulp_including_subnormal_results(engine: str) -> None:
     for dtype in ["float32", "float64"]:
         x = sweep(np.dtype(dtype), LIMIT[dtype])

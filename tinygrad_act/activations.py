@@ -58,6 +58,7 @@ _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
 _E_MINUS_32 = math.exp(-32)
 _E_MINUS_640 = 1.1259823474166023e-278  # e^-640, correctly rounded
+_E_MINUS_708 = 3.307553003638408e-308  # e^-708, correctly rounded (and normal)
 #: Below this |x / alpha|, CELU's f = x (1 + x / (2 alpha) + ...) rounds to x itself.
 _TINY_QUOTIENT = 2.0**-60
 _DEEP_DENSITY = 6.398279740081261e-29  # e^-64 / sqrt(2 pi), correctly rounded
@@ -276,11 +277,14 @@ class ELU(Activation):
     Uses ``expm1`` for :math:`e^x - 1`, accurate near 0. :math:`f'` for
     :math:`x \le 0` is :math:`\alpha e^x`, not :math:`y + \alpha`, which cancels for
     very negative :math:`x`. At the kink, :math:`f'(0) = \alpha` (1 for the default),
-    and :math:`f(-0.0) = -0.0`, as in PyTorch. The kernel is `float32_safe`: on the
-    compiled engine float32 input is computed in float32 arithmetic, with ``alpha``
-    rounded to float32 (an ``alpha`` beyond float32's range runs in float64), within 1.5
-    ulp for f and 2.0 for f' (ELU(0.7), every float32 with 2**-30 <= |x| < 110,
-    checked against float64).
+    and :math:`f(-0.0) = -0.0`, as in PyTorch. For :math:`|\alpha| > 1`,
+    :math:`\alpha e^x` is normal a little below x = -708.39, where :math:`e^x` is
+    subnormal: :math:`e^{x + 708}` is carried there and :math:`e^{-708}` applied last.
+    For :math:`|\alpha| \le 1` (the default) that needs no scaling, and the kernel is
+    `float32_safe`: on the compiled engine float32 input is computed in float32
+    arithmetic, with ``alpha`` rounded to float32 (an ``alpha`` below float32's normal
+    range runs in float64), within 1.5 ulp for f and 2.0 for f' (ELU(0.7), every float32
+    with 2**-30 <= |x| < 110, checked against float64).
 
     Examples
     --------
@@ -296,20 +300,53 @@ class ELU(Activation):
     def __init__(self, alpha: float = 1.0) -> None:
         self.alpha = check_real("ELU", "alpha", alpha)
 
+    def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
+        # |alpha| <= 1: alpha e^x is subnormal wherever e^x is, and the kernel without the
+        # scaling gives the same f and f', faster
+        kernel, parameters, compiled = super()._kernel(derivative)  # alpha checked
+        if type(self) is ELU and abs(parameters[0]) <= 1:
+            return _elu_alpha_within_1, parameters, True
+        return kernel, parameters, compiled
+
     @staticmethod
-    @float32_safe
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
         negative = xp.where(x > 0, 0.0, x)  # NOTE: keeps exp finite on the branch not taken
-        return (
-            xp.where(x > 0, x, alpha * xp.expm1(negative)),
-            xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
-        )
+        slope = _alpha_exp(xp, negative, alpha)
+        # NOTE: f(+-0.0) = alpha (+-0.0), as alpha expm1(+-0.0) is, written out: the loops
+        # for float32 input lost the sign of alpha expm1(-0.0) beside _alpha_exp
+        f = xp.where(x < 0, alpha * xp.expm1(negative), xp.where(x > 0, x, alpha * x))
+        return f, xp.where(x > 0, 1.0, slope)
 
     @staticmethod
     def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
         """f' and f'' = alpha e^x for x < 0, 0 for x >= 0 (PyTorch's f''(0))."""
-        exp = alpha * xp.exp(xp.where(x > 0, 0.0, x))
+        exp = _alpha_exp(xp, xp.where(x > 0, 0.0, x), alpha)
         return xp.where(x > 0, 1.0, exp), xp.where(x < 0, exp, _zero(xp, x))
+
+
+@kernel_helper
+def _alpha_exp(xp: Any, v: Any, alpha: float) -> Any:
+    """alpha e^v for v <= 0, rounded once wherever it is normal.
+
+    NOTE: below v = -708.39, e^v is subnormal while alpha e^v (|alpha| > 1) need not be:
+    rounded to a subnormal first, it was 5e9 ulp off for alpha = 1e10 at v = -731. There
+    e^(v + 708) is carried (v + 708 is exact, and alpha e^(v + 708) finite) and e^-708
+    applied last.
+    """
+    deep = v < -708.39
+    return alpha * xp.exp(xp.where(deep, v + 708, v)) * xp.where(deep, _E_MINUS_708, 1.0)
+
+
+@float32_safe
+def _elu_alpha_within_1(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
+    """`ELU`'s kernel for |alpha| <= 1 (1, the default): alpha e^x needs no scaling, and
+    the kernel keeps its bounds in float32 arithmetic. (Above 1, alpha e^x is normal
+    where e^x is subnormal: in float32 from x = -87.3, in float64 from -708.4.)"""
+    negative = xp.where(x > 0, 0.0, x)  # NOTE: keeps exp finite on the branch not taken
+    return (
+        xp.where(x > 0, x, alpha * xp.expm1(negative)),
+        xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
+    )
 
 
 class SELU(Activation):
@@ -399,9 +436,11 @@ class Softplus(Activation):
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # a power of two from 1 up: the same f and f' by the kernel without the correction,
         # faster (below 1, f is normal where e^(beta x) is subnormal: see the other kernel)
-        if type(self) is Softplus and self.beta >= 1 and _array_math.power_of_two(self.beta):
-            return _softplus_exact_product, (self.beta,), True
-        return super()._kernel(derivative)
+        kernel, parameters, compiled = super()._kernel(derivative)  # beta checked
+        beta = parameters[0] if type(self) is Softplus else 0.0  # a subclass: its kernel
+        if beta >= 1 and _array_math.power_of_two(beta):
+            return _softplus_exact_product, parameters, True
+        return kernel, parameters, compiled
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
