@@ -19,6 +19,7 @@ import pytest
 from tests.reference import (
     EXACT,
     cancelling,
+    celu,
     gelu_tanh_parts,
     gelu_tanh_z,
     mish_parts,
@@ -303,6 +304,34 @@ def test_elu_slope_where_e_to_the_x_is_subnormal(alpha: float, dtype: str, engin
     check_within(f"ELU({alpha})", "f'", x, dy, exact, four_ulp)
     check_within(f"ELU({alpha})", "f''", x, d2y, exact, four_ulp)
     assert ((x < subnormal) & (np.abs(dy) >= np.finfo(dtype).tiny)).any()  # the band is sampled
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("alpha", [-0.5, -0.3, -1e-3, -2.0, -3.3, -1e5])
+def test_celu_with_a_negative_alpha_where_e_to_the_x_over_alpha_overflows(
+    alpha: float, engine: str
+) -> None:
+    """For alpha < 0, q = x / alpha > 0 on the left, and e^q overflows from q = 709.78
+    while f = alpha e^q (|alpha| < 1) and f'' = e^q / alpha (|alpha| > 1) are still
+    finite: they were -inf there. Where the exact value is beyond float64, inf."""
+    x = alpha * np.random.default_rng(17).uniform(700, 722, 400)
+    exact = celu(alpha)
+    with _engine.using(engine):
+        layer = CELU(alpha=alpha)
+        y = layer.forward(x)
+        dy = layer.backward(np.ones_like(x))
+        d2y = layer.second_derivative(x)
+    largest = float(np.finfo(np.float64).max)
+    for what, got, function in (("f", y, exact.f), ("f'", dy, exact.df), ("f''", d2y, exact.d2f)):
+        values = [function(mp.mpf(v)) for v in x.tolist()]
+        finite = np.array([abs(v) <= largest for v in values])
+        kept = [v for v, keep in zip(values, finite, strict=True) if keep]
+        if kept:  # f of alpha = -1e5 is beyond float64 throughout
+            check_within(f"CELU({alpha})", what, x[finite], got[finite], kept, four_ulp)
+        assert np.isinf(got[~finite]).all(), what
+    # each case has points where e^q overflows and f (|alpha| < 1) or f'' is finite
+    band = np.isfinite(y if alpha > -1 else d2y) & (x / alpha > 709.79)
+    assert band.any()
 
 
 @pytest.mark.parametrize("engine", ENGINES)

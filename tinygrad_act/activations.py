@@ -56,6 +56,7 @@ _VELTKAMP = 134217729.0  # 2^27 + 1: splits a float64 into two 26-bit halves
 _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's split)
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
+_E_64 = math.exp(64)
 _E_MINUS_32 = math.exp(-32)
 _E_MINUS_640 = 1.1259823474166023e-278  # e^-640, correctly rounded
 _E_MINUS_708 = 3.307553003638408e-308  # e^-708, correctly rounded (and normal)
@@ -1206,8 +1207,12 @@ class CELU(Activation):
     where :math:`e^{x/\alpha}` nears the subnormals). Below :math:`|x/\alpha| = 2^{-60}`,
     :math:`f = x`, which the exact value rounds to (for a large :math:`\alpha`,
     :math:`x/\alpha` is subnormal there and has lost bits, which
-    :math:`\alpha(e^{x/\alpha} - 1)` would carry). An :math:`\alpha` that is a power
-    of two needs no correction; from 0 to 1 (1, the default), its kernel is
+    :math:`\alpha(e^{x/\alpha} - 1)` would carry). For :math:`\alpha < 0`,
+    :math:`e^{x/\alpha}` overflows from :math:`x/\alpha = 709.78` on, where
+    :math:`f` (:math:`|\alpha| < 1`) and :math:`f''` (:math:`|\alpha| > 1`) need not:
+    :math:`e^{x/\alpha - 64}` is carried there and :math:`e^{64}` applied last. A
+    positive :math:`\alpha` that is a power of two needs no correction; from 0 to 1
+    (1, the default), its kernel is
     `float32_safe`: on the compiled engine float32 input is then computed in float32
     arithmetic, within 0.94 ulp for f and 1.01 for f' (every float32 with 2**-30 <= |x|
     < 110, checked against float64, for alpha 1 and 0.5).
@@ -1229,10 +1234,13 @@ class CELU(Activation):
             raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
-        # a power of two: the same f and f' by the kernel without the correction, faster
-        if type(self) is CELU and _array_math.power_of_two(self.alpha):
-            return _celu_exact_quotient, (self.alpha,), True
-        return super()._kernel(derivative)
+        # a positive power of two: the same f and f' by the kernel without the correction,
+        # faster (below 0, alpha e^(x / alpha) is finite where e^(x / alpha) overflows)
+        kernel, parameters, compiled = super()._kernel(derivative)  # alpha checked
+        alpha = parameters[0] if type(self) is CELU else 0.0  # a subclass: its kernel
+        if alpha > 0 and _array_math.power_of_two(alpha):
+            return _celu_exact_quotient, parameters, True
+        return kernel, parameters, compiled
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
@@ -1242,17 +1250,24 @@ class CELU(Activation):
         # below |q| = 2**-60, f = x (1 + q/2 + ...) rounds to x; alpha e^q - alpha would
         # lose the bits of a subnormal q (alpha > 1)
         away = (x < 0) & (xp.abs(q) >= _TINY_QUOTIENT)
-        f = xp.where(away, alpha * (xp.expm1(q) * (1 + r) + r), x)
+        # beyond q = 709 (alpha < 0), e^q overflows first where alpha e^q need not (|alpha|
+        # < 1): there e^(q - 64) - 1 = e^(q - 64) is carried, and e^64 applied last
+        big = q > 709.0
+        m = xp.expm1(xp.where(big, q - 64, q))
+        f = xp.where(away, alpha * (m * (1 + r) + r) * xp.where(big, _E_64, 1.0), x)
         return f, xp.where(x > 0, 1.0, xp.exp(q) * (1 + r))
 
     @staticmethod
     def derivatives(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
         q, r = _quotient(xp, x, alpha)
         # NOTE: for |alpha| < 1, f'' = e^q / alpha is normal where e^q is not (below q =
-        # -708.39): there e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied last
+        # -708.39): there e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied
+        # last; for alpha < -1, it is finite where e^q is not (beyond q = 709.78): there
+        # e^(q - 64), and e^64
         deep = q < -708.39
-        derivative = xp.exp(xp.where(deep, q + 64, q)) * (1 + r)
-        scale = xp.where(deep, _E_MINUS_64, 1.0)
+        big = q > 709.0
+        derivative = xp.exp(q + xp.where(deep, 64.0, xp.where(big, -64.0, 0.0))) * (1 + r)
+        scale = xp.where(deep, _E_MINUS_64, xp.where(big, _E_64, 1.0))
         second = xp.where(x < 0, derivative / alpha * scale, _zero(xp, x))
         return xp.where(x > 0, 1.0, derivative * scale), second
 
