@@ -260,6 +260,14 @@ def test_bounds_hold_on_dense_points_where_they_once_broke(name: str, engine: st
     check_within(name, "f'", x, dy, [exact.df(mp.mpf(v)) for v in x.tolist()], case.backward_ulp)
 
 
+def three_derivatives(make: Callable[[], Activation], x: Any, engine: str) -> tuple[Any, Any, Any]:
+    """f, f' (from backward) and f'' of a layer made fresh on `engine`, at `x`."""
+    with _engine.using(engine):
+        layer = make()
+        y = layer.forward(x)
+        return y, layer.backward(np.ones_like(x)), layer.second_derivative(x)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("beta", [1e-3, 0.5, 0.3, 2.0**-10, 1e-40, 3.7, 1000.5, 1024.0])
 def test_softplus_where_e_to_the_beta_x_is_subnormal(beta: float, engine: str) -> None:
@@ -269,11 +277,7 @@ def test_softplus_where_e_to_the_beta_x_is_subnormal(beta: float, engine: str) -
     rng = np.random.default_rng(11)
     x = -np.concatenate([rng.uniform(700, 830, 300), [708.4, 709.0, 714.9]]) / beta
     exact = softplus(beta)
-    with _engine.using(engine):
-        layer = Softplus(beta=beta)
-        y = layer.forward(x)
-        dy = layer.backward(np.ones_like(x))
-        d2y = layer.second_derivative(x)
+    y, dy, d2y = three_derivatives(lambda: Softplus(beta=beta), x, engine)
     name = f"Softplus({beta})"
     for what, got, function in (("f", y, exact.f), ("f'", dy, exact.df), ("f''", d2y, exact.d2f)):
         check_within(name, what, x, got, [function(mp.mpf(v)) for v in x.tolist()], four_ulp)
@@ -295,11 +299,7 @@ def test_elu_slope_where_e_to_the_x_is_subnormal(alpha: float, dtype: str, engin
     high = min(subnormal + 5, largest - 1)
     x = rng.uniform(subnormal - np.log(abs(alpha)) - 5, high, 400).astype(dtype)
     a = mp.mpf(alpha)
-    with _engine.using(engine):
-        layer = ELU(alpha=alpha)
-        layer.forward(x)
-        dy = layer.backward(np.ones_like(x))
-        d2y = layer.second_derivative(x)
+    _, dy, d2y = three_derivatives(lambda: ELU(alpha=alpha), x, engine)
     exact = [a * mp.exp(v) for v in x.tolist()]
     check_within(f"ELU({alpha})", "f'", x, dy, exact, four_ulp)
     check_within(f"ELU({alpha})", "f''", x, d2y, exact, four_ulp)
@@ -316,11 +316,7 @@ def test_celu_with_a_negative_alpha_where_e_to_the_x_over_alpha_overflows(
     finite: they were -inf there. Where the exact value is beyond float64, inf."""
     x = alpha * np.random.default_rng(17).uniform(700, 722, 400)
     exact = celu(alpha)
-    with _engine.using(engine):
-        layer = CELU(alpha=alpha)
-        y = layer.forward(x)
-        dy = layer.backward(np.ones_like(x))
-        d2y = layer.second_derivative(x)
+    y, dy, d2y = three_derivatives(lambda: CELU(alpha=alpha), x, engine)
     largest = float(np.finfo(np.float64).max)
     for what, got, function in (("f", y, exact.f), ("f'", dy, exact.df), ("f''", d2y, exact.d2f)):
         values = [function(mp.mpf(v)) for v in x.tolist()]
