@@ -56,9 +56,11 @@ _VELTKAMP = 134217729.0  # 2^27 + 1: splits a float64 into two 26-bit halves
 _MINUS_SQRT_HALF_HI = -0.7071067839860916  # its leading 26 bits (Veltkamp's split)
 _MINUS_SQRT_HALF_LO = _MINUS_SQRT_HALF - _MINUS_SQRT_HALF_HI
 _E_MINUS_64 = math.exp(-64)
-_E_64 = math.exp(64)
 _E_MINUS_32 = math.exp(-32)
 _E_MINUS_640 = 1.1259823474166023e-278  # e^-640, correctly rounded
+_E_MINUS_640_REST = 6.73534334829168e-17  # e^-640 = _E_MINUS_640 (1 + this), to 1e-33
+_E_640 = 8.881133903158874e277  # e^640, correctly rounded
+_E_640_REST = -5.571639323349616e-17  # e^640 = _E_640 (1 + this), to 1e-33
 _E_MINUS_708 = 3.307553003638408e-308  # e^-708, correctly rounded (and normal)
 #: Below this |x / alpha|, CELU's f = x (1 + x / (2 alpha) + ...) rounds to x itself.
 _TINY_QUOTIENT = 2.0**-60
@@ -330,7 +332,7 @@ def _alpha_exp(xp: Any, v: Any, alpha: float) -> Any:
     """alpha e^v for v <= 0, rounded once wherever it is normal.
 
     NOTE: below v = -708.39, e^v is subnormal while alpha e^v (|alpha| > 1) need not be:
-    rounded to a subnormal first, it was 5e9 ulp off for alpha = 1e10 at v = -731. There
+    rounded to a subnormal first, it was 5e9 ulp off for alpha = 1e10 near v = -731. There
     e^(v + 708) is carried (v + 708 is exact, and alpha e^(v + 708) finite) and e^-708
     applied last.
     """
@@ -475,12 +477,14 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> tuple[Any, Any]:
     e^-z (1 - lo) to first order; 640 - z is exact. In the far left tail f = e / beta
     (beta < 1) and f'' = beta e (beta > 1) are normal where e^-z is not, and each is
     rounded once with the scale applied last: rounding e^-z to a subnormal first lost up
-    to 564 ulp of f (beta = 1e-3) and 430 of f'' (beta = 1000.5). lo is dropped from z =
+    to 860 ulp of f (beta = 1e-3) and 920 of f'' (beta = 1000.5). lo is dropped from z =
     1500 on, where e is 0 (and lo is NaN for |x| = inf). e lo would be subnormal in the
     far tail, and flushed to 0 where subnormals are (XLA on the CPU): 1 - lo is not.
     """
     z, lo = xp.two_product(beta, xp.abs(x))
     deep = z > 708.39
+    # NOTE: e^-640 rounded is off by a relative 6.7e-17: carried with lo, its sign fixed
+    lo = xp.where(deep, lo - _E_MINUS_640_REST, lo)
     e = xp.exp(xp.where(deep, 640 - z, -z)) * (1 - xp.where(z < 1500.0, lo, 0.0))
     return e, xp.where(deep, _E_MINUS_640, 1.0)
 
@@ -490,7 +494,7 @@ def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     """`Softplus`'s kernel for a beta that is a power of two from 1 up (1, the default):
     beta x is exact, and nothing needs carrying, in float32 arithmetic too. (Below 1, f =
     log1p(e) / beta is normal in the left tail where e = e^(beta x) is already
-    subnormal: in float32 arithmetic 512 ulp off for beta = 2**-10, in float64 318.)"""
+    subnormal: in float32 arithmetic 512 ulp off for beta = 2**-10, in float64 511.)"""
     z = beta * x
     e = xp.exp(-xp.abs(z))
     r = 1 / (1 + e)
@@ -1210,7 +1214,7 @@ class CELU(Activation):
     :math:`\alpha(e^{x/\alpha} - 1)` would carry). For :math:`\alpha < 0`,
     :math:`e^{x/\alpha}` overflows from :math:`x/\alpha = 709.78` on, where
     :math:`f` (:math:`|\alpha| < 1`) and :math:`f''` (:math:`|\alpha| > 1`) need not:
-    :math:`e^{x/\alpha - 64}` is carried there and :math:`e^{64}` applied last. A
+    :math:`e^{x/\alpha - 640}` is carried there and :math:`e^{640}` applied last. A
     positive :math:`\alpha` that is a power of two needs no correction; from 0 to 1
     (1, the default), its kernel is
     `float32_safe`: on the compiled engine float32 input is then computed in float32
@@ -1251,10 +1255,12 @@ class CELU(Activation):
         # lose the bits of a subnormal q (alpha > 1)
         away = (x < 0) & (xp.abs(q) >= _TINY_QUOTIENT)
         # beyond q = 709 (alpha < 0), e^q overflows first where alpha e^q need not (|alpha|
-        # < 1): there e^(q - 64) - 1 = e^(q - 64) is carried, and e^64 applied last
+        # < 1): there e^(q - 640) - 1 = e^(q - 640) is carried, and e^640 applied last
+        # (e^640 rounded is off by a relative 5.6e-17: carried with r, its sign fixed)
         big = q > 709.0
-        m = xp.expm1(xp.where(big, q - 64, q))
-        f = xp.where(away, alpha * (m * (1 + r) + r) * xp.where(big, _E_64, 1.0), x)
+        m = xp.expm1(xp.where(big, q - 640, q))
+        rest = xp.where(big, r + _E_640_REST, r)
+        f = xp.where(away, alpha * (m * (1 + rest) + r) * xp.where(big, _E_640, 1.0), x)
         return f, xp.where(x > 0, 1.0, xp.exp(q) * (1 + r))
 
     @staticmethod
@@ -1263,11 +1269,12 @@ class CELU(Activation):
         # NOTE: for |alpha| < 1, f'' = e^q / alpha is normal where e^q is not (below q =
         # -708.39): there e^(q + 64) is carried instead (q + 64 is exact), e^-64 applied
         # last; for alpha < -1, it is finite where e^q is not (beyond q = 709.78): there
-        # e^(q - 64), and e^64
+        # e^(q - 640), and e^640
         deep = q < -708.39
         big = q > 709.0
-        derivative = xp.exp(q + xp.where(deep, 64.0, xp.where(big, -64.0, 0.0))) * (1 + r)
-        scale = xp.where(deep, _E_MINUS_64, xp.where(big, _E_64, 1.0))
+        rest = xp.where(big, r + _E_640_REST, r)  # see function_and_derivative
+        derivative = xp.exp(q + xp.where(deep, 64.0, xp.where(big, -640.0, 0.0))) * (1 + rest)
+        scale = xp.where(deep, _E_MINUS_64, xp.where(big, _E_640, 1.0))
         second = xp.where(x < 0, derivative / alpha * scale, _zero(xp, x))
         return xp.where(x > 0, 1.0, derivative * scale), second
 
