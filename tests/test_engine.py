@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import itertools
 import math
 import os
@@ -26,6 +27,7 @@ from tinygrad_act import (
     Activation,
     Hardshrink,
     Hardtanh,
+    LeakyReLU,
     ReLU,
     ReLU6,
     Sigmoid,
@@ -1023,7 +1025,7 @@ def test_float32_parameters_follow_every_change_of_value(size: int, each_engine:
     At -50, expm1 is -1 in float32, so f is -float32(alpha) exactly; an alpha beyond
     float32's range takes the float64 loops, whose f, -1e39, rounds to -inf."""
     x = np.full(size, -50.0, np.float32)
-    values: list[Any] = [1.0, 2.5, -0.0, 0.0, np.float32(0.5), 3, 1e39, 0.25, np.nan, 1.0]
+    values: list[Any] = [1.0, 2.5, -0.0, 0.0, np.float32(0.5), 3, 1e39, 0.25, 1.0]
     first, second = ELU(), ELU()
     for value in values:
         first.alpha = value
@@ -1034,7 +1036,7 @@ def test_float32_parameters_follow_every_change_of_value(size: int, each_engine:
             y = layer.forward(x)
             assert y.dtype == np.float32
             np.testing.assert_array_equal(y, expected, err_msg=repr(value))
-            assert (np.signbit(y) == np.signbit(expected)).all() or np.isnan(alpha), value
+            assert (np.signbit(y) == np.signbit(expected)).all(), value
 
 
 @pytest.mark.parametrize("size", [1, 7])
@@ -1449,19 +1451,63 @@ def test_a_step_derivative_is_returned_as_floats(name: str, numba_engine: None) 
 
 
 @pytest.mark.parametrize(
-    ("make", "parameter"),
-    [(Softshrink, "lambd"), (Hardshrink, "lambd"), (lambda: Threshold(0.5, -2.0), "threshold")],
-    ids=["Softshrink", "Hardshrink", "Threshold"],
-)
-def test_a_threshold_set_to_nan_gives_nan_gradients(
-    make: Callable[[], Activation], parameter: str, each_engine: str
+    ("make", "name", "value", "message"),
+    [
+        (Softplus, "beta", -1.0, "Softplus: beta must be a positive finite number, got -1.0"),
+        (Hardtanh, "min_val", 2.0, "Hardtanh: min_val must be less than max_val, got "
+         "min_val=2.0 and max_val=1.0"),
+        (ReLU6, "max_val", -1, "ReLU6: min_val must be less than max_val, got min_val=0.0 "
+         "and max_val=-1"),
+        (CELU, "alpha", 0.0, "CELU: alpha must not be 0 (f divides x by it), got 0.0"),
+        (ELU, "alpha", math.inf, "ELU: alpha must be finite, got inf"),
+        (LeakyReLU, "negative_slope", math.nan, "LeakyReLU: negative_slope must be finite"),
+        (Softshrink, "lambd", -0.5, "Softshrink: lambd must be >= 0, got -0.5"),
+        (Hardshrink, "lambd", math.nan, "Hardshrink: lambd must be finite, got nan"),
+        (lambda: Threshold(0.5, -2.0), "threshold", math.nan,
+         "Threshold: threshold must be finite, got nan"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)  # fmt: skip
+def test_a_setting_changed_since_the_constructor_is_checked_as_the_constructor_does(
+    make: Callable[[], Activation], name: str, value: Any, message: str, each_engine: str
 ) -> None:
-    """A threshold set to NaN after the constructor (NaN in, NaN out) makes f' NaN
-    everywhere, on either engine: a value the compiled engine keeps as NaN's code."""
+    """A value the constructor refuses, set since, is refused where the kernel would read
+    it (forward, second_derivative, another library's array), with the constructor's
+    message; the failed forward leaves no cache. It used to compute: a negative beta,
+    a Hardtanh upside down, NaN thresholds giving NaN."""
+    xs = pytest.importorskip("array_api_strict")
     layer = make()
-    setattr(layer, parameter, float("nan"))
-    layer.forward(np.array([-3.0, -0.5, 0.0, 0.5, 1.0, 2.0]))
-    assert np.isnan(layer.backward(np.ones(6))).all()
+    x = np.array([-3.0, -0.5, 0.0, 0.5, 1.0, 2.0])
+    layer.forward(x)
+    setattr(layer, name, value)
+    for compute, given in ((layer.forward, x), (layer.second_derivative, x),
+                           (layer.forward, xs.asarray(x))):  # fmt: skip
+        with pytest.raises(ValueError, match=re.escape(message)):
+            compute(given)
+    with pytest.raises(RuntimeError, match="without a forward"):
+        layer.backward(np.ones(6))
+    if name in inspect.signature(type(layer)).parameters:  # the constructor says the same
+        with pytest.raises(ValueError, match=re.escape(message)):
+            type(layer)(**{name: value})
+    setattr(layer, name, getattr(make(), name))  # set back: computes again
+    np.testing.assert_array_equal(layer.forward(x), make().forward(x))
+
+
+def test_a_subclass_whose_kernel_reads_other_settings_is_not_held_to_its_bases() -> None:
+    """Softplus's check reads beta: a subclass whose kernel reads gamma instead (and has
+    no beta) computes, and its own values are taken as they are."""
+
+    class Scaled(Softplus):
+        def __init__(self, gamma: float) -> None:
+            self.gamma = gamma
+
+        @staticmethod
+        def function_and_derivative(xp: Any, x: Any, gamma: float) -> tuple[Any, Any]:
+            return gamma * x, gamma + 0 * x
+
+    layer = Scaled(-2.0)
+    np.testing.assert_array_equal(layer.forward(np.array([1.0, 3.0])), [-2.0, -6.0])
+    np.testing.assert_array_equal(layer.backward(np.ones(2)), [-2.0, -2.0])
 
 
 @NEEDS_NUMBA

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Collection
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -249,7 +250,13 @@ class LeakyReLU(Activation):
     kinks = (0.0,)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = check_real("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope = negative_slope
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("negative_slope",)) -> None:
+        if "negative_slope" in names:
+            name = type(self).__name__
+            self.negative_slope = check_real(name, "negative_slope", self.negative_slope)
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, negative_slope: float) -> tuple[Any, Any]:
@@ -301,7 +308,12 @@ class ELU(Activation):
     kinks = (0.0,)
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = check_real("ELU", "alpha", alpha)
+        self.alpha = alpha
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("alpha",)) -> None:
+        if "alpha" in names:
+            self.alpha = check_real(type(self).__name__, "alpha", self.alpha)
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # |alpha| <= 1: alpha e^x is subnormal wherever e^x is, and the kernel without the
@@ -434,7 +446,12 @@ class Softplus(Activation):
     """
 
     def __init__(self, beta: float = 1.0) -> None:
-        self.beta = check_real("Softplus", "beta", beta, positive=True)
+        self.beta = beta
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("beta",)) -> None:
+        if "beta" in names:
+            self.beta = check_real(type(self).__name__, "beta", self.beta, positive=True)
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # a power of two from 1 up: the same f and f' by the kernel without the correction,
@@ -1058,14 +1075,21 @@ class Hardtanh(Activation):
     """
 
     def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        self.min_val, self.max_val = min_val, max_val
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("min_val", "max_val")) -> None:
+        if "min_val" not in names or "max_val" not in names:
+            return
         name = type(self).__name__
-        self.min_val = check_real(name, "min_val", min_val)
-        self.max_val = check_real(name, "max_val", max_val)
-        if not self.min_val < self.max_val:
+        low = check_real(name, "min_val", self.min_val)
+        high = check_real(name, "max_val", self.max_val)
+        if not low < high:
             raise ValueError(
-                f"{name}: min_val must be less than max_val, got min_val={min_val!r} "
-                f"and max_val={max_val!r}"
+                f"{name}: min_val must be less than max_val, got min_val={self.min_val!r} "
+                f"and max_val={self.max_val!r}"
             )
+        self.min_val, self.max_val = low, high
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
@@ -1233,9 +1257,17 @@ class CELU(Activation):
     kinks = (0.0,)
 
     def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = check_real("CELU", "alpha", alpha)
-        if self.alpha == 0:
-            raise ValueError(f"CELU: alpha must not be 0 (f divides x by it), got {alpha!r}")
+        self.alpha = alpha
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("alpha",)) -> None:
+        if "alpha" not in names:
+            return
+        name = type(self).__name__
+        alpha = check_real(name, "alpha", self.alpha)
+        if alpha == 0:
+            raise ValueError(f"{name}: alpha must not be 0 (f divides x by it), got {self.alpha!r}")
+        self.alpha = alpha
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # a positive power of two: the same f and f' by the kernel without the correction,
@@ -1302,7 +1334,12 @@ class _Shrink(Activation):
     """Shared by `Softshrink` and `Hardshrink`: the threshold and the kinks at its ends."""
 
     def __init__(self, lambd: float = 0.5) -> None:
-        self.lambd = _non_negative(type(self).__name__, "lambd", lambd)
+        self.lambd = lambd
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("lambd",)) -> None:
+        if "lambd" in names:
+            self.lambd = _non_negative(type(self).__name__, "lambd", self.lambd)
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
@@ -1480,8 +1517,15 @@ class Threshold(Activation):
     """
 
     def __init__(self, threshold: float = 0.0, value: float = 0.0) -> None:
-        self.threshold = check_real("Threshold", "threshold", threshold)
-        self.value = check_real("Threshold", "value", value)
+        self.threshold, self.value = threshold, value
+        self._check_parameters()
+
+    def _check_parameters(self, names: Collection[str] = ("threshold", "value")) -> None:
+        name = type(self).__name__
+        if "threshold" in names:
+            self.threshold = check_real(name, "threshold", self.threshold)
+        if "value" in names:
+            self.value = check_real(name, "value", self.value)
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]

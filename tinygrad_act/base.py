@@ -14,7 +14,7 @@ import inspect
 import math
 import operator
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -386,6 +386,12 @@ class Activation(Layer):
             "or function(x) and derivative(x, y)"
         )
 
+    def _check_parameters(self, names: Collection[str] = ()) -> None:
+        """Check the settings among `names` (the kernel's parameters) as the constructor
+        does: they may have been set since. Nothing for a layer without any; a subclass
+        whose kernel reads other attributes checks none of its base's. See
+        `kernel_parameters`."""
+
     def _kernel(self, derivative: bool) -> tuple[_engine.Kernel, tuple[float, ...], bool]:
         """The kernel, its parameters, and whether it may be compiled."""
         kernel = type(self).function_and_derivative
@@ -502,11 +508,23 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     Each must be a number (bool included): an attribute set to anything else after the
     constructor checked it (a string, None, an array) is a `TypeError` here, naming
     the class and the attribute, never a compiler's error, and never an array
-    broadcast against x. Only the type is checked: NaN or inf set after the
-    constructor give NaN and inf. An int beyond int64, a float16 and a long double,
-    which numba does not take, are passed as their float; an int beyond float64 is a
-    `ValueError`.
+    broadcast against x. Values that changed since the layer's last check go through
+    its ``_check_parameters``, the constructor's own checks of the attributes the kernel
+    reads (NaN, inf, a negative
+    `Softplus` beta, a `Hardtanh` whose min_val is not below max_val: each a clear
+    error). An int beyond int64, a float16 and a long double, which numba does not
+    take, are passed as their float; an int beyond float64 is a `ValueError`.
     """
+    values = _read_parameters(layer, kernel)
+    if values and values != layer.__dict__.get("_checked"):
+        layer._check_parameters(_PARAMETERS[kernel][1])
+        values = _read_parameters(layer, kernel)
+        layer.__dict__["_checked"] = values
+    return values
+
+
+def _read_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
+    """`kernel_parameters` before the layer's own checks: their types only."""
     count, names, read = _PARAMETERS.get(kernel) or _reader(kernel)
     # NOTE: floats, the common case, return first; anything else is checked below
     if count == 1:  # attrgetter of one name returns the value itself
