@@ -1493,6 +1493,50 @@ def test_a_setting_changed_since_the_constructor_is_checked_as_the_constructor_d
     np.testing.assert_array_equal(layer.forward(x), make().forward(x))
 
 
+def test_a_setting_equal_to_the_last_checked_but_of_another_type_is_checked() -> None:
+    """True == 1.0, but the constructor refuses a bool: so does forward, whatever the
+    value before it. forward leaves the settings as they are (an int stays an int)."""
+    layer = LeakyReLU(1.0)
+    layer.forward(np.ones(2))
+    layer.negative_slope = True
+    with pytest.raises(TypeError, match="LeakyReLU: negative_slope must be a real number"):
+        layer.forward(np.ones(2))
+    layer.negative_slope = 2
+    np.testing.assert_array_equal(layer.forward(-np.ones(2)), [-2.0, -2.0])
+    assert type(layer.negative_slope) is int
+
+
+def test_forward_writes_no_setting_to_a_subclass_that_reads_it_from_elsewhere() -> None:
+    """A subclass without ELU's constructor may take alpha from the class, or from a
+    property without a setter: forward checks the value it reads, and sets nothing."""
+
+    class FromClass(ELU):
+        alpha = 2.0
+
+        def __init__(self) -> None:
+            pass
+
+    class FromProperty(ELU):
+        def __init__(self, tied: list[float]) -> None:
+            self.tied = tied
+
+        @property
+        def alpha(self) -> float:  # type: ignore[override]
+            return self.tied[0]
+
+    x = np.array([-3.0])
+    layer = FromClass()
+    layer.forward(x)
+    FromClass.alpha = 0.5
+    np.testing.assert_allclose(layer.forward(x), 0.5 * np.expm1(-3.0), rtol=1e-15)
+    tied = [0.5]
+    other = FromProperty(tied)
+    np.testing.assert_allclose(other.forward(x), 0.5 * np.expm1(-3.0), rtol=1e-15)
+    tied[0] = math.nan
+    with pytest.raises(ValueError, match="FromProperty: alpha must be finite, got nan"):
+        other.forward(x)
+
+
 def test_a_subclass_whose_kernel_reads_other_settings_is_not_held_to_its_bases() -> None:
     """Softplus's check reads beta: a subclass whose kernel reads gamma instead (and has
     no beta) computes, and its own values are taken as they are."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Collection
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -249,14 +249,13 @@ class LeakyReLU(Activation):
 
     kinks = (0.0,)
 
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        self.negative_slope = negative_slope
-        self._check_parameters()
+    negative_slope: float
 
-    def _check_parameters(self, names: Collection[str] = ("negative_slope",)) -> None:
-        if "negative_slope" in names:
-            name = type(self).__name__
-            self.negative_slope = check_real(name, "negative_slope", self.negative_slope)
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        self._settle(negative_slope=negative_slope)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        return _reals(type(self).__name__, settings, "negative_slope")
 
     @staticmethod
     def function_and_derivative(xp: Any, x: Any, negative_slope: float) -> tuple[Any, Any]:
@@ -307,13 +306,13 @@ class ELU(Activation):
 
     kinks = (0.0,)
 
-    def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = alpha
-        self._check_parameters()
+    alpha: float
 
-    def _check_parameters(self, names: Collection[str] = ("alpha",)) -> None:
-        if "alpha" in names:
-            self.alpha = check_real(type(self).__name__, "alpha", self.alpha)
+    def __init__(self, alpha: float = 1.0) -> None:
+        self._settle(alpha=alpha)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        return _reals(type(self).__name__, settings, "alpha")
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # |alpha| <= 1: alpha e^x is subnormal wherever e^x is, and the kernel without the
@@ -445,13 +444,13 @@ class Softplus(Activation):
     array([0. , 0.5, 1. ])
     """
 
-    def __init__(self, beta: float = 1.0) -> None:
-        self.beta = beta
-        self._check_parameters()
+    beta: float
 
-    def _check_parameters(self, names: Collection[str] = ("beta",)) -> None:
-        if "beta" in names:
-            self.beta = check_real(type(self).__name__, "beta", self.beta, positive=True)
+    def __init__(self, beta: float = 1.0) -> None:
+        self._settle(beta=beta)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        return _reals(type(self).__name__, settings, "beta", positive=True)
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # a power of two from 1 up: the same f and f' by the kernel without the correction,
@@ -1074,22 +1073,21 @@ class Hardtanh(Activation):
     array([0., 1., 0.])
     """
 
-    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
-        self.min_val, self.max_val = min_val, max_val
-        self._check_parameters()
+    min_val: float
+    max_val: float
 
-    def _check_parameters(self, names: Collection[str] = ("min_val", "max_val")) -> None:
-        if "min_val" not in names or "max_val" not in names:
-            return
+    def __init__(self, min_val: float = -1.0, max_val: float = 1.0) -> None:
+        self._settle(min_val=min_val, max_val=max_val)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
         name = type(self).__name__
-        low = check_real(name, "min_val", self.min_val)
-        high = check_real(name, "max_val", self.max_val)
-        if not low < high:
+        checked = _reals(name, settings, "min_val", "max_val")
+        if len(checked) == 2 and not checked["min_val"] < checked["max_val"]:
             raise ValueError(
-                f"{name}: min_val must be less than max_val, got min_val={self.min_val!r} "
-                f"and max_val={self.max_val!r}"
+                f"{name}: min_val must be less than max_val, got "
+                f"min_val={settings['min_val']!r} and max_val={settings['max_val']!r}"
             )
-        self.min_val, self.max_val = low, high
+        return checked
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
@@ -1256,18 +1254,18 @@ class CELU(Activation):
 
     kinks = (0.0,)
 
-    def __init__(self, alpha: float = 1.0) -> None:
-        self.alpha = alpha
-        self._check_parameters()
+    alpha: float
 
-    def _check_parameters(self, names: Collection[str] = ("alpha",)) -> None:
-        if "alpha" not in names:
-            return
+    def __init__(self, alpha: float = 1.0) -> None:
+        self._settle(alpha=alpha)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
         name = type(self).__name__
-        alpha = check_real(name, "alpha", self.alpha)
-        if alpha == 0:
-            raise ValueError(f"{name}: alpha must not be 0 (f divides x by it), got {self.alpha!r}")
-        self.alpha = alpha
+        checked = _reals(name, settings, "alpha")
+        if checked.get("alpha") == 0:
+            alpha = settings["alpha"]
+            raise ValueError(f"{name}: alpha must not be 0 (f divides x by it), got {alpha!r}")
+        return checked
 
     def _kernel(self, derivative: bool) -> tuple[Any, tuple[float, ...], bool]:
         # a positive power of two: the same f and f' by the kernel without the correction,
@@ -1333,13 +1331,15 @@ def _quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
 class _Shrink(Activation):
     """Shared by `Softshrink` and `Hardshrink`: the threshold and the kinks at its ends."""
 
-    def __init__(self, lambd: float = 0.5) -> None:
-        self.lambd = lambd
-        self._check_parameters()
+    lambd: float
 
-    def _check_parameters(self, names: Collection[str] = ("lambd",)) -> None:
-        if "lambd" in names:
-            self.lambd = _non_negative(type(self).__name__, "lambd", self.lambd)
+    def __init__(self, lambd: float = 0.5) -> None:
+        self._settle(lambd=lambd)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        if "lambd" not in settings:
+            return {}
+        return {"lambd": _non_negative(type(self).__name__, "lambd", settings["lambd"])}
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]
@@ -1420,6 +1420,14 @@ class Hardshrink(_Shrink):
     @staticmethod
     def derivatives(xp: Any, x: Any, lambd: float) -> tuple[Any, Any]:
         return _above(xp, xp.abs(x), lambd), _zero(xp, x)
+
+
+def _reals(owner: str, settings: Mapping[str, Any], *names: str, **rule: bool) -> dict[str, float]:
+    """Those of `names` in `settings`, each a float by `check_real` (its `rule`), or a
+    clear error."""
+    return {
+        name: check_real(owner, name, settings[name], **rule) for name in names if name in settings
+    }
 
 
 def _non_negative(owner: str, name: str, value: Any) -> float:
@@ -1516,16 +1524,14 @@ class Threshold(Activation):
     array([20., 20.,  2.])
     """
 
-    def __init__(self, threshold: float = 0.0, value: float = 0.0) -> None:
-        self.threshold, self.value = threshold, value
-        self._check_parameters()
+    threshold: float
+    value: float
 
-    def _check_parameters(self, names: Collection[str] = ("threshold", "value")) -> None:
-        name = type(self).__name__
-        if "threshold" in names:
-            self.threshold = check_real(name, "threshold", self.threshold)
-        if "value" in names:
-            self.value = check_real(name, "value", self.value)
+    def __init__(self, threshold: float = 0.0, value: float = 0.0) -> None:
+        self._settle(threshold=threshold, value=value)
+
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        return _reals(type(self).__name__, settings, "threshold", "value")
 
     @property
     def kinks(self) -> tuple[float, ...]:  # type: ignore[override]

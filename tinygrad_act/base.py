@@ -14,7 +14,7 @@ import inspect
 import math
 import operator
 import threading
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -386,11 +386,18 @@ class Activation(Layer):
             "or function(x) and derivative(x, y)"
         )
 
-    def _check_parameters(self, names: Collection[str] = ()) -> None:
-        """Check the settings among `names` (the kernel's parameters) as the constructor
-        does: they may have been set since. Nothing for a layer without any; a subclass
-        whose kernel reads other attributes checks none of its base's. See
-        `kernel_parameters`."""
+    def _check_parameters(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        """Those of `settings` (name: value) that the constructor checks, checked as it
+        does, as floats; or a clear error. forward passes the values its kernel reads,
+        which may have been set since the constructor (see `kernel_parameters`): a
+        subclass whose kernel reads other names is held to none of its base's checks.
+        Nothing here: a layer without settings."""
+        return {}
+
+    def _settle(self, **settings: Any) -> None:
+        """Set `settings` as `_check_parameters` returns them (the constructor's part)."""
+        for name, value in self._check_parameters(settings).items():
+            setattr(self, name, value)
 
     def _kernel(self, derivative: bool) -> tuple[_engine.Kernel, tuple[float, ...], bool]:
         """The kernel, its parameters, and whether it may be compiled."""
@@ -508,18 +515,18 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     Each must be a number (bool included): an attribute set to anything else after the
     constructor checked it (a string, None, an array) is a `TypeError` here, naming
     the class and the attribute, never a compiler's error, and never an array
-    broadcast against x. Values that changed since the layer's last check go through
-    its ``_check_parameters``, the constructor's own checks of the attributes the kernel
-    reads (NaN, inf, a negative
+    broadcast against x. Values other than the objects checked last go through the
+    layer's ``_check_parameters``, the constructor's own checks (NaN, inf, a negative
     `Softplus` beta, a `Hardtanh` whose min_val is not below max_val: each a clear
     error). An int beyond int64, a float16 and a long double, which numba does not
     take, are passed as their float; an int beyond float64 is a `ValueError`.
     """
     values = _read_parameters(layer, kernel)
-    if values and values != layer.__dict__.get("_checked"):
-        layer._check_parameters(_PARAMETERS[kernel][1])
-        values = _read_parameters(layer, kernel)
-        layer.__dict__["_checked"] = values
+    if values:  # NOTE: the very objects checked last; an equal one of another type is not
+        checked = layer.__dict__.get("_checked", ())
+        if len(values) != len(checked) or any(map(operator.is_not, values, checked)):
+            layer._check_parameters(dict(zip(_PARAMETERS[kernel][1], values, strict=True)))
+            layer.__dict__["_checked"] = values
     return values
 
 
