@@ -515,34 +515,26 @@ def kernel_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
     Each must be a number (bool included): an attribute set to anything else after the
     constructor checked it (a string, None, an array) is a `TypeError` here, naming
     the class and the attribute, never a compiler's error, and never an array
-    broadcast against x. Values other than the objects checked last go through the
+    broadcast against x. Values other than the floats checked last go through the
     layer's ``_check_parameters``, the constructor's own checks (NaN, inf, a negative
     `Softplus` beta, a `Hardtanh` whose min_val is not below max_val: each a clear
     error). An int beyond int64, a float16 and a long double, which numba does not
     take, are passed as their float; an int beyond float64 is a `ValueError`.
     """
-    values = _read_parameters(layer, kernel)
-    if values:  # NOTE: the very objects checked last; an equal one of another type is not
-        checked = layer.__dict__.get("_checked", ())
-        if len(values) != len(checked) or any(map(operator.is_not, values, checked)):
-            layer._check_parameters(dict(zip(_PARAMETERS[kernel][1], values, strict=True)))
-            layer.__dict__["_checked"] = values
-    return values
-
-
-def _read_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
-    """`kernel_parameters` before the layer's own checks: their types only."""
     count, names, read = _PARAMETERS.get(kernel) or _reader(kernel)
-    # NOTE: floats, the common case, return first; anything else is checked below
+    # NOTE: floats the layer checked last, the common case, return first; anything else
+    # is checked below (an int or a bool equal to a float checked last, too)
+    checked = layer.__dict__.get("_checked")
+    last = checked[1] if checked is not None and checked[0] is names else None
     if count == 1:  # attrgetter of one name returns the value itself
         value = read(layer)
-        if type(value) is float:
-            return (value,)
         values: tuple[Any, ...] = (value,)
+        if type(value) is float and values == last:
+            return values
     elif count == 2:
         values = read(layer)
         a, b = values
-        if type(a) is float is type(b):
+        if type(a) is float is type(b) and values == last:
             return values
     elif not count:
         return ()
@@ -552,6 +544,8 @@ def _read_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
         if type(value) not in _PLAIN_NUMBERS and not isinstance(value, _NUMBERS):
             name = names[i]
             raise TypeError(f"{type(layer).__name__}: {name} must be a number, got {value!r}")
+    layer._check_parameters(dict(zip(names, values, strict=True)))
+    layer.__dict__["_checked"] = (names, values)
     # numba takes no int beyond int64 and no float16 or long double: their float, as
     # NumPy takes them (an int beyond float64 is a ValueError)
     beyond = [type(value) is int and not _INT64_MIN <= value <= _INT64_MAX for value in values]
@@ -568,12 +562,14 @@ def _read_parameters(layer: Any, kernel: Any) -> tuple[float, ...]:
 
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NAMES: dict[tuple[str, ...], tuple[str, ...]] = {}
 
 
 def _reader(kernel: Any) -> tuple[int, tuple[str, ...], Callable[[Any], Any]]:
     """`kernel`'s number of parameters, their names and their reader, kept in
     `_PARAMETERS`."""
     names = tuple(inspect.signature(kernel).parameters)[2:]
+    names = _NAMES.setdefault(names, names)  # one object for a class's kernels: see above
     reader = len(names), names, (operator.attrgetter(*names) if names else _no_parameters)
     _PARAMETERS[kernel] = reader
     return reader
