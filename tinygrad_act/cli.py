@@ -446,6 +446,10 @@ def _demo(args: argparse.Namespace) -> int:
             settings[name] = getattr(args, name)
     hidden, epochs = int(settings["hidden"]), int(settings["epochs"])
     batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
+    # NOTE: NumPy imports numpy.random on first use, and a Ctrl-C that arrives while its
+    # compiled modules load is lost there (the demo trained on): loaded before training
+    import numpy.random  # noqa: F401
+
     print(
         f"training a 2-{hidden}-{hidden}-1 MLP ({args.activation}) on {args.dataset} for "
         f"{epochs} epochs, Adam lr={settings['lr']:g}, {batch}, seed {args.seed}"
