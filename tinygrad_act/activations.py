@@ -515,7 +515,9 @@ def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     z = beta * x
     e = xp.exp(-xp.abs(z))
     r = 1 / (1 + e)
-    return xp.maximum(x, 0.0) + xp.log1p(e) / beta, xp.where(z >= 0, r, e * r)
+    # NOTE: times 1 / beta, an exact power of two: the same bits as dividing, without a
+    # division an element
+    return xp.maximum(x, 0.0) + xp.log1p(e) * (1 / beta), xp.where(z >= 0, r, e * r)
 
 
 @float32_safe
