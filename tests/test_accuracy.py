@@ -339,6 +339,34 @@ def test_sigmoid_forward_within_3_ulp_including_subnormal_results(engine: str) -
         assert ulp_errors(y, x, sigmoid).max() <= 3
 
 
+def _sigma_near_powers_of_two() -> np.ndarray[Any, Any]:
+    """x where sigma(-|x|) is within 0.3% of a power of two, both signs, and the points
+    where a form of sigma(-|x|) that rounded once more (e * r, r = 1 / (1 + e)) was off
+    the most: there one ulp of sigma(-|x|) is two of f', and the sweep's points miss
+    these bands."""
+    rng = np.random.default_rng(12)
+    c = np.concatenate([2.0**-k * (1 + rng.uniform(-3e-3, 3e-3, 20)) for k in range(2, 45)])
+    worst = [7.623759511248473, -12.476641631801861, -6.236467442695324, -9.010814080482259]
+    x = np.concatenate([worst, np.log(1 / c - 1)])
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sigmoid_and_glu_where_sigma_is_near_a_power_of_two(engine: str) -> None:
+    x = _sigma_near_powers_of_two()
+    with _engine.using(engine):
+        sigmoid_layer = Sigmoid()
+        y = sigmoid_layer.forward(x)
+        slope = sigmoid_layer.backward(np.ones_like(x))
+        glu = GLU(axis=0)
+        glu.forward(np.stack([np.full_like(x, 0.99982), x]))
+        _, by_gate = glu.backward(np.ones((1, x.size)))
+    assert ulp_errors(y, x, sigmoid).max() <= 3
+    assert ulp_errors(slope, x, lambda v: sigmoid(v) * sigmoid(-v)).max() <= 4
+    gate_slope = ulp_errors(by_gate, x, lambda v: 0.99982 * sigmoid(v) * sigmoid(-v))
+    assert gate_slope.max() <= 4
+
+
 def float32_ulp(exact: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The float32 ulp at each float64 value (2**-149 among the subnormals)."""
     _, exponent = np.frexp(np.abs(exact))
