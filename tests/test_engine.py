@@ -351,7 +351,8 @@ def test_celu_of_a_tiny_x_is_x_for_a_large_alpha(alpha: float) -> None:
 @NEEDS_NUMBA
 def test_gelu_runs_its_float32_twin_for_float32_input() -> None:
     """Exact GELU's float32 input takes `_gelu_float32`'s loops (float64 arithmetic),
-    float64 input `_gelu`'s; both give f(-0.0) = -0.0 and the same limits."""
+    float64 input those of its compiled form, `_gelu_compiled`; both give f(-0.0) = -0.0
+    and the same limits."""
     x = np.array([-np.inf, -30.0, -0.0, 0.0, 30.0, np.inf, np.nan])
     with _engine.using("numba"):
         results = []
@@ -362,7 +363,9 @@ def test_gelu_runs_its_float32_twin_for_float32_input() -> None:
     assert _engine._chosen[(kernel, np.dtype(np.float32))][0] is _engine._compiled(
         activations._gelu_float32
     )
-    assert _engine._chosen[(kernel, np.dtype(np.float64))][0] is _engine._compiled(kernel)
+    assert _engine._chosen[(kernel, np.dtype(np.float64))][0] is _engine._compiled(
+        activations._gelu_compiled
+    )
     (y32, d32), (y64, d64) = results
     assert y32.tobytes() == y64.astype(np.float32).tobytes(), y32
     assert d32.tobytes() == d64.astype(np.float32).tobytes(), d32

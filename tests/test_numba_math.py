@@ -157,6 +157,84 @@ def test_exp_difference_against_mpmath(dtype: str) -> None:
         )
 
 
+@functools.cache
+def normal_tail_loop() -> Loop:
+    """A compiled loop over `normal_tail`: its tail, density and k for each element."""
+    function = _numba_math.normal_tail
+
+    def loop(x: Array) -> tuple[Array, Array, Array]:
+        tail, density, k = np.empty_like(x), np.empty_like(x), np.empty(x.size, np.int64)
+        for i in range(x.size):
+            tail[i], density[i], k[i] = function(x[i])
+        return tail, density, k
+
+    return cast(Loop, numba.njit(**_engine.KERNEL_OPTIONS)(loop))
+
+
+@functools.cache
+def ldexp_loop() -> Loop:
+    """A compiled loop ``y[i] = ldexp(x[i], k[i])``, k of int64."""
+    function = _numba_math.ldexp
+
+    def loop(x: Array, k: Array) -> Array:
+        y = np.empty_like(x)
+        for i in range(x.size):
+            y[i] = function(x[i], k[i])
+        return y
+
+    return cast(Loop, numba.njit(**_engine.KERNEL_OPTIONS)(loop))
+
+
+def test_normal_tail_against_mpmath() -> None:
+    """Phi(-|x|) = tail 2**k and phi(x) = density 2**k: tail within 1.2 ulp, density
+    within 0.6, where Phi(-|x|) is normal and where it is subnormal or 0 (|x| > 37.5)."""
+    rng = np.random.default_rng(3)
+    x = np.concatenate(
+        [
+            sweep(np.float64, 40.0, seed=3),
+            rng.uniform(-40, 40, 2000),
+            rng.uniform(-1, 1, 500),
+            rng.uniform(36, 41, 500),
+            [0.0, -0.0, 5e-324, 40.0, -40.0],
+        ]
+    )
+    tail, density, k = normal_tail_loop()(x)
+    for t, d, power, v in zip(tail.tolist(), density.tolist(), k.tolist(), x.tolist(), strict=True):
+        b = min(abs(mpmath.mpf(v)), 40)
+        scale = mpmath.ldexp(1, -power)
+        errors = (
+            ulp_error(t, mpmath.ncdf(-b) * scale, np.float64),
+            ulp_error(d, mpmath.npdf(b) * scale, np.float64),
+        )
+        assert errors[0] <= 1.2, (v, t, power, errors)
+        assert errors[1] <= 0.6, (v, d, power, errors)
+
+
+def test_normal_tail_special_values() -> None:
+    """NaN gives NaN; +-inf and |x| > 40 count as 40, whose tail and density 2**k are 0."""
+    x = np.array([np.nan, np.inf, -np.inf, 1e308, -41.0])
+    tail, density, k = normal_tail_loop()(x)
+    assert np.isnan(tail[0])
+    assert np.isnan(density[0])
+    assert (k[1:] == k[1]).all()
+    assert k[1] < -1100
+    assert (tail[1:] == tail[1]).all()
+    assert (density[1:] == density[1]).all()
+    assert (ldexp_loop()(tail[1:], k[1:]) == 0.0).all()
+
+
+def test_ldexp_matches_numpy() -> None:
+    """x 2**k, normal and subnormal results (rounded once), 0, +-inf and NaN."""
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.uniform(-2, 2, 300), SPECIALS, [1.5, -1.5, 0.75, 3.0 * 2.0**-1074]])
+    k = rng.integers(-2044, 2047, x.size)
+    k[-4:] = [-1074, -1075, -1075, 1]  # halfway cases round to even
+    got = ldexp_loop()(x, k)
+    with np.errstate(all="ignore"):
+        expected = np.ldexp(x, k)
+    assert same_floats(got, expected), (x[got != expected], k[got != expected])
+
+
 def same_floats(got: Array, expected: Array) -> bool:
     """Equal elementwise, NaN matching NaN (of either sign) and -0.0 told apart from 0.0."""
     numbers = ~np.isnan(expected)

@@ -38,7 +38,7 @@ import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -221,6 +221,30 @@ def float32_input_of(kernel: Kernel) -> Callable[[_F], _F]:
         return twin
 
     return mark
+
+
+def compiled_form_of(kernel: Kernel) -> Callable[[_F], _F]:
+    """Mark a kernel that the compiled engine runs instead of `kernel` for float64 and
+    float16 input (float32 input takes a twin from `float32_input_of` where there is one).
+
+    For a kernel whose written form costs steps that the compiled engine's scalar
+    functions can spare: exact GELU's Phi(x) and phi(x) each take an exponential of
+    -x^2/2 through NumPy's ``exp`` and the ``erfc`` of the namespace, where
+    `_numba_math.normal_tail` computes it once for both. The twin takes the same
+    parameters and may call functions that only the compiled namespace has. The NumPy
+    engine and other array libraries run `kernel`.
+    """
+
+    def mark(twin: _F) -> _F:
+        kernel.compiled_form = twin  # type: ignore[attr-defined]
+        return twin
+
+    return mark
+
+
+def _compiled_form(kernel: Kernel) -> Kernel:
+    """The kernel the compiled engine runs for `kernel` in float64 (`compiled_form_of`)."""
+    return cast(Kernel, getattr(kernel, "compiled_form", kernel))
 
 
 #: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 or 1 for
@@ -422,7 +446,8 @@ def evaluate(
                 if _fit_float32(parameters, kernel):
                     parameters = tuple([np.float32(p) for p in parameters])
                 else:  # one beyond float32's normal range (or NaN): the float64 loops take it
-                    chosen, direct = (_compiled(kernel), False, [None, None]), None
+                    chosen = _compiled(_compiled_form(kernel)), False, [None, None]
+                    direct = None
             elif parameters and not _floats(parameters):
                 direct = None  # an int, say: numba compiles (and picks) loops for it
             return _evaluate_compiled(
@@ -845,16 +870,17 @@ def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
     """`_chosen`'s entry for `key`, three things:
 
     - a `float32_safe` kernel's float32 loops for float32 input, else its float64
-      loops (None where it cannot compile); for float32 input, those of the kernel's
-      twin where it has one (`float32_input_of`);
+      loops (None where it cannot compile), those of its compiled form where it has one
+      (`compiled_form_of`); for float32 input, those of the kernel's twin where it has
+      one (`float32_input_of`);
     - whether they compute in float32;
     - their machine code for arrays of that dtype and float parameters (float32 ones
       for float32 loops), both loops' in that order, each None until it is first run
       with parameters of those types.
     """
     kernel, dtype = key
-    if dtype == _FLOAT32:
-        kernel = getattr(kernel, "float32_input", kernel)
+    twin = getattr(kernel, "float32_input", None) if dtype == _FLOAT32 else None
+    kernel = _compiled_form(kernel) if twin is None else twin
     loops = None
     if dtype == _FLOAT32 and _marked(kernel, "float32_safe"):
         loops = _compiled(kernel, True)
