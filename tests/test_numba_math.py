@@ -186,8 +186,9 @@ def ldexp_loop() -> Loop:
 
 
 def test_normal_tail_against_mpmath() -> None:
-    """Phi(-|x|) = tail 2**k and phi(x) = density 2**k: tail within 1.2 ulp, density
-    within 0.6, where Phi(-|x|) is normal and where it is subnormal or 0 (|x| > 37.5)."""
+    """Phi(-|x|) = tail 2**k and phi(x) = density 2**k: tail within 1.25 ulp (1.35 beyond
+    |x| = 38.9, past the range erfc's polynomial was fitted on), density within 0.6,
+    where Phi(-|x|) is normal and where it is subnormal or 0 (|x| > 37.5)."""
     rng = np.random.default_rng(3)
     x = np.concatenate(
         [
@@ -206,7 +207,7 @@ def test_normal_tail_against_mpmath() -> None:
             ulp_error(t, mpmath.ncdf(-b) * scale, np.float64),
             ulp_error(d, mpmath.npdf(b) * scale, np.float64),
         )
-        assert errors[0] <= 1.2, (v, t, power, errors)
+        assert errors[0] <= (1.25 if b <= 38.9 else 1.35), (v, t, power, errors)
         assert errors[1] <= 0.6, (v, d, power, errors)
 
 
