@@ -93,6 +93,38 @@ def test_results_do_not_depend_on_the_number_of_threads(
         np.testing.assert_array_equal(grad, results[0][1])
 
 
+@pytest.mark.parametrize("shape", [(3, 70_001), (5, 3, 40_000)], ids=["one slope", "3 slopes"])
+def test_prelu_results_do_not_depend_on_the_number_of_threads(
+    shape: tuple[int, ...], threads: None, each_engine: str
+) -> None:
+    """PReLU's passes on several threads (whole channels each; one slope's array cut
+    into fixed segments): the same outputs and the same slopes' gradient, bit for bit,
+    and the gradient within a float64 sum's error bound of the exact sum."""
+    import math
+
+    from tinygrad_act import PReLU
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape) * 3
+    g = rng.standard_normal(shape)
+    channels = 1 if len(shape) == 2 else shape[1]
+    results = []
+    for n in (1, 2, 3):
+        set_num_threads(n)
+        layer = PReLU(channels, init=-0.3)
+        y = layer.forward(x)
+        results.append((y, layer.backward(g), layer.weight.grad.copy()))
+    for y, dx, slopes in results[1:]:
+        np.testing.assert_array_equal(y, results[0][0])
+        np.testing.assert_array_equal(dx, results[0][1])
+        np.testing.assert_array_equal(slopes, results[0][2])
+    terms = np.where(x > 0, 0.0, g * x)
+    for c in range(channels):
+        chosen = terms if channels == 1 else terms[:, c]
+        bound = chosen.size * 2.0**-53 * np.abs(chosen).sum()
+        assert abs(results[0][2][c] - math.fsum(chosen.ravel())) <= bound
+
+
 @pytest.mark.parametrize("factory", [Sigmoid, Tanh], ids=lambda f: f.__name__)
 def test_the_engines_agree_within_their_accuracy_bounds(factory: type[Activation]) -> None:
     """Each engine is within 4 ulp of exact (test_accuracy), so within 8 of each other."""

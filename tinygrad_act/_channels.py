@@ -3,7 +3,9 @@ backward for the input's gradient and the slopes' together; and RReLU's forward 
 training, whose slopes NumPy draws, one for each element.
 
 The arrays are C-ordered and seen as (outer, channels, inner): a slope per channel,
-or one for the whole array (1 channel). Each element is computed in float64 and
+or one for the whole array (1 channel), which `PReLU` cuts into segments of a fixed
+size, as channels of one slope each. Threads take whole channels, so that each
+channel's sum is the same whatever their number. Each element is computed in float64 and
 rounded once to the input's dtype, as `PReLU` does with NumPy; the slopes' gradient
 sums in float64, in lanes, each channel's terms of one ``outer`` row at a time.
 """
@@ -25,11 +27,12 @@ _SUM_OPTIONS: dict[str, Any] = {**_engine.LOOP_OPTIONS, "fastmath": {"contract",
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def forward(x: Array, slope: Array, y: Array) -> None:
-    """y = x where x > 0, else slope * x (NaN stays NaN, -0.0 stays -0.0)."""
+def forward(x: Array, slope: Array, y: Array, first: int, last: int) -> None:
+    """y = x where x > 0, else slope * x (NaN stays NaN, -0.0 stays -0.0), for the
+    channels from `first` to `last` (exclusive)."""
     wide_vectors()
     for outer in range(x.shape[0]):
-        for channel in range(x.shape[1]):
+        for channel in range(first, last):
             a = slope[channel]
             row, out = x[outer, channel], y[outer, channel]
             for k in range(row.size):
@@ -50,12 +53,15 @@ def _row(row: Array, g: Array, a: float, out: Array) -> float:
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def backward(x: Array, g: Array, slope: Array, out: Array, sums: Array) -> None:
+def backward(
+    x: Array, g: Array, slope: Array, out: Array, sums: Array, first: int, last: int
+) -> None:
     """out = g f'(x); sums[channel] += the sum of g x over the channel's x <= 0 (NaN
-    where x is NaN, as g x is)."""
+    where x is NaN, as g x is), for the channels from `first` to `last` (exclusive):
+    each channel's sum is taken in the same order whatever the range."""
     wide_vectors()
     for outer in range(x.shape[0]):
-        for channel in range(x.shape[1]):
+        for channel in range(first, last):
             rows = x[outer, channel], g[outer, channel], out[outer, channel]
             sums[channel] += _row(rows[0], rows[1], slope[channel], rows[2])
 

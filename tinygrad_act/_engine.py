@@ -359,14 +359,33 @@ def run_chunks(n: int, task: Callable[[int, int], object]) -> None:
         task(0, n)
         return
     step = -(-n // threads // BLOCK) * BLOCK
-    bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
+    _run_bounds([(start, min(start + step, n)) for start in range(0, n, step)], task)
+
+
+def run_parts(parts: int, elements: int, task: Callable[[int, int], object]) -> None:
+    """Call ``task(first, last)`` over [0, parts) in contiguous ranges, one per thread,
+    for work of `elements` elements in all (several threads from `PARALLEL_MIN` up).
+
+    For work whose results must not depend on the split: each part is computed whole by
+    one thread, whichever it is (PReLU's channels, each with its slope's sum).
+    """
+    threads = min(get_num_threads(), elements // PARALLEL_MIN, parts)
+    if threads <= 1:
+        task(0, parts)
+        return
+    _run_bounds([(parts * i // threads, parts * (i + 1) // threads) for i in range(threads)], task)
+
+
+def _run_bounds(bounds: list[tuple[int, int]], task: Callable[[int, int], object]) -> None:
+    """``task(start, stop)`` for each of `bounds`: the first on the calling thread, the
+    others on the pool, under the caller's `np.errstate`."""
     caller = np.geterr()
 
     def run(start: int, stop: int) -> None:
         with np.errstate(**caller):
             task(start, stop)
 
-    pool = _executor(threads - 1)
+    pool = _executor(len(bounds) - 1)
     futures = [pool.submit(run, start, stop) for start, stop in bounds[1:]]
     try:
         task(*bounds[0])

@@ -10,6 +10,7 @@ learnable slope and `RReLU` random ones: they are `Layer` subclasses.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ from tinygrad_act._engine import (
     float32_when,
     kernel_helper,
     run_chunks,
+    run_parts,
     step_derivative,
 )
 from tinygrad_act.base import (
@@ -2052,9 +2054,12 @@ class PReLU(Layer):
         # our own copy, for backward (the caller may change x meanwhile); none in no_grad
         kept = np.array(x, order="C") if is_grad_enabled() else np.ascontiguousarray(x)
         y = np.empty(x.shape, x.dtype)
-        view = _channels_view(x, slope.size)
         rates = slope.reshape(-1).astype(np.float64, copy=False)  # as NumPy widens them
-        _channels.forward(kept.reshape(view), rates, y.reshape(view))
+        flat_x, flat_y = kept.reshape(-1), y.reshape(-1)
+        for part, view, part_rates in _prelu_parts(x.shape, rates):
+            x_part, y_part = flat_x[part].reshape(view), flat_y[part].reshape(view)
+            task = functools.partial(_channels.forward, x_part, part_rates, y_part)
+            run_parts(view[1], x_part.size, task)
         self._remember(kept, slope, x.dtype)
         return y
 
@@ -2101,20 +2106,46 @@ class PReLU(Layer):
             grad = grad.astype(np.float32)
         grad = np.ascontiguousarray(grad)
         out = np.empty(x.shape, dtype)
-        sums = np.zeros(slope.size)
-        view = _channels_view(x, slope.size)
         rates = slope.reshape(-1).astype(np.float64, copy=False)
-        _channels.backward(x.reshape(view), grad.reshape(view), rates, out.reshape(view), sums)
-        _array_api.accumulate(self.weight, sums)
+        flat = x.reshape(-1), grad.reshape(-1), out.reshape(-1)
+        sums = []
+        for part, view, part_rates in _prelu_parts(x.shape, rates):
+            x_part, g_part, out_part = (a[part].reshape(view) for a in flat)
+            sums.append(np.zeros(view[1]))
+            task = functools.partial(
+                _channels.backward, x_part, g_part, part_rates, out_part, sums[-1]
+            )
+            run_parts(view[1], x_part.size, task)
+        # one slope: the segments' sums, each the same whatever the threads, summed
+        total = sums[0] if slope.size > 1 else np.concatenate(sums).sum(keepdims=True)
+        _array_api.accumulate(self.weight, total)
         return out
 
 
-def _channels_view(x: Array, slopes: int) -> tuple[int, int, int]:
-    """`x`'s shape seen as (outer, channels, inner), channels along axis 1, for PReLU's
-    compiled passes with `slopes` slopes (1: one for everything)."""
-    if slopes == 1:
-        return 1, 1, x.size
-    return x.shape[0], x.shape[1], math.prod(x.shape[2:])
+#: PReLU with one slope: its compiled passes cut the array into segments of this many
+#: elements, each a channel of its own for the threads; a fixed size, so that the
+#: slope's sum is the same whatever their number.
+_PRELU_SEGMENT = 65_536
+
+
+def _prelu_parts(
+    shape: tuple[int, ...], rates: Array
+) -> list[tuple[slice, tuple[int, int, int], Array]]:
+    """PReLU's compiled passes over an array of `shape` with the float64 slopes `rates`:
+    flat ranges, each seen as (outer, channels, inner), and each channel's slope. A slope
+    per channel: the whole array, channels along axis 1. One slope: segments of
+    `_PRELU_SEGMENT` elements as channels, then the rest as one more."""
+    n = math.prod(shape)
+    if rates.size > 1:
+        return [(slice(0, n), (shape[0], shape[1], math.prod(shape[2:])), rates)]
+    whole = n // _PRELU_SEGMENT * _PRELU_SEGMENT
+    parts = []
+    if whole:
+        segments = whole // _PRELU_SEGMENT
+        parts.append((slice(0, whole), (1, segments, _PRELU_SEGMENT), np.repeat(rates, segments)))
+    if n > whole or not parts:
+        parts.append((slice(whole, n), (1, 1, n - whole), rates))
+    return parts
 
 
 def _count(num_parameters: Any) -> int:
