@@ -870,6 +870,7 @@ def float32_is_float64_rounded(kernel: Kernel, parameters: tuple[Any, ...]) -> b
     arithmetic (`float32_safe`) or by a twin (`float32_input_of`)."""
     if getattr(kernel, "float32_input", None) is not None:
         return False
+    kernel = _compiled_form(kernel)  # what `_choose_loops` runs
     return not (_marked(kernel, "float32_safe") and _fit_float32(parameters, kernel))
 
 
