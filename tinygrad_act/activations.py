@@ -1012,11 +1012,20 @@ def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any]:
     positive = x >= 0
     deep = x < -512
     e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
-    n = e * e + 2 * e  # one rounding fewer than e * (e + 2), where it matters (e < 1)
+    square = e * e
+    n = 2 * e + square  # one rounding fewer than e * (e + 2), where it matters (e < 1)
     denominator = xp.where(positive, 1 + 2 * e * (1 + e), n + 2)
     t = xp.where(positive, 1 + 2 * e, n) / denominator
+    # NOTE: for x < 0, the rounding errors of n and of n + 2 are carried into t = n / (n + 2)
+    # (Fast2Sum: 2e >= e^2 and n < 4), with 1 / (n + 2) = (1 - t) / 2; likewise that of
+    # 1 + e into 1 / (1 + e). Each was worth up to an ulp of f or f' in the left tail.
+    n_error = square - (n - 2 * e)
+    d_error = n - ((n + 2) - 2)
+    t = xp.where(positive, t, t + (n_error * (1 - t) - t * d_error) * (0.5 - 0.5 * t))
     m = xp.where(positive, e, 1.0)
-    r = 1 / (1 + e)
+    one_plus_e = 1 + e
+    r = 1 / one_plus_e
+    r = r - r * r * (e - (one_plus_e - 1))
     s, s_complement = xp.where(positive, r, e * r), xp.where(positive, e * r, r)
     # 1 - t^2 = k m: for x >= 0 from 1 - t = 2m / D, for x < 0 directly (t <= 0.61)
     k = xp.where(positive, 2 * m / denominator * (1 + t), 1 - t * t)
