@@ -367,31 +367,58 @@ def test_sigmoid_and_glu_where_sigma_is_near_a_power_of_two(engine: str) -> None
     assert gate_slope.max() <= 4
 
 
-#: Mish's left tail where its roundings added up past the bounds before t = n / (n + 2)
-#: and 1 / (1 + e) carried theirs: f 4.02 ulp at x = -28.298, f' 1.09 times its bound
-#: at -8.2597 (both engines); found by a denser search than the sweep.
-_MISH_LEFT_TAIL = [
-    -28.29798343554458,
-    -8.259653060187478,
-    -6.698821186709189,
-    -8.251233392664886,
-    -16.61960324519979,
-    -8.253138507987696,
-    -15.147974565488255,
-    -8.316299273383521,
-]
+#: Points where roundings added up past a float64 bound on both engines, found by a
+#: denser search than the sweep (where an exponential is just above a power of two and
+#: the result just below one): Mish's left tail (f 4.22 ulp, f' 1.16 times its bound)
+#: before t = n / (n + 2) and 1 / (1 + e) carried their roundings, Softplus's f' for a
+#: beta not a power of two (4.30 ulp) before 1 - lo and 1 / (1 + e) did.
+_DENSE_FINDS = {
+    "Mish": [
+        -28.29798343554458,
+        -15.197862045914443,
+        -8.21418123317481,
+        -8.259653060187478,
+        -6.698821186709189,
+        -16.63541032450944,
+        -4.788151631571777,
+        -7.569021663660973,
+    ],
+    "Softplus(3.7)": [-1.4976732290547996, -1.11977320532124, -1.3092437276437316],
+    "Softplus(0.3)": [-30.036041994029045, -30.036080884544813, -25.41501560718104],
+}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_mish_left_tail_where_its_roundings_add_up(engine: str) -> None:
-    x = np.array(_MISH_LEFT_TAIL)
+@pytest.mark.parametrize("name", sorted(_DENSE_FINDS))
+def test_points_a_denser_search_found(name: str, engine: str) -> None:
+    x = np.array(_DENSE_FINDS[name])
+    case = CASES[name]
     with _engine.using(engine):
-        layer = Mish()
+        layer = case.layer()
         y = layer.forward(x)
         slope = layer.backward(np.ones_like(x))
-    assert ulp_errors(y, x, EXACT["Mish"].f).max() <= 4
-    allowed = np.array([mish_backward_allowed("float64", mp.mpf(v)) for v in x.tolist()])
-    assert (ulp_errors(slope, x, EXACT["Mish"].df) <= allowed).all()
+    for got, exact, allowed in (
+        (y, EXACT[name].f, case.forward_ulp),
+        (slope, EXACT[name].df, case.backward_ulp),
+    ):
+        bounds = np.array([allowed("float64", mp.mpf(v)) for v in x.tolist()])
+        assert (ulp_errors(got, x, exact) <= bounds).all(), (name, ulp_errors(got, x, exact))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_glu_gradient_where_sigma_is_just_above_a_power_of_two(engine: str) -> None:
+    """a sigma(b) sigma(-b) at gates where sigma(b) is just above a power of two: 4.15 ulp
+    before GLU carried sigma(-|b|) in two parts."""
+    a = np.array([0.12353671212243332, -0.9509476587710171])
+    b = np.array([-10.39423052134723, -11.08853369158971])
+    with _engine.using(engine):
+        glu = GLU(axis=0)
+        glu.forward(np.stack([a, b]))
+        _, by_gate = glu.backward(np.ones((1, 2)))
+    pairs = zip(a.tolist(), b.tolist(), strict=True)
+    exact = [mp.mpf(u) * sigmoid(mp.mpf(v)) * sigmoid(-mp.mpf(v)) for u, v in pairs]
+    errors = [ulp_error(float(g), e, np.float64) for g, e in zip(by_gate, exact, strict=True)]
+    assert max(errors) <= 4, errors
 
 
 def float32_ulp(exact: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

@@ -29,7 +29,7 @@ from tinygrad_act.activations import glu_derivatives
 Array = Any
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-_engine._register_helpers()  # `glu_derivatives` and Sigmoid's kernel, for numba
+_engine._register_helpers()  # `glu_derivatives`, for numba
 
 #: Rows shorter than this run column by column, in forward and in backward: the
 #: lengths from which a row's vectorized loop measured faster (float64, 10^6 elements).
