@@ -370,13 +370,15 @@ def test_sigmoid_and_glu_where_sigma_is_near_a_power_of_two(engine: str) -> None
 #: Points where roundings added up past a float64 bound on both engines, found by a
 #: denser search than the sweep (where an exponential is just above a power of two and
 #: the result just below one): Mish's left tail (f 4.22 ulp, f' 1.16 times its bound)
-#: before t = n / (n + 2) and 1 / (1 + e) carried their roundings, Softplus's f' for a
+#: before t = n / (n + 2) carried its roundings and f' = e B, Softplus's f' for a
 #: beta not a power of two (4.30 ulp) before 1 - lo and 1 / (1 + e) did.
 _DENSE_FINDS = {
     "Mish": [
         -28.29798343554458,
         -15.197862045914443,
         -8.21418123317481,
+        -8.214181233174878,
+        -8.247301879131975,
         -8.259653060187478,
         -6.698821186709189,
         -16.63541032450944,
