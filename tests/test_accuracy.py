@@ -423,6 +423,27 @@ def test_glu_gradient_where_sigma_is_just_above_a_power_of_two(engine: str) -> N
     assert max(errors) <= 4, errors
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_glu_where_sigma_is_subnormal_and_its_products_are_not(engine: str) -> None:
+    """Below b = -708.4, sigma(b) is subnormal, while a sigma(b) and a sigma(b) sigma(-b)
+    can be normal: each within 4 ulp (before, 4.05 ulp at b = -709.77, and 2e13 at
+    a = 1e300, b = -740), and sigma(b) itself within 4 subnormal ulps."""
+    a = np.array([6.8682154201854555, 1e300, 1e10, -3e5, 2.5])
+    b = np.array([-709.7736670670748, -740.0, -725.3, -712.9, -30.0])
+    with _engine.using(engine):
+        glu = GLU(axis=0)
+        y = glu.forward(np.stack([a, b]))[0]
+        by_a, by_b = glu.backward(np.ones((1, a.size)))
+    sigmas = [sigmoid(mp.mpf(v)) for v in b.tolist()]
+    for got, exact in (
+        (y, [mp.mpf(u) * s for u, s in zip(a.tolist(), sigmas, strict=True)]),
+        (by_b, [mp.mpf(u) * s * (1 - s) for u, s in zip(a.tolist(), sigmas, strict=True)]),
+        (by_a, sigmas),
+    ):
+        errors = [ulp_error(float(g), e, np.float64) for g, e in zip(got, exact, strict=True)]
+        assert max(errors) <= 4, errors
+
+
 def float32_ulp(exact: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     """The float32 ulp at each float64 value (2**-149 among the subnormals)."""
     _, exponent = np.frexp(np.abs(exact))

@@ -4,7 +4,7 @@ the gradient in backward.
 The arrays are C-ordered. The input and its derivatives are seen as (outer, 2, m):
 ``x[o, 0]`` is the half ``a`` of row ``o``, ``x[o, 1]`` the gate ``b``; the output and
 the gradient as (outer, m). Each element is computed in float64 by
-`tinygrad_act.activations.glu_derivatives`, compiled, and rounded once to its array's
+`tinygrad_act.activations.glu_parts`, compiled, and rounded once to its array's
 dtype.
 ``start`` and ``stop`` are positions in the flat (outer, m) space, so that threads may
 share one row. Rows run one at a time (each a contiguous, vectorized loop), except
@@ -24,12 +24,12 @@ import numpy as np
 from numba.np.numpy_support import carray
 
 from tinygrad_act import _engine, _numba_math, _team, activations
-from tinygrad_act.activations import glu_derivatives
+from tinygrad_act.activations import glu_parts
 
 Array = Any
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-_engine._register_helpers()  # `glu_derivatives`, for numba
+_engine._register_helpers()  # `glu_parts`, for numba
 
 #: Rows shorter than this run column by column, in forward and in backward: the
 #: lengths from which a row's vectorized loop measured faster (float64, 10^6 elements).
@@ -63,8 +63,8 @@ def _forward_line(a: Array, b: Array, y: Array, by_a: Array, by_b: Array) -> Non
     one line of elements: a row, or a column of whole rows."""
     for k in range(a.size):
         u = np.float64(a[k])
-        gate, slope = glu_derivatives(_numba_math, u, np.float64(b[k]))
-        y[k] = u * gate
+        value, gate, slope = glu_parts(_numba_math, u, np.float64(b[k]))
+        y[k] = value
         if by_a is not None:
             by_a[k] = gate
             by_b[k] = slope

@@ -2365,8 +2365,8 @@ class GLU(_AlongAxis):
             with np.errstate(all="ignore"):
                 wide = rows.astype(np.float64, copy=False)
                 a = wide[:, 0]
-                gate, slope = glu_derivatives(_numpy_math, a, wide[:, 1])
-                np.multiply(a, gate, out=y, casting="unsafe")
+                value, gate, slope = glu_parts(_numpy_math, a, wide[:, 1])
+                np.copyto(y, value, casting="unsafe")
                 if d is not None:
                     d[:, 0], d[:, 1] = gate, slope
         if d is not None:
@@ -2388,8 +2388,7 @@ class GLU(_AlongAxis):
         size = x.shape[self.axis]
         a, b = _slice(wide, self.axis, 0, size // 2), _slice(wide, self.axis, size // 2, size)
         with np.errstate(all="ignore"):
-            gate, slope = glu_derivatives(xp, a, b)
-            y = a * gate
+            y, gate, slope = glu_parts(xp, a, b)
             self._remember((gate, slope), x.dtype, tuple(y.shape), self.axis)
         return xp.astype(y, x.dtype)
 
@@ -2428,25 +2427,31 @@ class GLU(_AlongAxis):
 
 
 @kernel_helper
-def glu_derivatives(xp: Any, a: Any, b: Any) -> tuple[Any, Any]:
-    """GLU's derivatives by a and by b, sigma(b) and a sigma(b) sigma(-b), as `Sigmoid`'s
-    kernel computes sigma (GLU's f is a sigma(b)): for NumPy, the other array libraries,
-    and compiled (see `tinygrad_act._gated`).
+def glu_parts(xp: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
+    """GLU's f = a sigma(b) and its derivatives by a and by b, sigma(b) and
+    a sigma(b) sigma(-b), with sigma as `Sigmoid`'s kernel computes it: for NumPy, the
+    other array libraries, and compiled (see `tinygrad_act._gated`).
 
     NOTE: the product with a rounds once more than Sigmoid's f', so c = sigma(-|b|) is
     carried as c + c_lo: the division's remainder (exact, from `two_product`) and the
     rounding error of 1 + e (exact: e <= 1), over 1 + e as a product with 1 - c. Where c
     is just above a power of two its own rounding is a relative 2**-52: the gradient by
     b reached 4.15 ulp (b = -10.394). In Sigmoid's own kernel this would cost a sixth of
-    its loop's time for no bound it needs.
+    its loop's time for no bound it needs. Below b = -512, as in SiLU, e = e^(b + 64)
+    and the results are multiplied by e^-64 last: where sigma(b) is subnormal (below
+    b = -708.4), f and the gradient by b can still be normal, and a product with a
+    subnormal sigma(b) lost up to all its bits.
     """
-    e = xp.exp(-xp.abs(b))
+    deep = b < -512
+    e = xp.exp(xp.where(deep, b + 64, -xp.abs(b)))
     d = 1 + e
     c = e / d
     product, product_error = xp.two_product(c, d)
     c_lo = ((e - product) - product_error - c * (e - (d - 1))) * (1 - c)
-    gate = xp.where(b >= 0, (1 - c) - c_lo, c + c_lo)
-    return gate, a * ((c - c * c) + c_lo * (1 - 2 * c))
+    sigma = xp.where(b >= 0, (1 - c) - c_lo, c + c_lo)  # times e^64 where deep
+    slope = (c - c * c) + c_lo * (1 - 2 * c)
+    scale = xp.where(deep, _E_MINUS_64, 1.0)
+    return (a * sigma) * scale, sigma * scale, (a * slope) * scale
 
 
 def _exp_minus_max(xp: Any, x: Array, axis: int) -> tuple[Array, Array]:
