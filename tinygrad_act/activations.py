@@ -471,9 +471,7 @@ class Softplus(Activation):
     def function_and_derivative(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
         e, scale = _exp_minus_product(xp, beta, x)
         tiny = e * scale  # e^(-beta |x|)
-        d = 1 + tiny
-        r = 1 / d
-        r = r - r * r * (tiny - (d - 1))  # the rounding error of 1 + tiny (exact) carried
+        r = _one_over_one_plus(xp, tiny)
         # NOTE: log1p(e) = e where e is scaled: f = e / beta is scaled last, rounded once
         f = xp.maximum(x, 0.0) + xp.log1p(e) / beta * scale
         return f, xp.where(x >= 0, r, tiny * r)
@@ -489,6 +487,15 @@ class Softplus(Activation):
         # as e <= 1): 1 / (d + error)^2 = (1 - 2 error / d) / d^2 to first order
         second = beta * e / (d * d) * (1 - 2 * ((1 - d) + tiny) * r) * scale
         return xp.where(x >= 0, r, tiny * r), second
+
+
+@kernel_helper
+def _one_over_one_plus(xp: Any, e: Any) -> Any:
+    """1 / (1 + e) for 0 <= e <= 1, with the rounding error of 1 + e (exact: Fast2Sum)
+    carried to first order: only the division rounds."""
+    d = 1 + e
+    r = 1 / d
+    return r - r * r * (e - (d - 1))
 
 
 @kernel_helper
@@ -1029,9 +1036,7 @@ def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
     d_error = n - ((n + 2) - 2)
     t = xp.where(positive, t, t + (n_error * (1 - t) - t * d_error) * (0.5 - 0.5 * t))
     m = xp.where(positive, e, 1.0)
-    one_plus_e = 1 + e
-    r = 1 / one_plus_e
-    r = r - r * r * (e - (one_plus_e - 1))
+    r = _one_over_one_plus(xp, e)
     s, s_complement = xp.where(positive, r, e * r), xp.where(positive, e * r, r)
     # 1 - t^2 = k m: for x >= 0 from 1 - t = 2m / D, for x < 0 directly (t <= 0.61)
     k = xp.where(positive, 2 * m / denominator * (1 + t), 1 - t * t)
