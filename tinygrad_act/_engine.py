@@ -960,6 +960,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
     holder.kernel = numba.njit(source, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = space  # type: ignore[attr-defined]
     holder.wide_vectors = _numba_math.wide_vectors  # type: ignore[attr-defined]
+    holder.select = _numba_math.select  # type: ignore[attr-defined]
     sys.modules[name] = holder
     arity = len(_sample_parameters(kernel))
     if arity > MAX_PARAMETERS:
@@ -1052,7 +1053,8 @@ def _loop_pair(
     @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
     def keep(slope: Any) -> Any:
         if step:
-            return np.uint8(1) if slope == 1 else np.uint8(0) if slope == 0 else np.uint8(2)
+            one = holder.select(slope == 1, np.uint8(1), np.uint8(2))
+            return holder.select(slope == 0, np.uint8(0), one)
         return slope
 
     holder.keep = keep

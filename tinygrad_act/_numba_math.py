@@ -132,6 +132,37 @@ _NUMBER_TYPES = (numba.core.types.Float, numba.core.types.Integer, numba.core.ty
 _fma = cast(Callable[[float, float, float], float], _fused_multiply_add)
 
 
+@intrinsic
+def _select_intrinsic(
+    typingctx: Any, condition: Any, a: Any, b: Any
+) -> tuple[Any, Callable[..., Any]]:
+    """`a` if `condition` else `b`, as one LLVM ``select``: both are computed, and no
+    branch is left for LLVM to keep.
+
+    NOTE: ``a if condition else b`` compiles to a branch. LLVM turns one back into a
+    select, but not always a chain of them (`sign`; the step codes of the compiled
+    engine's loops): the store of the loop's result is then made in each branch, and
+    vectorizes as a masked store per branch. On AMD's Zen 5, ReLU's loop took 0.90 ms per
+    10**6 float64 elements so, against 0.26 with selects. A single choice (`where`,
+    `maximum`) stays a branch: LLVM selects it, and there a select written out made
+    ELU's loop slower (it spilled registers).
+    """
+    common = typingctx.unify_types(a, b)
+    if not isinstance(condition, numba.core.types.Boolean) or common is None:
+        return None  # type: ignore[return-value]  # numba: no match for these types
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        flag, first, second = arguments
+        first = context.cast(builder, first, a, common)
+        second = context.cast(builder, second, b, common)
+        return builder.select(flag, first, second)
+
+    return common(condition, a, b), codegen
+
+
+select = cast(Callable[[bool, Any, Any], Any], _select_intrinsic)
+
+
 _INV_LN2 = 1 / math.log(2)
 # NOTE: ln 2 split as hi + lo, hi with 32 significant bits: k * hi is exact for |k| < 2**21.
 _LN2_HI = float.fromhex("0x1.62e42fee00000p-1")
@@ -593,7 +624,7 @@ def square(x: float) -> float:
 @_scalar
 def sign(x: float) -> float:
     """-1, 0 or 1, like np.sign: sign(-0.0) is 0.0, sign(NaN) is NaN."""
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else (0.0 if x == 0.0 else x))
+    return select(x > 0.0, 1.0, select(x < 0.0, -1.0, select(x == 0.0, 0.0, x)))  # type: ignore[no-any-return]
 
 
 @_scalar

@@ -35,6 +35,7 @@ from tinygrad_act._numba_math import (
     isnan,
     maximum,
     minimum,
+    select,
     square,
     two_product,
     where,
@@ -91,7 +92,7 @@ _MANTISSA_BITS = np.int32(23)
 @_scalar
 def sign(x: np.float32) -> np.float32:
     """-1, 0 or 1 in float32, like np.sign: sign(-0.0) is 0.0, sign(NaN) is NaN."""
-    return _ONE if x > _ZERO else (_MINUS_ONE if x < _ZERO else (_ZERO if x == _ZERO else x))
+    return select(x > _ZERO, _ONE, select(x < _ZERO, _MINUS_ONE, select(x == _ZERO, _ZERO, x)))  # type: ignore[no-any-return]
 
 
 @_scalar
