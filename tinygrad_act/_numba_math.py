@@ -34,10 +34,10 @@ built on expm1 (1.5x NumPy's time alone there, but sharing nothing).
 
 normal_tail's figures: its tail, on about a million points (density within 0.61), and a
 loop writing both times 2**k, on the Intel Xeon. exp is within 0.65 ulp where its result is
-a normal float. Since their polynomial is evaluated by Estrin's scheme (`_exp_cubic_tail`),
-exp and expm1 take about 12% less time; on a Zen 5 core exp's loop is then as fast as
-NumPy's (0.57 ns an element against 0.55 to 0.66), and its error and expm1's grew by
-0.005 ulp at most on 5 million points. The other functions
+a normal float (0.646 on 5 million points, expm1 0.644, against long double). Their
+polynomial is evaluated by Estrin's scheme (`_exp_cubic_tail`): on an AMD EPYC Zen 5 core
+a loop of exp takes 0.57 ns an element, against 0.65 by Horner's scheme and 0.55 to 0.66
+for NumPy's. The other functions
 (`abs`, `where`, `maximum`, `minimum`, `clip`, `sqrt`, `square`, `sign`, `isnan`,
 `isfinite`, `copysign`) are exact and match NumPy's ufuncs on NaN, +-inf and
 signed zeros; `two_product` gives a product and its rounding error exactly.
@@ -145,13 +145,16 @@ def _select_intrinsic(
     NOTE: ``a if condition else b`` compiles to a branch. LLVM turns one back into a
     select, but not always a chain of them (`sign`; the step codes of the compiled
     engine's loops): the store of the loop's result is then made in each branch, and
-    vectorizes as a masked store per branch. On AMD's Zen 5, ReLU's loop took 0.90 ms per
-    10**6 float64 elements so, against 0.26 with selects. A single choice (`where`,
+    vectorizes as a masked store per branch. On AMD's Zen 5, ReLU's loop takes 0.90 ms per
+    10**6 float64 elements with those branches, and 0.26 with selects. A single choice (`where`,
     `maximum`) stays a branch: LLVM selects it, and there a select written out made
     ELU's loop slower (it spilled registers).
     """
     common = typingctx.unify_types(a, b)
-    if not isinstance(condition, numba.core.types.Boolean) or common is None:
+    numbers = all(isinstance(kind, _NUMBER_TYPES) for kind in (a, b))
+    if not isinstance(condition, numba.core.types.Boolean) or not numbers or common is None:
+        # NOTE: numbers only: an array (or other reference-counted value) chosen so would
+        # be returned without the reference its new owner needs
         return None  # type: ignore[return-value]  # numba: no match for these types
 
     def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
@@ -267,10 +270,11 @@ def _exp_cubic_tail(r: float) -> float:
     """(e**r - 1 - r - r**2/2) / r**3 for |r| <= ln(2)/2, by its Taylor series to r**10.
 
     NOTE: evaluated by Estrin's scheme, in pairs of coefficients and powers r**2, r**4:
-    a chain of 5 dependent operations rather than Horner's 10, which left the loops
-    around `exp` waiting on it. This tail is at most 0.0071 of e**r, so the few more
-    roundings of Estrin's scheme reach the result far below an ulp; on Zen 5 a loop of
-    `exp` took 0.57 ns an element so, against 0.65 by Horner's.
+    a chain of 4 dependent operations (with fused multiply-adds) rather than Horner's 10,
+    which left the loops around `exp` waiting on it. r**3 times this tail is at most
+    0.009 of e**r, so the few more roundings of Estrin's scheme reach the result far
+    below an ulp; on Zen 5 a loop of `exp` takes 0.57 ns an element so, against 0.65 by
+    Horner's.
     """
     c = _INV_FACTORIAL
     r2 = r * r
@@ -370,7 +374,7 @@ def exp_difference(x: float, m: float) -> float:
     # e**(a + d_error), with d_error joining the small part of the reduction
     # NOTE: its tail by Horner's scheme: by Estrin's, Softmax's row loop (this, then the
     # sum) took 5 to 10% longer on Zen 5, though a loop of this alone was faster
-    k, one_plus_r, small = _exp_parts(a, d_error, True)
+    k, one_plus_r, small = _exp_parts(a, d_error, horner=True)
     return (one_plus_r + small) * _pow2(k + 60) * _DOWN
 
 
