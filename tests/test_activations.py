@@ -702,3 +702,20 @@ def test_logsigmoid_underflows_to_minus_zero_on_both_engines(dtype: str, each_en
     y = LogSigmoid().forward(x)
     assert np.all(y <= 0)
     assert np.all(np.signbit(y)), y
+
+
+@pytest.mark.parametrize(
+    "layer", [SiLU(), Mish(), GELU(), GELU(approximate="tanh")], ids=repr
+)  # fmt: skip
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_a_negative_derivative_underflows_to_minus_zero(
+    layer: Layer, dtype: str, each_engine: str
+) -> None:
+    """f and f' < 0 below x = -1 for these: where they underflow, they are -0.0, as x e^x is."""
+    x = np.array([-200.0, -800.0, -1e4, -1e300, -np.inf])
+    x = x[np.abs(x) <= float(np.finfo(dtype).max)].astype(dtype)
+    y = layer.forward(x)
+    slope = layer.backward(np.ones_like(y))
+    for values in (y, slope):
+        assert np.all(values <= 0), (y, slope)
+        assert np.all(np.signbit(values)), (y, slope)

@@ -860,7 +860,10 @@ def _gelu_tanh(xp: Any, x: Any) -> tuple[Any, Any]:
     s = xp.where(z2 >= 0, r, e * r)  # sigma(2z)
     s_complement = xp.where(z2 >= 0, e * r, r)
     dz = _SQRT_2_OVER_PI * (1 + 3 * _GELU_CUBIC * a * a)
-    return xp.maximum(x, -1000.0) * s, s + 2 * a * s * s_complement * dz
+    slope = s + 2 * a * s * s_complement * dz
+    # NOTE: f' < 0 below x = -1 (its zero is at -0.7518): where s underflows, the sum is
+    # 0 + -0, which is +0; -|f'| gives the -0.0 of SiLU's x e^x
+    return xp.maximum(x, -1000.0) * s, xp.where(x < -1, -xp.abs(slope), slope)
 
 
 def _gelu_tanh_derivatives(xp: Any, x: Any) -> tuple[Any, Any]:
