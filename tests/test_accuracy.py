@@ -203,16 +203,18 @@ def test_within_4_ulp_of_mpmath(
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_tanhshrink_within_3_2_ulp_where_its_continued_fraction_is_used(engine: str) -> None:
-    """Below |x| = 1.5 (10**7 random points gave 3.18 ulp at worst). The fraction's ten
-    divisions, level by level, had given 4.125 ulp at the first point."""
+def test_tanhshrink_within_3_3_ulp_where_its_continued_fraction_is_used(engine: str) -> None:
+    """Below |x| = 1.5 (10**7 random points gave 3.18 ulp at worst; a denser search
+    3.29, at the third point, where f is just below 1/4 and its ulp halves). The
+    fraction's ten divisions, level by level, had given 4.125 ulp at the first point."""
     rng = np.random.default_rng(3)
-    x = np.concatenate([[0.18082391814379795, 1.0136532677827272], rng.uniform(0, 1.5, 2000)])
+    found = [0.18082391814379795, 1.0136532677827272, 1.0194986376134303, 1.0197712359121915]
+    x = np.concatenate([found, [-1.0190488620171716], rng.uniform(0, 1.5, 2000)])
     x = np.concatenate([x, -x])
     with _engine.using(engine):
         y = Tanhshrink().forward(x)
     errors = ulp_errors(y, x, tanhshrink)
-    assert errors.max() <= 3.2, (x[np.argmax(errors)], errors.max())
+    assert errors.max() <= 3.3, (x[np.argmax(errors)], errors.max())
 
 
 @pytest.mark.parametrize("engine", ENGINES)

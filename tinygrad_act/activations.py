@@ -1521,7 +1521,7 @@ class Tanhshrink(Activation):
     fraction's levels from 5 on. Ten levels reach full float64 precision at 1.5;
     :math:`r` is computed multiplied out, :math:`x^2 P(x^2)/Q(x^2)`, with two
     polynomials of positive terms. Every term is positive, and an error in
-    :math:`r` shrinks by :math:`r/(3 + x^2 + r) < 0.1`: within 3.2 ulp. Above, the
+    :math:`r` shrinks by :math:`r/(3 + x^2 + r) < 0.1`: within 3.3 ulp. Above, the
     subtraction loses at most an ulp. :math:`1 - \tanh^2` in :math:`f''` is computed
     as in `Tanh`. :math:`f(\pm 0) = +0.0`, as in PyTorch.
 
