@@ -593,9 +593,11 @@ class SiLU(Activation):
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         deep = x < -80
         e = xp.exp(xp.where(deep, x + 32, -xp.abs(x)))
-        r = 1 / (1 + e)
-        s = xp.where(x >= 0, r, e * r)  # sigma(x), times e^32 where deep
-        complement = xp.where(x >= 0, e * r, r)  # 1 - sigma(x)
+        # NOTE: c = sigma(-|x|) by one division, as in Sigmoid; e times 1 / (1 + e) rounds
+        # once more, and f was 3.90 ulp off (of 4) at x = -15.9405 so, 3.34 at worst now
+        c = e / (1 + e)
+        s = xp.where(x >= 0, 1 - c, c)  # sigma(x), times e^32 where deep
+        complement = xp.where(x >= 0, c, 1 - c)  # 1 - sigma(x)
         scale = xp.where(deep, _E_MINUS_32, 1.0)
         y = xp.maximum(x, -1000.0) * s * scale
         return y, _silu_slope(xp, x, s, complement) * scale
