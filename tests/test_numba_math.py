@@ -109,6 +109,32 @@ def test_accuracy_against_mpmath(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_exp_nonpositive_is_exp_where_x_is_not_positive(dtype: str) -> None:
+    """`exp_nonpositive` gives `exp`'s bits for every x <= 0 tried (NaN for NaN), and is
+    within `exp`'s bound of mpmath's e**x: its range reaches the subnormal results."""
+    if dtype == "float64":
+        loop, exp_loop, lowest = compiled_loop("exp_nonpositive", 1), compiled_loop("exp", 1), 750
+    else:
+        loop, exp_loop, lowest = float32_loop("exp_nonpositive"), float32_loop("exp"), 110
+    x = -np.abs(sweep(np.dtype(dtype).type, lowest, seed=3))
+    tail = np.linspace(-lowest, -0.9 * lowest, 2001)
+    info = np.finfo(dtype)
+    specials = [0.0, -0.0, np.nan, -np.inf, -info.smallest_subnormal, -info.tiny, -info.max]
+    x = np.concatenate([x, tail, np.array(specials, dtype)]).astype(dtype)
+    got = loop(x)
+    assert got.dtype == x.dtype
+    assert same_floats(got, exp_loop(x)), "exp_nonpositive differs from exp"
+    pick = np.r_[0 : x.size : 97, x.size - 2100 : x.size]  # every 97th, and the tails
+    bound = 0.8 if dtype == "float64" else 1.02
+    errors = [
+        ulp_error(g, mpmath.exp(mpmath.mpf(v)), np.dtype(dtype).type)
+        for g, v in zip(got[pick].tolist(), x[pick].tolist(), strict=True)
+    ]
+    worst = int(np.argmax(errors))
+    assert errors[worst] <= bound, f"exp_nonpositive({x[pick][worst]!r}): {errors[worst]:.3g} ulp"
+
+
 @functools.cache
 def exp_difference_loop(dtype: str) -> Loop:
     """A compiled loop ``y[i] = exp_difference(x[i], m[i])`` in `dtype`'s namespace."""
@@ -353,7 +379,8 @@ def test_where_matches_numpy() -> None:
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"), reason="reads x86 assembly")
 @pytest.mark.parametrize(
-    "name", ["exp", "expm1", "log", "log1p", "tanh", "erfc", "maximum", "clip"]
+    "name",
+    ["exp", "exp_nonpositive", "expm1", "log", "log1p", "tanh", "erfc", "maximum", "clip"],
 )
 def test_loops_calling_it_vectorize(name: str) -> None:
     arity = {"maximum": 2, "clip": 3}.get(name, 1)

@@ -46,6 +46,7 @@ __all__ = [
     "clip",
     "copysign",
     "exp",
+    "exp_nonpositive",
     "expm1",
     "isnan",
     "log1p",
@@ -137,6 +138,25 @@ def exp(x: np.float32) -> np.float32:
     return result if x == x else x
 
 
+#: 2**24 and 2**-24: e**r 2**(k + 24) is a normal float32 for -150 <= k <= 0, and one
+#: multiplication by 2**-24 then rounds a subnormal result once.
+_UP_BIAS = np.int32(127 + 24)
+_DOWN = _F(2.0**-24)
+
+
+@_scalar
+def exp_nonpositive(x: np.float32) -> np.float32:
+    """`exp` for float32 x <= 0, bit for bit (NaN for NaN), with less work: no upper
+    clamp, and one power of two (2**(k + 24), normal for k <= 0) then 2**-24, which
+    rounds a subnormal result once as `exp`'s two factors do. What x > 0 gives is not
+    specified."""
+    a = _LOWEST if x < _LOWEST else x  # NaN stays, and gives NaN
+    k, r, _, p = _reduce(a)
+    m = _ONE + (r + p * (r * r))
+    up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
+    return m * up * _DOWN  # type: ignore[no-any-return]
+
+
 #: Below -20, e**x - 1 rounds to -1; clamped there, 2**k stays normal.
 _EXPM1_LOWEST = _F(-20.0)
 _HALF, _TWO = _F(0.5), _F(2.0)
@@ -191,7 +211,7 @@ def tanh(x: np.float32) -> np.float32:
     # m = 2e / (1 + e) corrected by the rounding errors of its division and of 1 + e. e and
     # m are written as `Tanh`'s kernel writes them, so that LLVM merges the two.
     a = abs(x)  # type: ignore[arg-type]  # generic: float32 stays float32
-    e = exp(-_TWO * a)
+    e = exp_nonpositive(-_TWO * a)
     m = _TWO * e / (_ONE + e)
     denominator, denominator_error = _fast_two_sum(_ONE, e)  # type: ignore[arg-type]
     remainder = _fma(-m, denominator, _TWO * e)
@@ -244,10 +264,6 @@ def log1p(x: np.float32) -> np.float32:
 
 #: e**x rounds to 0 below -103.98, where it is half the smallest subnormal (2**-150).
 _SOFTMAX_LOWEST = _F(-104.0)
-#: 2**24 and 2**-24: e**r 2**(k + 24) is a normal float32 for -150 <= k <= 0, and one
-#: multiplication by 2**-24 then rounds a subnormal result once.
-_UP_BIAS = np.int32(127 + 24)
-_DOWN = _F(2.0**-24)
 
 
 @_scalar

@@ -22,6 +22,7 @@ abs = np.abs
 clip = np.clip
 copysign = np.copysign
 exp = np.exp
+exp_nonpositive = np.exp  # e**x for x <= 0: `_numba_math.exp_nonpositive`
 expm1 = np.expm1
 isfinite = np.isfinite
 isnan = np.isnan

@@ -114,7 +114,7 @@ class Sigmoid(Activation):
     @staticmethod
     @float32_safe
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        e = xp.exp(-xp.abs(x))
+        e = xp.exp_nonpositive(-xp.abs(x))
         c = e / (1 + e)  # sigma(-|x|), accurate in the tail
         # NOTE: sigma(|x|) = 1 - c, not 1 / (1 + e): one division an element, not two. c
         # <= 1/2, so the subtraction adds at most an ulp. (c = e r from r = 1 / (1 + e)
@@ -167,7 +167,7 @@ class Tanh(Activation):
     @staticmethod
     @float32_safe
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        e = xp.exp(-2 * xp.abs(x))
+        e = xp.exp_nonpositive(-2 * xp.abs(x))
         m = 2 * e / (1 + e)  # 1 - |tanh x|
         return xp.tanh(x), m * (2 - m)
 
@@ -352,7 +352,9 @@ def _alpha_exp(xp: Any, v: Any, alpha: float) -> Any:
     applied last.
     """
     deep = v < -708.39
-    return alpha * xp.exp(xp.where(deep, v + 708, v)) * xp.where(deep, _E_MINUS_708, 1.0)
+    return (
+        alpha * xp.exp_nonpositive(xp.where(deep, v + 708, v)) * xp.where(deep, _E_MINUS_708, 1.0)
+    )
 
 
 @float32_safe
@@ -363,7 +365,7 @@ def _elu_alpha_within_1(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     negative = xp.where(x > 0, 0.0, x)  # NOTE: keeps exp finite on the branch not taken
     return (
         xp.where(x > 0, x, alpha * xp.expm1(negative)),
-        xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
+        xp.where(x > 0, 1.0, alpha * xp.exp_nonpositive(negative)),
     )
 
 
@@ -399,7 +401,7 @@ class SELU(Activation):
         negative = xp.where(x > 0, 0.0, x)
         return (
             scale * xp.where(x > 0, x, alpha * xp.expm1(negative)),
-            scale * xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
+            scale * xp.where(x > 0, 1.0, alpha * xp.exp_nonpositive(negative)),
         )
 
     @staticmethod
@@ -522,7 +524,7 @@ def _exp_minus_product(xp: Any, beta: float, x: Any) -> tuple[Any, Any]:
     w_lo = xp.where(z < 1500.0, lo, 0.0)
     w = 1 - w_lo
     w_lo = (1 - w) - w_lo
-    power = xp.exp(xp.where(deep, 640 - z, -z))
+    power = xp.exp_nonpositive(xp.where(deep, 640 - z, -z))
     return power * w + power * w_lo, xp.where(deep, _E_MINUS_640, 1.0)
 
 
@@ -533,7 +535,7 @@ def _softplus_exact_product(xp: Any, x: Any, beta: float) -> tuple[Any, Any]:
     log1p(e) / beta is normal in the left tail where e = e^(beta x) is already
     subnormal: in float32 arithmetic 512 ulp off for beta = 2**-10, in float64 511.)"""
     z = beta * x
-    e = xp.exp(-xp.abs(z))
+    e = xp.exp_nonpositive(-xp.abs(z))
     r = 1 / (1 + e)
     # NOTE: times 1 / beta, an exact power of two: the same bits as dividing, without a
     # division an element
@@ -553,7 +555,7 @@ def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     z = xp.where(x > 0, 0.0, x / alpha)
     # f = x where it rounds to x (see `CELU`'s kernel), z subnormal included
     keep = (x > 0) | (xp.abs(z) < _TINY_QUOTIENT)
-    return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
+    return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp_nonpositive(z))
 
 
 class SiLU(Activation):
@@ -592,7 +594,7 @@ class SiLU(Activation):
     @staticmethod
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         deep = x < -80
-        e = xp.exp(xp.where(deep, x + 32, -xp.abs(x)))
+        e = xp.exp_nonpositive(xp.where(deep, x + 32, -xp.abs(x)))
         # NOTE: sigma(x) by one division, 1 / (1 + e) or e / (1 + e); e times 1 / (1 + e)
         # rounds once more, and f was 3.90 ulp off (of 4) at x = -15.9405 so
         s = xp.where(x >= 0, 1.0, e) / (1 + e)  # sigma(x), times e^32 where deep
@@ -749,7 +751,7 @@ def _gelu(xp: Any, x: Any) -> tuple[Any, Any]:
     # phi(x) S / |x| with S = 1 - 1/x^2 + 3/x^4 - ... (8 terms reach 1e-19), and e^-64
     # is applied last, so that nothing is rounded as a subnormal before it is multiplied
     deep = a < -36
-    gauss = xp.exp(xp.where(deep, 64.0, 0.0) - 0.5 * hi)
+    gauss = xp.exp_nonpositive(xp.where(deep, 64.0, 0.0) - 0.5 * hi)
     cdf = 0.5 * xp.erfc(t_hi) - _ONE_OVER_SQRT_PI * gauss * t_lo
     tail = gauss * (1 - 0.5 * lo)  # phi(x) sqrt(2 pi), times e^64 where deep
     density = tail * _ONE_OVER_SQRT_2PI
@@ -826,7 +828,7 @@ def _gelu_float32(xp: Any, x: Any) -> tuple[Any, Any]:
     # NOTE: beyond |x| = 20, f rounds to float32's -0.0 or x, and f' to -0.0 or 1
     a = xp.minimum(xp.abs(x), 20.0)
     h = a * a
-    e = xp.exp(-0.5 * h)  # sqrt(2 pi) phi(x)
+    e = xp.exp_nonpositive(-0.5 * h)  # sqrt(2 pi) phi(x)
     # Phi(-a) = e P(q) / (u + 4), u = a / sqrt 2, q = (u - 4) / (u + 4), as erfc's (P
     # halved here): within 7.3e-10 for 1 <= a <= 20
     u = a * 0.7071067811865476
@@ -856,7 +858,7 @@ def _gelu_tanh(xp: Any, x: Any) -> tuple[Any, Any]:
     """GELU's tanh approximation: x sigma(2z) and its derivative."""
     a = xp.clip(x, -100.0, 100.0)  # NOTE: keeps a^3 finite; beyond, sigma(2z) is 0 or 1
     z2 = 2 * _SQRT_2_OVER_PI * (a + _GELU_CUBIC * a * a * a)
-    e = xp.exp(-xp.abs(z2))
+    e = xp.exp_nonpositive(-xp.abs(z2))
     r = 1 / (1 + e)
     s = xp.where(z2 >= 0, r, e * r)  # sigma(2z)
     s_complement = xp.where(z2 >= 0, e * r, r)
@@ -956,7 +958,7 @@ class LogSigmoid(Activation):
     @staticmethod
     @float32_safe
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        e = xp.exp(-xp.abs(x))
+        e = xp.exp_nonpositive(-xp.abs(x))
         r = 1 / (1 + e)  # sigma(|x|)
         # NOTE: a negated sum, so that f is -0.0 where it underflows (x > 745 in float64),
         # as the exact value is negative; min(x, 0) - log1p(e) would be 0.0 - 0.0 = +0.0
@@ -1028,7 +1030,7 @@ def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
     """
     positive = x >= 0
     deep = x < -512
-    e = xp.exp(xp.where(deep, x + 64, -xp.abs(x)))
+    e = xp.exp_nonpositive(xp.where(deep, x + 64, -xp.abs(x)))
     square = e * e
     n = 2 * e + square  # one rounding fewer than e * (e + 2), where it matters (e < 1)
     denominator = xp.where(positive, 1 + 2 * e * (1 + e), n + 2)
@@ -2454,7 +2456,7 @@ def glu_parts(xp: Any, a: Any, b: Any) -> tuple[Any, Any, Any]:
     subnormal sigma(b) lost up to all its bits.
     """
     deep = b < -512
-    e = xp.exp(xp.where(deep, b + 64, -xp.abs(b)))
+    e = xp.exp_nonpositive(xp.where(deep, b + 64, -xp.abs(b)))
     d = 1 + e
     c = e / d
     product, product_error = xp.two_product(c, d)
