@@ -631,13 +631,15 @@ def where(condition: bool, a: float, b: float) -> float:
 @_scalar
 def maximum(a: float, b: float) -> float:
     """The larger of `a` and `b`, like np.maximum: NaN if either is NaN, `b` if they are equal."""
-    return a if (a > b or a != a) else b
+    # NOTE: b == b is true for a constant b, and LLVM drops it: one comparison and a
+    # blend (or vmaxpd), where `a > b or a != a` kept two comparisons and a mask `or`
+    return b if a <= b else (a if b == b else b)
 
 
 @_scalar
 def minimum(a: float, b: float) -> float:
     """The smaller of `a` and `b`, like np.minimum: NaN if either is NaN, `b` if they are equal."""
-    return a if (a < b or a != a) else b
+    return b if a >= b else (a if b == b else b)
 
 
 @_scalar
