@@ -155,8 +155,8 @@ def float32_safe(kernel: _F) -> _F:
     numeric literals and parameters made float32 (a parameter beyond float32's normal
     range, above its largest or below its smallest normal number but 0, sends the
     call to the float64 loops) and its math functions from
-    `tinygrad_act._numba_math32` (``exp``, ``expm1``, ``log1p``, ``tanh`` and the exact
-    ones). Use it with
+    `tinygrad_act._numba_math32` (``exp``, ``exp_nonpositive``, ``expm1``, ``log1p``,
+    ``tanh`` and the exact ones). Use it with
     ``@staticmethod``, in either order. The kernel must not close over local
     variables; one whose source Python cannot find (typed at a prompt) runs as an
     unmarked kernel, in float64.

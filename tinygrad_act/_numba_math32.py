@@ -4,9 +4,9 @@ A kernel marked `float32_safe` keeps its accuracy bound when its arithmetic is d
 in float32, so for float32 input the compiled engine runs it on float32 scalars:
 AVX-512 then works on 16 elements at a time instead of 8. Its numeric literals are
 made float32 too (see `tinygrad_act._engine`), and its math functions come from
-here. ``exp`` is float32 throughout; the exact functions (``abs``, ``where``, ...)
-are `tinygrad_act._numba_math`'s, which keep float32 float32, but ``sign``, whose
-results are float32 constants here.
+here. ``exp`` and ``exp_nonpositive`` are float32 throughout; the exact functions
+(``abs``, ``where``, ...) are `tinygrad_act._numba_math`'s, which keep float32
+float32, but ``sign``, whose results are float32 constants here.
 
 ``exp`` is within 1.02 ulp where its result is a normal float (every float32 with
 2**-30 <= |x| < 89 checked against float64; the worst at x = -5.88), and 0.75
@@ -138,8 +138,9 @@ def exp(x: np.float32) -> np.float32:
     return result if x == x else x
 
 
-#: 2**24 and 2**-24: e**r 2**(k + 24) is a normal float32 for -150 <= k <= 0, and one
-#: multiplication by 2**-24 then rounds a subnormal result once.
+#: 2**24 and 2**-24: 2**(k + 24) is a normal float32 for -150 <= k <= 0, and one
+#: multiplication by 2**-24 then rounds a subnormal result once (at k = -150, e**r 2**-126
+#: may be subnormal and round twice, but the result is below 2**-150 and rounds to 0).
 _UP_BIAS = np.int32(127 + 24)
 _DOWN = _F(2.0**-24)
 

@@ -352,9 +352,7 @@ def _alpha_exp(xp: Any, v: Any, alpha: float) -> Any:
     applied last.
     """
     deep = v < -708.39
-    return (
-        alpha * xp.exp_nonpositive(xp.where(deep, v + 708, v)) * xp.where(deep, _E_MINUS_708, 1.0)
-    )
+    return alpha * xp.exp(xp.where(deep, v + 708, v)) * xp.where(deep, _E_MINUS_708, 1.0)
 
 
 @float32_safe
@@ -365,7 +363,7 @@ def _elu_alpha_within_1(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     negative = xp.where(x > 0, 0.0, x)  # NOTE: keeps exp finite on the branch not taken
     return (
         xp.where(x > 0, x, alpha * xp.expm1(negative)),
-        xp.where(x > 0, 1.0, alpha * xp.exp_nonpositive(negative)),
+        xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
     )
 
 
@@ -401,7 +399,7 @@ class SELU(Activation):
         negative = xp.where(x > 0, 0.0, x)
         return (
             scale * xp.where(x > 0, x, alpha * xp.expm1(negative)),
-            scale * xp.where(x > 0, 1.0, alpha * xp.exp_nonpositive(negative)),
+            scale * xp.where(x > 0, 1.0, alpha * xp.exp(negative)),
         )
 
     @staticmethod
@@ -555,7 +553,7 @@ def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     z = xp.where(x > 0, 0.0, x / alpha)
     # f = x where it rounds to x (see `CELU`'s kernel), z subnormal included
     keep = (x > 0) | (xp.abs(z) < _TINY_QUOTIENT)
-    return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp_nonpositive(z))
+    return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
 
 
 class SiLU(Activation):
