@@ -17,9 +17,11 @@ import tracemalloc
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import mpmath
 import numpy as np
 import pytest
 
+from tests.reference import EXACT, ulp_error
 from tinygrad_act import (
     CELU,
     ELU,
@@ -28,6 +30,7 @@ from tinygrad_act import (
     Hardshrink,
     Hardtanh,
     LeakyReLU,
+    Mish,
     ReLU,
     ReLU6,
     Sigmoid,
@@ -74,6 +77,47 @@ def threads() -> Iterator[None]:
 def each_engine(request: pytest.FixtureRequest) -> Iterator[str]:
     with _engine.using(request.param):
         yield request.param
+
+
+#: Inputs of SiLU's and Mish's rare branch (x < -80, x < -512), in the band where f and
+#: f' are normal or subnormal while e^x alone is subnormal or 0, and far beyond.
+RARE_INPUTS = [-712.5, -745.0, -709.0, -760.0, -90.0, -600.0, -1e300, -np.inf]
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("factory", [SiLU, Mish], ids=lambda f: f.__name__)
+def test_rare_elements_among_common_ones_keep_the_whole_kernels_accuracy(
+    factory: type[Activation], threads: None
+) -> None:
+    """A kernel marked `rare_case` runs blocks through its common case first: a block
+    with one rare element, at either end or inside, runs again whole. Each rare element
+    is checked against mpmath, and the results against one thread's."""
+    block = _engine.RARE_BLOCK
+    x = np.random.default_rng(2).uniform(-5, 5, LARGE)
+    positions = [0, block - 1, block, 3 * block + 17, LARGE // 2, LARGE - block, LARGE - 1]
+    for position, value in zip(positions, itertools.cycle(RARE_INPUTS), strict=False):
+        x[position] = value
+    x[5 * block : 5 * block + len(RARE_INPUTS)] = RARE_INPUTS  # a block of several
+    exact = EXACT[factory.__name__]
+    results = []
+    with _engine.using("numba"):
+        for n in (1, 2):
+            set_num_threads(n)
+            layer = factory()
+            results.append((layer.forward(x), layer.backward(np.ones(LARGE))))
+        with no_grad():  # the loop of f alone
+            inference = factory().forward(x)
+    np.testing.assert_array_equal(results[1][0], results[0][0])
+    np.testing.assert_array_equal(results[1][1], results[0][1])
+    np.testing.assert_array_equal(inference, results[0][0])
+    y, slope = results[0]
+    for position in [*positions, *range(5 * block, 5 * block + len(RARE_INPUTS))]:
+        v = mpmath.mpf(x[position])
+        f, d = (exact.f(v), exact.df(v)) if np.isfinite(x[position]) else (0, 0)  # at -inf
+        for name, got, want in (("f", y[position], f), ("f'", slope[position], d)):
+            error = ulp_error(got, want, np.float64)
+            where = f"{factory.__name__} {name}({x[position]!r})"
+            assert error <= 4, f"{where} = {got!r}: {error:.3g} ulp from mpmath's"
 
 
 @pytest.mark.parametrize("factory", [Sigmoid, Tanh, SiLU, GELU], ids=lambda f: f.__name__)

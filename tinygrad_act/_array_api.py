@@ -179,6 +179,10 @@ class Namespace:
         make = ERFC.get(self.library)
         return _array_math.erfc(self, t) if make is None else make()(t)
 
+    def rarely(self, condition: Any) -> Any:
+        """`condition` (`tinygrad_act._engine.rare_case`: only compiled loops use the hint)."""
+        return condition
+
     def exp_nonpositive(self, x: Any) -> Any:
         """e**x, for x <= 0 (the compiled engine's cheaper `exp` there)."""
         return self.xp.exp(x)

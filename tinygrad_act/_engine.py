@@ -17,7 +17,8 @@ backward, too, rounds once). Three exceptions, on the compiled engine: a kernel 
 through it in float32, on twice as many SIMD lanes; a kernel may have a shorter twin
 for float32 input (`float32_input_of`), still computed in float64 and rounded once; and
 the f' of a kernel marked `step_derivative` (1 or 0) is kept for backward as one byte
-an element. Large arrays
+an element. A kernel marked `rare_case` runs in blocks, each through its common case
+first and again whole only if it holds an element of the rare one. Large arrays
 run in chunks on several threads (the compiled loops on `tinygrad_act._team`, the rest
 on a thread pool); each element's result depends on that element alone, so results do
 not depend on the number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
@@ -193,6 +194,52 @@ def step_derivative(kernel: _F) -> _F:
     function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
     function.step_derivative = function.__code__  # type: ignore[attr-defined]
     return kernel
+
+
+def rare_case(predicate: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Mark a kernel with a branch that few elements take, as ``xp.rarely(c)`` with
+    ``c = predicate(xp, x, *parameters)`` (a `kernel_helper`): SiLU's rescaling below
+    x = -80, for one.
+
+    The compiled engine then runs blocks of `RARE_BLOCK` elements through the kernel
+    with ``xp.rarely`` False, so that LLVM drops the branch's work, and counts the
+    elements for which `predicate` holds in the same pass; a block that has any runs
+    again, through the whole kernel. The results are those of the whole kernel. Use it
+    with ``@staticmethod``, in either order.
+    """
+
+    def mark(kernel: _F) -> _F:
+        function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
+        function.rare_case = (function.__code__, predicate)  # type: ignore[attr-defined]
+        return kernel
+
+    return mark
+
+
+def _rare_case(kernel: Kernel) -> Callable[..., Any] | None:
+    """The predicate `kernel` itself was marked with by `rare_case`, if any."""
+    code, predicate = getattr(kernel, "rare_case", (None, None))
+    return predicate if code is getattr(kernel, "__code__", False) else None
+
+
+#: Elements per block of a `rare_case` kernel's loops: a block that runs again is read
+#: from the core's L2.
+RARE_BLOCK = 4096
+
+
+def _common_namespace(space: Any) -> Any:
+    """`space` with ``rarely`` always False: the namespace of a `rare_case` kernel's
+    common loop. A module in `sys.modules`, as numba's disk cache wants."""
+    from tinygrad_act import _numba_math
+
+    name = f"{space.__name__}_common"
+    common = sys.modules.get(name)
+    if common is None:
+        common = types.ModuleType(name)
+        common.__dict__.update({k: v for k, v in vars(space).items() if not k.startswith("__")})
+        common.rarely = _numba_math._never  # type: ignore[attr-defined]
+        sys.modules[name] = common
+    return common
 
 
 def float32_when(condition: Callable[..., bool]) -> Callable[[_F], _F]:
@@ -959,6 +1006,15 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
             return None
     holder.kernel = numba.njit(source, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.xp = space  # type: ignore[attr-defined]
+    predicate = _rare_case(kernel)
+    if predicate is not None:
+        holder.xp_common = _common_namespace(space)  # type: ignore[attr-defined]
+        if native:
+            try:
+                predicate = _with_float32_literals(predicate)
+            except OSError:
+                return None
+        holder.predicate = numba.njit(predicate, inline="always", **KERNEL_OPTIONS)  # type: ignore[attr-defined]
     holder.wide_vectors = _numba_math.wide_vectors  # type: ignore[attr-defined]
     holder.select = _numba_math.select  # type: ignore[attr-defined]
     sys.modules[name] = holder
@@ -967,7 +1023,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
-    both, value_only = _loop_pair(holder, arity, native, step, numba, _team)
+    both, value_only = _loop_pair(holder, arity, native, step, predicate is not None, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
     if native:
@@ -1019,10 +1075,11 @@ MAX_PARAMETERS = 3
 
 
 def _loop_pair(
-    holder: Any, arity: int, native: bool, step: bool, numba: Any, _team: Any
+    holder: Any, arity: int, native: bool, step: bool, rare: bool, numba: Any, _team: Any
 ) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
-    widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step`.
+    widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step`; in
+    blocks, each through the kernel's common case first, if `rare` (see `rare_case`).
 
     numba prunes the branches for other arities before it compiles, as `arity` is a
     constant of the closure.
@@ -1041,6 +1098,30 @@ def _loop_pair(
     # through the module, like the kernel: a dispatcher in the closure would change
     # the on-disk cache's key in every process
     holder.call = call
+    if rare:
+
+        @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+        def call_common(v: float, p: tuple[float, ...]) -> tuple[float, float]:
+            if arity == 0:
+                return holder.kernel(holder.xp_common, v)  # type: ignore[no-any-return]
+            if arity == 1:
+                return holder.kernel(holder.xp_common, v, p[0])  # type: ignore[no-any-return]
+            if arity == 2:
+                return holder.kernel(holder.xp_common, v, p[0], p[1])  # type: ignore[no-any-return]
+            return holder.kernel(holder.xp_common, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+
+        @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+        def is_rare(v: float, p: tuple[float, ...]) -> bool:
+            if arity == 0:
+                return holder.predicate(holder.xp, v)  # type: ignore[no-any-return]
+            if arity == 1:
+                return holder.predicate(holder.xp, v, p[0])  # type: ignore[no-any-return]
+            if arity == 2:
+                return holder.predicate(holder.xp, v, p[0], p[1])  # type: ignore[no-any-return]
+            return holder.predicate(holder.xp, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+
+        holder.call_common = call_common
+        holder.is_rare = is_rare
 
     @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
     def element(v: Any) -> Any:
@@ -1070,6 +1151,49 @@ def _loop_pair(
         holder.wide_vectors()
         for i in range(x.size):
             y[i] = holder.call(holder.element(x[i]), parameters)[0]
+
+    if rare:
+        # NOTE: each block's common loop is a function of its own, called on views: the
+        # same loop written inside the loop over blocks did not vectorize
+        def both_common(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> int:
+            holder.wide_vectors()
+            found = 0
+            for i in range(x.size):
+                v = holder.element(x[i])
+                value, slope = holder.call_common(v, parameters)
+                y[i] = value
+                d[i] = holder.keep(slope)
+                found += holder.is_rare(v, parameters)
+            return found
+
+        def value_only_common(x: Array, y: Array, parameters: tuple[float, ...]) -> int:
+            holder.wide_vectors()
+            found = 0
+            for i in range(x.size):
+                v = holder.element(x[i])
+                y[i] = holder.call_common(v, parameters)[0]
+                found += holder.is_rare(v, parameters)
+            return found
+
+        holder.both_whole = numba.njit(**LOOP_OPTIONS)(_unique(both, holder))
+        holder.value_only_whole = numba.njit(**LOOP_OPTIONS)(_unique(value_only, holder))
+        holder.both_common = numba.njit(**LOOP_OPTIONS)(_unique(both_common, holder))
+        holder.value_only_common = numba.njit(**LOOP_OPTIONS)(_unique(value_only_common, holder))
+
+        def both_blocks(x: Array, y: Array, d: Array, parameters: tuple[float, ...]) -> None:
+            for start in range(0, x.size, RARE_BLOCK):
+                stop = min(start + RARE_BLOCK, x.size)
+                part = (x[start:stop], y[start:stop], d[start:stop])
+                if holder.both_common(*part, parameters):
+                    holder.both_whole(*part, parameters)
+
+        def value_only_blocks(x: Array, y: Array, parameters: tuple[float, ...]) -> None:
+            for start in range(0, x.size, RARE_BLOCK):
+                stop = min(start + RARE_BLOCK, x.size)
+                if holder.value_only_common(x[start:stop], y[start:stop], parameters):
+                    holder.value_only_whole(x[start:stop], y[start:stop], parameters)
+
+        both, value_only = both_blocks, value_only_blocks
 
     # the jobs call the loops, compiled once, on each chunk
     holder.both = numba.njit(**LOOP_OPTIONS)(_unique(both, holder))

@@ -617,6 +617,18 @@ def ldexp(x: float, k: np.int64) -> float:
 
 
 @_scalar
+def rarely(condition: bool) -> bool:
+    """`condition`, which holds for few elements: see `tinygrad_act._engine.rare_case`."""
+    return condition
+
+
+@_scalar
+def _never(condition: bool) -> bool:
+    """False: `rarely` in the namespace of a `rare_case` kernel's common loop."""
+    return False
+
+
+@_scalar
 def abs(x: float) -> float:
     """|x|, like np.abs (abs(-0.0) is 0.0)."""
     return math.fabs(x)

@@ -36,6 +36,11 @@ square = np.square
 tanh = np.tanh
 
 
+def rarely(condition: Any) -> Any:
+    """`condition` (`tinygrad_act._engine.rare_case`: only compiled loops use the hint)."""
+    return condition
+
+
 def where(condition: Any, a: Any, b: Any) -> Any:
     """``np.where``; for a NumPy bool and two scalars (the engine's one-element path),
     the chosen one as a float64 scalar, without np.where's 0-d array (0.7 us)."""

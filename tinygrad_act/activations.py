@@ -30,6 +30,7 @@ from tinygrad_act._engine import (
     float32_safe,
     float32_when,
     kernel_helper,
+    rare_case,
     run_chunks,
     run_parts,
     step_derivative,
@@ -556,6 +557,12 @@ def _celu_exact_quotient(xp: Any, x: Any, alpha: float) -> tuple[Any, Any]:
     return xp.where(keep, x, alpha * xp.expm1(z)), xp.where(x > 0, 1.0, xp.exp(z))
 
 
+@kernel_helper
+def _silu_deep(xp: Any, x: Any) -> Any:
+    """Where `SiLU`'s kernel rescales: x < -80, where 1 + e^x rounds to 1."""
+    return x < -80
+
+
 class SiLU(Activation):
     r"""The sigmoid-weighted linear unit, also called Swish.
 
@@ -590,8 +597,9 @@ class SiLU(Activation):
     """
 
     @staticmethod
+    @rare_case(_silu_deep)
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
-        deep = x < -80
+        deep = xp.rarely(_silu_deep(xp, x))
         e = xp.exp_nonpositive(xp.where(deep, x + 32, -xp.abs(x)))
         # NOTE: sigma(x) by one division, 1 / (1 + e) or e / (1 + e); e times 1 / (1 + e)
         # rounds once more, and f was 3.90 ulp off (of 4) at x = -15.9405 so
@@ -1014,6 +1022,12 @@ class Softsign(Activation):
 
 
 @kernel_helper
+def _mish_deep(xp: Any, x: Any) -> Any:
+    """Where `_mish_parts` rescales: x < -512."""
+    return x < -512
+
+
+@kernel_helper
 def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
     """Mish's pieces, from e = e^-|x| <= 1 (nothing overflows): t = tanh(softplus(x)),
     sigma(x), 1 - sigma(x), 1 - t^2 = k * m with m = e or 1, a scale, and e.
@@ -1027,7 +1041,7 @@ def _mish_parts(xp: Any, x: Any) -> tuple[Any, Any, Any, Any, Any, Any, Any]:
     which is harmless there) and the results are multiplied by scale = e^-64 last.
     """
     positive = x >= 0
-    deep = x < -512
+    deep = xp.rarely(_mish_deep(xp, x))
     e = xp.exp_nonpositive(xp.where(deep, x + 64, -xp.abs(x)))
     square = e * e
     n = 2 * e + square  # one rounding fewer than e * (e + 2), where it matters (e < 1)
@@ -1080,6 +1094,7 @@ class Mish(Activation):
     """
 
     @staticmethod
+    @rare_case(_mish_deep)
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         t, s, _, k, m, scale, e = _mish_parts(xp, x)
         # NOTE: clipping x makes -inf * 0 a 0 (the limit), not NaN; the product is unchanged
