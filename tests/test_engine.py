@@ -120,6 +120,35 @@ def test_rare_elements_among_common_ones_keep_the_whole_kernels_accuracy(
             assert error <= 4, f"{where} = {got!r}: {error:.3g} ulp from mpmath's"
 
 
+@_engine.kernel_helper
+def _below_minus_1_1(xp: Any, x: Any) -> Any:
+    return x < -1.1  # not a float32: float32(-1.1) is below it
+
+
+class RareSeven(Activation):
+    """7 where x < -1.1 (a rare branch), x elsewhere; float32 arithmetic is exact here."""
+
+    @staticmethod
+    @float32_safe
+    @_engine.rare_case(_below_minus_1_1)
+    def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+        rare = xp.rarely(_below_minus_1_1(xp, x))
+        return xp.where(rare, 7.0, x), xp.where(rare, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_rare_case_counts_the_elements_its_kernel_sends_on(
+    dtype: type[np.floating[Any]], each_engine: str
+) -> None:
+    """In float32 loops too, the predicate counts what the kernel's own call of it
+    decides (its float64 literal): float32(-1.1) < -1.1 takes the rare branch."""
+    x = np.linspace(-1, 1, 3 * _engine.RARE_BLOCK).astype(dtype)
+    x[_engine.RARE_BLOCK + 5] = dtype(-1.1)
+    y = RareSeven().forward(x)
+    expected = np.where(x.astype(np.float64) < -1.1, 7.0, x)
+    np.testing.assert_array_equal(y, expected.astype(dtype))
+
+
 @pytest.mark.parametrize("factory", [Sigmoid, Tanh, SiLU, GELU], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 def test_results_do_not_depend_on_the_number_of_threads(

@@ -126,7 +126,8 @@ class Namespace:
     compute dtype, on the device); ``erfc`` comes from `ERFC` or `_array_math`, as
     does JAX's ``tanh``; ``two_product`` (a product and its rounding error) from
     `_array_math`; ``exp_nonpositive`` is ``exp`` (the compiled engine's is cheaper for
-    x <= 0); and ``dtype`` is the compute dtype, float64 unless the device
+    x <= 0), and ``rarely`` returns its argument (a hint to the compiled engine, see
+    `tinygrad_act._engine.rare_case`); and ``dtype`` is the compute dtype, float64 unless the device
     has none (for JAX: unless ``jax_enable_x64`` is off).
     """
 
