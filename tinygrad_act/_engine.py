@@ -1088,39 +1088,34 @@ def _loop_pair(
     """
 
     @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
-    def call(v: float, p: tuple[float, ...]) -> tuple[float, float]:
+    def spread(function: Any, space: Any, v: float, p: tuple[float, ...]) -> Any:
+        """function(space, v, *p): the kernel's (or its predicate's) call."""
         if arity == 0:
-            return holder.kernel(holder.xp, v)  # type: ignore[no-any-return]
+            return function(space, v)
         if arity == 1:
-            return holder.kernel(holder.xp, v, p[0])  # type: ignore[no-any-return]
+            return function(space, v, p[0])
         if arity == 2:
-            return holder.kernel(holder.xp, v, p[0], p[1])  # type: ignore[no-any-return]
-        return holder.kernel(holder.xp, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+            return function(space, v, p[0], p[1])
+        return function(space, v, p[0], p[1], p[2])
 
     # through the module, like the kernel: a dispatcher in the closure would change
     # the on-disk cache's key in every process
+    holder.spread = spread
+
+    @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
+    def call(v: float, p: tuple[float, ...]) -> tuple[float, float]:
+        return holder.spread(holder.kernel, holder.xp, v, p)  # type: ignore[no-any-return]
+
     holder.call = call
     if rare:
 
         @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
         def call_common(v: float, p: tuple[float, ...]) -> tuple[float, float]:
-            if arity == 0:
-                return holder.kernel(holder.xp_common, v)  # type: ignore[no-any-return]
-            if arity == 1:
-                return holder.kernel(holder.xp_common, v, p[0])  # type: ignore[no-any-return]
-            if arity == 2:
-                return holder.kernel(holder.xp_common, v, p[0], p[1])  # type: ignore[no-any-return]
-            return holder.kernel(holder.xp_common, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+            return holder.spread(holder.kernel, holder.xp_common, v, p)  # type: ignore[no-any-return]
 
         @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
         def is_rare(v: float, p: tuple[float, ...]) -> bool:
-            if arity == 0:
-                return holder.predicate(holder.xp, v)  # type: ignore[no-any-return]
-            if arity == 1:
-                return holder.predicate(holder.xp, v, p[0])  # type: ignore[no-any-return]
-            if arity == 2:
-                return holder.predicate(holder.xp, v, p[0], p[1])  # type: ignore[no-any-return]
-            return holder.predicate(holder.xp, v, p[0], p[1], p[2])  # type: ignore[no-any-return]
+            return holder.spread(holder.predicate, holder.xp, v, p)  # type: ignore[no-any-return]
 
         holder.call_common = call_common
         holder.is_rare = is_rare

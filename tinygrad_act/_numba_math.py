@@ -332,6 +332,13 @@ _DOWN = 2.0**-60
 
 
 @_scalar
+def _scaled_down(value: float, k: np.int64) -> float:
+    """`value` 2**k for -1077 <= k <= 0: exact where the result is normal, and one
+    rounding where it is subnormal (see `_DOWN`)."""
+    return value * _pow2(k + 60) * _DOWN
+
+
+@_scalar
 def exp(x: float) -> float:
     """e**x, within 0.76 ulp (0.65 for normal results); 0 below -745.14, inf above 709.79."""
     # NOTE: x = k ln2 + r, e**x = 2**k e**r, e**r = (1 + r) + r**2 q(r) with the rounding error
@@ -356,7 +363,7 @@ def exp_nonpositive(x: float) -> float:
     """
     clamped = -746.0 if x < -746.0 else x  # NaN stays
     k, one_plus_r, small = _exp_parts(clamped)
-    return (one_plus_r + small) * _pow2(k + 60) * _DOWN
+    return _scaled_down(one_plus_r + small, k)
 
 
 @_scalar
@@ -390,7 +397,7 @@ def exp_difference(x: float, m: float) -> float:
     # NOTE: its tail by Horner's scheme: by Estrin's, Softmax's row loop (this, then the
     # sum) took 5 to 10% longer on Zen 5, though a loop of this alone was faster
     k, one_plus_r, small = _exp_parts(a, d_error, horner=True)
-    return (one_plus_r + small) * _pow2(k + 60) * _DOWN
+    return _scaled_down(one_plus_r + small, k)
 
 
 @_scalar

@@ -148,6 +148,13 @@ _DOWN = _F(2.0**-24)
 
 
 @_scalar
+def _scaled_down(value: np.float32, k: np.int32) -> np.float32:
+    """`value` 2**k in float32 for -150 <= k <= 0, rounded once (see `_UP_BIAS`)."""
+    up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
+    return value * up * _DOWN  # type: ignore[no-any-return]
+
+
+@_scalar
 def exp_nonpositive(x: np.float32) -> np.float32:
     """`exp` for float32 x <= 0, bit for bit (NaN for NaN), with less work: no upper
     clamp, and one power of two (2**(k + 24), normal for k <= 0) then 2**-24, which
@@ -156,8 +163,7 @@ def exp_nonpositive(x: np.float32) -> np.float32:
     a = _LOWEST if x < _LOWEST else x  # NaN stays, and gives NaN
     k, r, _, p = _reduce(a)
     m = _ONE + (r + p * (r * r))
-    up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
-    return m * up * _DOWN  # type: ignore[no-any-return]
+    return _scaled_down(m, k)
 
 
 #: Below -20, e**x - 1 rounds to -1; clamped there, 2**k stays normal.
@@ -288,5 +294,4 @@ def exp_difference(x: np.float32, m: np.float32) -> np.float32:
     k, r, _, p = _reduce(a, d_error)  # type: ignore[arg-type]
     s = _ONE + r
     e_r = s + (((_ONE - s) + r) + p * (r * r))
-    up = np.int32((k + _UP_BIAS) << _MANTISSA_BITS).view(np.float32)
-    return e_r * up * _DOWN  # type: ignore[no-any-return]
+    return _scaled_down(e_r, k)

@@ -602,7 +602,7 @@ class SiLU(Activation):
         deep = xp.rarely(_silu_deep(xp, x))
         e = xp.exp_nonpositive(xp.where(deep, x + 32, -xp.abs(x)))
         # NOTE: sigma(x) by one division, 1 / (1 + e) or e / (1 + e); e times 1 / (1 + e)
-        # rounds once more, and f was 3.90 ulp off (of 4) at x = -15.9405 so
+        # rounds once more, which put f 3.90 ulp off (of 4) at x = -15.9405
         s = xp.where(x >= 0, 1.0, e) / (1 + e)  # sigma(x), times e^32 where deep
         complement = e * s  # 1 - sigma(x) for x >= 0, where alone it is used
         scale = xp.where(deep, _E_MINUS_32, 1.0)
