@@ -1667,7 +1667,7 @@ class _AlongAxis(Layer):
 
     def _rows(self, a: Array, dtype: Any = np.float64) -> Array:
         """`a` in `dtype` with `axis` last, C-ordered."""
-        return np.ascontiguousarray(np.moveaxis(a, self.axis, -1), dtype=dtype)
+        return np.ascontiguousarray(_axis_last(a, self.axis), dtype=dtype)
 
     def _columns(self, a: Array, dtype: Any) -> Array | None:
         """`a` as a 2-d array whose columns are the rows, where the compiled kernels can
@@ -1703,7 +1703,7 @@ class _AlongAxis(Layer):
         x = as_float_array(x, type(self).__name__)
         _check_axis(self, x, self.axis)
         wide = self._row_dtype(x.dtype)
-        shape = np.moveaxis(x, self.axis, -1).shape
+        shape = _axis_last(x, self.axis).shape
         columns = self._columns(x, wide)
         rows = self._rows(x, wide) if columns is None else columns
         # the last softmax kept is overwritten, not reallocated, where it has the same
@@ -1726,7 +1726,7 @@ class _AlongAxis(Layer):
         self._remember(p, x.dtype, self.axis)  # p (in the rows' dtype, axis last): our own
         with np.errstate(all="ignore"):
             # the output is the caller's: a copy where it is the softmax kept
-            return np.moveaxis(y, -1, self.axis).astype(x.dtype, copy=y is p)  # type: ignore[no-any-return]
+            return _axis_back(y, self.axis).astype(x.dtype, copy=y is p)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
         p, dtype, axis = self._recall()
@@ -1744,7 +1744,7 @@ class _AlongAxis(Layer):
             else:
                 result = self._compiled("backward", p, columns, columns=True, shape=p.shape)
             # result is a fresh array: no copy
-            return np.moveaxis(result, -1, self.axis).astype(dtype, copy=False)  # type: ignore[no-any-return]
+            return _axis_back(result, self.axis).astype(dtype, copy=False)
 
     def _forward_foreign(self, x: Any) -> Any:
         """forward on another library's array; the softmax kept (in the compute dtype,
@@ -1787,14 +1787,14 @@ class _AlongAxis(Layer):
         x = as_float_array(x, type(self).__name__)
         with np.errstate(all="ignore"):
             y, _ = self._compiled("forward", self._rows(x, self._row_dtype(x.dtype)))
-        return np.moveaxis(y, -1, self.axis)
+        return _axis_back(y, self.axis)
 
     def _numpy_softmax(self, x: Array) -> Array:
         """The softmax forward keeps, of a NumPy chunk of whole rows (for Dask)."""
         x = as_float_array(x, type(self).__name__)
         with np.errstate(all="ignore"):
             _, p = self._compiled("forward", self._rows(x, self._row_dtype(x.dtype)))
-        return np.moveaxis(p, -1, self.axis)
+        return _axis_back(p, self.axis)
 
     def _numpy_vjp(self, p: Array, g: Array) -> Array:
         """backward of NumPy chunks of whole rows, in p's dtype and their layout (for
@@ -1803,7 +1803,7 @@ class _AlongAxis(Layer):
         rows = self._rows(p, p.dtype)
         with np.errstate(all="ignore"):
             result = self._compiled("backward", rows, self._rows(g, rows.dtype))
-        return np.moveaxis(result, -1, self.axis)
+        return _axis_back(result, self.axis)
 
     def _compiled(
         self,
@@ -2506,6 +2506,30 @@ def _valid_axis(name: str, axis: Any, argument: str = "axis") -> int:
     if isinstance(axis, bool) or not isinstance(axis, int | np.integer):
         raise TypeError(f"{name}: {argument} must be an int, got {axis!r}")
     return int(axis)
+
+
+def _axis_last(a: Array, axis: int) -> Array:
+    """`a` with `axis` moved last, as ``np.moveaxis(a, axis, -1)`` (an `axis` out of
+    range raises its error), at a fraction of its cost: `a` itself where `axis` is
+    last already, else one transpose."""
+    ndim = a.ndim
+    if not -ndim <= axis < ndim:
+        return np.moveaxis(a, axis, -1)
+    axis %= ndim
+    if axis == ndim - 1:
+        return a
+    return a.transpose((*range(axis), *range(axis + 1, ndim), axis))  # type: ignore[no-any-return]
+
+
+def _axis_back(a: Array, axis: int) -> Array:
+    """The inverse of `_axis_last`: `a`'s last axis moved to `axis`."""
+    ndim = a.ndim
+    if not -ndim <= axis < ndim:
+        return np.moveaxis(a, -1, axis)
+    axis %= ndim
+    if axis == ndim - 1:
+        return a
+    return a.transpose((*range(axis), ndim - 1, *range(axis, ndim - 1)))  # type: ignore[no-any-return]
 
 
 def _check_axis(layer: Any, x: Array, axis: Any) -> None:
