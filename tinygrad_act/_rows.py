@@ -19,10 +19,13 @@ a float32 ulp), and each output formed in float64 and rounded to float32 once.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
+import llvmlite.ir as ir
 import numba
 import numpy as np
+from numba.extending import intrinsic, overload
 
 from tinygrad_act import _engine, _memory
 from tinygrad_act import _numba_math as xp
@@ -397,30 +400,141 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
 _BLOCK = 64
 
 
+def _interleaved(lanes: int) -> list[list[int]]:
+    """The perfect shuffle of two vectors of `lanes`: their first halves interleaved,
+    then their second halves. Applied to rows t and t + lanes/2 of a square tile of
+    `lanes` rows for every t < lanes/2, log2(lanes) times, it transposes the tile."""
+    half = lanes // 2
+    return [[c for t in range(h, h + half) for c in (t, t + lanes)] for h in (0, half)]
+
+
+@intrinsic
+def _transpose_tile(
+    typingctx: Any, source: Any, row: Any, column: Any, target: Any, row_to: Any, column_to: Any
+) -> Any:
+    """target[row_to + a, column_to + b] = source[row + b, column + a] for a, b < w: a
+    w x w tile of one C-ordered 2-d array written transposed into another of the same
+    dtype, w = 16 for float32 and 8 for float64 (a 512-bit vector), in SIMD registers:
+    w vector loads, w log2(w) shuffles, w vector stores. The tile must lie inside both
+    arrays.
+
+    NOTE: numba cannot write a shuffle, and its loop over the tile reads one entry at
+    a time; this writes the LLVM IR itself, which LLVM lowers for the CPU at hand (in
+    256-bit halves without AVX-512). For float32 it halved the time of copying columns
+    into rows (`_gather`): 0.35 against 0.72 ms for 960 columns of (1000, 1000) on Zen 5.
+    """
+    floats = (numba.types.float32, numba.types.float64)
+    for array in (source, target):
+        if not (
+            isinstance(array, numba.types.Array)
+            and array.dtype in floats
+            and array.dtype == source.dtype
+            and array.ndim == 2
+            and array.layout == "C"
+        ):
+            return None
+    signature = numba.types.none(source, row, column, target, row_to, column_to)
+    single = source.dtype == numba.types.float32
+    lanes, size = (16, 4) if single else (8, 8)
+    element = ir.FloatType() if single else ir.DoubleType()
+
+    def codegen(context: Any, builder: Any, signature: Any, arguments: Any) -> Any:
+        vector = ir.VectorType(element, lanes)
+        index = ir.IntType(64)
+
+        def rows(array: Any, array_type: Any, first: Any, offset: Any) -> list[Any]:
+            """Pointers to the vectors array[first + a, offset : offset + lanes]."""
+            view = context.make_array(array_type)(context, builder, array)
+            stride = builder.extract_value(view.strides, 0)
+            start = builder.add(
+                builder.ptrtoint(view.data, index),
+                builder.mul(builder.sext(offset, index), ir.Constant(index, size)),
+            )
+            first = builder.sext(first, index)
+            return [
+                builder.inttoptr(
+                    builder.add(
+                        start, builder.mul(builder.add(first, ir.Constant(index, a)), stride)
+                    ),
+                    vector.as_pointer(),
+                )
+                for a in range(lanes)
+            ]
+
+        types = signature.args
+        tile = [builder.load(p, align=size) for p in rows(arguments[0], types[0], *arguments[1:3])]
+        masks = [ir.Constant(ir.VectorType(ir.IntType(32), lanes), m) for m in _interleaved(lanes)]
+        for _ in range(lanes.bit_length() - 1):
+            tile = [
+                builder.shuffle_vector(tile[t], tile[t + lanes // 2], mask)
+                for t in range(lanes // 2)
+                for mask in masks
+            ]
+        for value, p in zip(tile, rows(arguments[3], types[3], *arguments[4:6]), strict=True):
+            builder.store(value, p, align=size)
+        return context.get_dummy_value()
+
+    return signature, codegen
+
+
+_transpose = cast(Callable[[Array, int, int, Array, int, int], None], _transpose_tile)
+
+
 @numba.njit(**_engine.KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
 def _gather(columns: Array, start: int, block: Array) -> None:
-    """Row k of `block` is column start + k of `columns`.
-
-    NOTE: in tiles of 16 rows of `columns`, the innermost loop writing 16 consecutive
-    entries of a row of `block` (a strided read, a contiguous write): twice as fast as
-    writing one entry of each row of `block` in turn.
-    """
-    xp.wide_vectors()
+    """Row k of `block` is column start + k of `columns` (both float32, or both float64):
+    square tiles of a 512-bit vector's width transposed in registers (`_transpose_tile`),
+    the edges an entry at a time."""
+    w = 64 // columns.itemsize
     n = columns.shape[0]
-    whole = n - n % 16
-    for top in range(0, whole, 16):
-        for k in range(block.shape[0]):
-            for i in range(top, top + 16):
-                block[k, i] = columns[i, start + k]
+    count = block.shape[0]
+    whole, wide = n - n % w, count - count % w
+    for top in range(0, whole, w):
+        for k in range(0, wide, w):
+            _transpose(columns, top, start + k, block, k, top)
+    for k in range(wide, count):
+        for i in range(whole):
+            block[k, i] = columns[i, start + k]
     for i in range(whole, n):
-        for k in range(block.shape[0]):
+        for k in range(count):
             block[k, i] = columns[i, start + k]
 
 
+def _forward_rows(x: Array, y: Array, p: Array, log: bool) -> None:
+    """`_forward32` for float32 rows, `_forward` for float64 (chosen as numba compiles a
+    caller: see `_forward_rows_typed`)."""
+    (_forward32 if x.dtype == np.float32 else _forward)(x, y, p, log)
+
+
+@overload(_forward_rows)
+def _forward_rows_typed(x: Any, y: Any, p: Any, log: Any) -> Any:
+    kernel = _forward32 if x.dtype == numba.types.float32 else _forward
+
+    def chosen(x: Any, y: Any, p: Any, log: Any) -> Any:
+        kernel(x, y, p, log)
+
+    return chosen
+
+
+def _backward_rows(p: Array, g: Array, out: Array, log: bool) -> None:
+    """`_backward32` for float32 rows, `_backward` for float64 (as `_forward_rows`)."""
+    (_backward32 if p.dtype == np.float32 else _backward)(p, g, out, log)
+
+
+@overload(_backward_rows)
+def _backward_rows_typed(p: Any, g: Any, out: Any, log: Any) -> Any:
+    kernel = _backward32 if p.dtype == numba.types.float32 else _backward
+
+    def chosen(p: Any, g: Any, out: Any, log: Any) -> Any:
+        kernel(p, g, out, log)
+
+    return chosen
+
+
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _forward32_columns(columns: Array, first: int, y: Array, p: Array, log: bool) -> None:
-    """`_forward32` of the columns of `columns` from `first` on (rows of y and p), a block
-    at a time."""
+def _forward_columns(columns: Array, first: int, y: Array, p: Array, log: bool) -> None:
+    """The row kernel's forward of the columns of `columns` from `first` on (rows of y
+    and p), a block at a time."""
     xp.wide_vectors()
     count, n = y.shape
     scratch = np.empty((_BLOCK, n), columns.dtype)
@@ -428,12 +542,13 @@ def _forward32_columns(columns: Array, first: int, y: Array, p: Array, log: bool
         stop = min(start + _BLOCK, count)
         block = scratch[: stop - start]
         _gather(columns, first + start, block)
-        _forward32(block, y[start:stop], p[start:stop], log)
+        _forward_rows(block, y[start:stop], p[start:stop], log)
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
-def _backward32_columns(p: Array, columns: Array, first: int, out: Array, log: bool) -> None:
-    """`_backward32` with g the columns of `columns` from `first` on, a block at a time."""
+def _backward_columns(p: Array, columns: Array, first: int, out: Array, log: bool) -> None:
+    """The row kernel's backward with g the columns of `columns` from `first` on, a block
+    at a time."""
     xp.wide_vectors()
     count, n = p.shape
     scratch = np.empty((_BLOCK, n), columns.dtype)
@@ -441,7 +556,7 @@ def _backward32_columns(p: Array, columns: Array, first: int, out: Array, log: b
         stop = min(start + _BLOCK, count)
         block = scratch[: stop - start]
         _gather(columns, first + start, block)
-        _backward32(p[start:stop], block, out[start:stop], log)
+        _backward_rows(p[start:stop], block, out[start:stop], log)
 
 
 def forward(
@@ -453,8 +568,8 @@ def forward(
     The softmax has the rows' dtype, written into `reuse` where given (an array of
     the rows' shape and dtype that nothing else reads) rather than into a new array.
     float64 LogSoftmax's output is rounded once to `dtype` (float32 or float64).
-    With `columns` (float32 only), the rows are the columns of `rows` (the results have
-    the shape of its transpose): each block of columns is copied into contiguous rows in cache and
+    With `columns`, the rows are the columns of `rows` (the results have the shape of
+    its transpose): each block of columns is copied into contiguous rows in cache and
     computed by the row kernel, so the bits are those of the transposed copy's rows,
     without that copy.
     """
@@ -465,10 +580,9 @@ def forward(
     single = rows.dtype == np.float32
     y = _memory.empty(shape, rows.dtype if single else np.dtype(dtype))
     if columns:
-        _in_chunks(shape, lambda a, b: _forward32_columns(rows, a, y[a:b], p[a:b], log))
+        _in_chunks(shape, lambda a, b: _forward_columns(rows, a, y[a:b], p[a:b], log))
     else:
-        kernel = _forward32 if single else _forward
-        _in_chunks(shape, lambda a, b: kernel(rows[a:b], y[a:b], p[a:b], log))
+        _in_chunks(shape, lambda a, b: _forward_rows(rows[a:b], y[a:b], p[a:b], log))
     return y, p
 
 
@@ -477,12 +591,10 @@ def backward(p: Array, g: Array, *, log: bool, columns: bool = False) -> Array:
     the result have p's dtype. With `columns`, g's columns are the rows (as in
     `forward`)."""
     out = _memory.empty(p.shape, p.dtype)
-    single = p.dtype == np.float32
     if columns:
-        _in_chunks(p.shape, lambda a, b: _backward32_columns(p[a:b], g, a, out[a:b], log))
+        _in_chunks(p.shape, lambda a, b: _backward_columns(p[a:b], g, a, out[a:b], log))
     else:
-        kernel = _backward32 if single else _backward
-        _in_chunks(p.shape, lambda a, b: kernel(p[a:b], g[a:b], out[a:b], log))
+        _in_chunks(p.shape, lambda a, b: _backward_rows(p[a:b], g[a:b], out[a:b], log))
     return out
 
 

@@ -1632,8 +1632,8 @@ class _AlongAxis(Layer):
     ``xp``. forward keeps the softmax: Softmax's output itself, LogSoftmax's
     :math:`e^y`, which its row kernels get as the exponentials over their sum, so
     that its backward needs no ``exp``. On NumPy the layer moves `axis` last and makes
-    the rows contiguous first (or, for float32 along axis 0, the compiled kernels
-    copy blocks of columns into rows in cache, see `_columns`), so every layout and
+    the rows contiguous first (or, along axis 0 of a C-ordered array, the compiled
+    kernels copy blocks of columns into rows in cache, see `_columns`), so every layout and
     every axis computes each row the same way: the results are bit-identical
     whatever the memory layout. Other
     libraries compute along `axis` in their own namespace; Dask arrays row by
@@ -1671,18 +1671,16 @@ class _AlongAxis(Layer):
 
     def _columns(self, a: Array, dtype: Any) -> Array | None:
         """`a` as a 2-d array whose columns are the rows, where the compiled kernels can
-        read them there (a C-ordered float32 array along axis 0, not empty, rows of at
-        least 64): they copy blocks of columns into rows in cache, which gives the bits
-        of `_rows` without its copy of the whole array. Else None.
-
-        NOTE: float32 only: for float64 rows, which are twice as long in memory, the
-        blocks measured slower than NumPy's copy.
+        read them there (a C-ordered float32 or float64 array along axis 0, not empty,
+        rows of at least 64): they copy blocks of columns into rows in cache, which
+        gives the bits of `_rows` without its copy of the whole array. Else None.
         """
         if (
             engine() == "numba"
             and a.ndim >= 2
             and self.axis % a.ndim == 0
-            and a.dtype == dtype == np.float32
+            and a.dtype == dtype
+            and dtype in (np.float32, np.float64)
             and a.size > 0
             and a.shape[0] >= 64
             and a.flags.c_contiguous
