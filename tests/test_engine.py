@@ -1684,3 +1684,22 @@ def test_a_kernel_wrapped_with_functools_wraps_does_not_inherit_its_marks(
         layer = Doubled()
         np.testing.assert_array_equal(layer.forward(np.array([-1, 1, 3], dtype)), [0, 2, 6])
         np.testing.assert_array_equal(layer.backward(np.ones(3, dtype)), [0, 2, 2])
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_columns_copied_into_rows_are_the_columns(dtype: Any) -> None:
+    """The softmaxes' copy of a block of columns into rows (`_rows._gather`): square
+    tiles transposed in SIMD registers, 16 wide for float32 and 8 for float64, and the
+    edges an entry at a time, is NumPy's transpose, for sizes at, below and beside the
+    tile's width and blocks that start anywhere."""
+    from tinygrad_act import _rows
+
+    rng = np.random.default_rng(11)
+    for rows, columns in [(16, 16), (8, 8), (7, 5), (17, 70), (64, 64), (33, 9), (130, 100)]:
+        x = rng.standard_normal((rows, columns)).astype(dtype)
+        for start in range(0, columns, 7):
+            for count in {1, min(8, columns - start), min(16, columns - start), columns - start}:
+                block = np.full((count, rows), np.nan, dtype)
+                _rows._gather(x, start, block)
+                np.testing.assert_array_equal(block, x[:, start : start + count].T)
