@@ -1632,8 +1632,9 @@ class _AlongAxis(Layer):
     ``xp``. forward keeps the softmax: Softmax's output itself, LogSoftmax's
     :math:`e^y`, which its row kernels get as the exponentials over their sum, so
     that its backward needs no ``exp``. On NumPy the layer moves `axis` last and makes
-    the rows contiguous first (or, along axis 0 of a C-ordered array, the compiled
-    kernels copy blocks of columns into rows in cache, see `_columns`), so every layout and
+    the rows contiguous first (or, along axis 0 of a C-ordered float32 or float64 array
+    of at least 64 rows, the compiled kernels copy blocks of columns into rows in cache,
+    see `_columns`), so every layout and
     every axis computes each row the same way: the results are bit-identical
     whatever the memory layout. Other
     libraries compute along `axis` in their own namespace; Dask arrays row by
