@@ -506,35 +506,29 @@ def _gather(columns: Array, start: int, block: Array) -> None:
             block[k, i] = columns[i, start + k]
 
 
-def _forward_rows(x: Array, y: Array, p: Array, log: bool) -> None:
-    """`_forward32` for float32 rows, `_forward` for float64 (chosen as numba compiles a
-    caller: see `_forward_rows_typed`)."""
-    (_forward32 if x.dtype == np.float32 else _forward)(x, y, p, log)
+def _by_dtype(single: Any, double: Any) -> Callable[[Array, Array, Array, bool], None]:
+    """A function that calls the row kernel `single` on float32 rows and `double` on
+    float64 ones: from Python, and in compiled code, where numba picks the kernel as it
+    compiles the caller (an overload)."""
+
+    def kernel(a: Array, b: Array, c: Array, log: bool) -> None:
+        (single if a.dtype == np.float32 else double)(a, b, c, log)
+
+    @overload(kernel)
+    def typed(a: Any, b: Any, c: Any, log: Any) -> Any:
+        chosen = single if a.dtype == numba.types.float32 else double
+
+        def call(a: Any, b: Any, c: Any, log: Any) -> Any:
+            chosen(a, b, c, log)
+
+        return call
+
+    return kernel
 
 
-@overload(_forward_rows)
-def _forward_rows_typed(x: Any, y: Any, p: Any, log: Any) -> Any:
-    kernel = _forward32 if x.dtype == numba.types.float32 else _forward
-
-    def chosen(x: Any, y: Any, p: Any, log: Any) -> Any:
-        kernel(x, y, p, log)
-
-    return chosen
-
-
-def _backward_rows(p: Array, g: Array, out: Array, log: bool) -> None:
-    """`_backward32` for float32 rows, `_backward` for float64 (as `_forward_rows`)."""
-    (_backward32 if p.dtype == np.float32 else _backward)(p, g, out, log)
-
-
-@overload(_backward_rows)
-def _backward_rows_typed(p: Any, g: Any, out: Any, log: Any) -> Any:
-    kernel = _backward32 if p.dtype == numba.types.float32 else _backward
-
-    def chosen(p: Any, g: Any, out: Any, log: Any) -> Any:
-        kernel(p, g, out, log)
-
-    return chosen
+#: forward(x, y, p, log) and backward(p, g, out, log) of float32 or float64 rows.
+_forward_rows = _by_dtype(_forward32, _forward)
+_backward_rows = _by_dtype(_backward32, _backward)
 
 
 @numba.njit(**_engine.LOOP_OPTIONS)  # type: ignore[untyped-decorator]
