@@ -399,7 +399,7 @@ def _backward32(p: Array, g: Array, out: Array, log: bool) -> None:
 #: entries (4 or 8 cache lines) at a time, which memory serves faster than single lines,
 #: and the block of rows stays in L2. (Measured on Zen 5 at (1000, 1000), forward: with
 #: the tiles transposed in registers, float32 took 8% longer with 16 and 5% with 32,
-#: the same with 128 and 256; float64 was within 4% from 32 to 256, 7% longer with 16.)
+#: the same with 128 and 256; float64 was within 4% from 32 to 256, 11% longer with 16.)
 _BLOCK = 64
 
 
