@@ -3,12 +3,14 @@
 Each row is read three times in forward: its maximum (float64 Softmax's in the loop
 over the row before), its exponentials, which are summed in blocks of 128 in SIMD lanes
 (close to NumPy's pairwise sum) and the blocks with Neumaier's compensated sum, and
-the outputs. LogSoftmax also writes the
-softmax, which its backward takes: dividing the exponentials by their sum costs
-less than an ``exp`` per element in backward, and is as accurate. The formulas are
-those of `Softmax` and `LogSoftmax` in `tinygrad_act.activations`, which documents
-them; here they are written as loops over one row, which NumPy's whole-array form
-cannot express. Rows are independent, so they run in chunks on the thread pool.
+the outputs. LogSoftmax also writes the softmax, which its backward takes: dividing
+the exponentials by their sum costs less than an ``exp`` per element in backward, and
+is as accurate. The formulas are those of `Softmax` and `LogSoftmax` in
+`tinygrad_act.activations`, which documents them; here they are written as loops over
+one row, which NumPy's whole-array form cannot express. Rows are independent, so they
+run in chunks on the thread pool. Where the rows are the columns of a C-ordered array
+(a softmax along axis 0), blocks of columns are copied into rows in cache first, by
+tiles transposed in SIMD registers (`_gather`), and computed by the same row kernels.
 
 float32 rows have kernels of their own, which read and write float32: ``exp`` in
 float32 on 16 lanes (`tinygrad_act._numba_math32.exp_difference`, which carries the
