@@ -164,7 +164,7 @@ def _softmax_rows(x: Array, y: Array, p: Array, undone_rows: Array) -> int:
 def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
     """Softmax of each row into y and p; or LogSoftmax into y and the softmax into p."""
     xp.wide_vectors()
-    undone_rows = np.zeros(x.shape[0], np.bool_)
+    undone_rows = np.zeros(0 if log else x.shape[0], np.bool_)  # read only for Softmax
     if not log and _softmax_rows(x, y, p, undone_rows) == 0:
         return
     n = x.shape[1]
