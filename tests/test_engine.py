@@ -28,6 +28,7 @@ from tinygrad_act import (
     GELU,
     Activation,
     Hardshrink,
+    Hardsigmoid,
     Hardtanh,
     LeakyReLU,
     Mish,
@@ -1472,15 +1473,21 @@ def test_rrelu_training_against_its_closed_form(dtype: Any, each_engine: str) ->
 
 
 #: The activations whose f' is a step (`_engine.step_derivative`), each with the set of
-#: x where f' is 1, written from its formula.
-STEPS: dict[str, tuple[Callable[[], Activation], Callable[[Array], Any]]] = {
-    "ReLU": (ReLU, lambda x: x > 0),
-    "ReLU6": (ReLU6, lambda x: (x > 0) & (x < 6)),
-    "Hardtanh": (lambda: Hardtanh(-2.0, 3.0), lambda x: (x > -2) & (x < 3)),
-    "Hardshrink": (lambda: Hardshrink(0.5), lambda x: np.abs(x) > 0.5),
-    "Softshrink": (lambda: Softshrink(0.5), lambda x: np.abs(x) > 0.5),
-    "Threshold": (lambda: Threshold(0.5, -2.0), lambda x: x > 0.5),
+#: x where f' is not 0, and its value there, written from its formula.
+STEPS: dict[str, tuple[Callable[[], Activation], Callable[[Array], Any], float]] = {
+    "ReLU": (ReLU, lambda x: x > 0, 1.0),
+    "ReLU6": (ReLU6, lambda x: (x > 0) & (x < 6), 1.0),
+    "Hardtanh": (lambda: Hardtanh(-2.0, 3.0), lambda x: (x > -2) & (x < 3), 1.0),
+    "Hardshrink": (lambda: Hardshrink(0.5), lambda x: np.abs(x) > 0.5, 1.0),
+    "Softshrink": (lambda: Softshrink(0.5), lambda x: np.abs(x) > 0.5, 1.0),
+    "Threshold": (lambda: Threshold(0.5, -2.0), lambda x: x > 0.5, 1.0),
+    "Hardsigmoid": (Hardsigmoid, lambda x: (x > -3) & (x < 3), 1 / 6),
 }
+
+
+def _step_kept(value: float, dtype: Any) -> float:
+    """f' = `value` as a layer keeps it for input of `dtype`: float16's in float32."""
+    return float(np.asarray(value, np.float64 if dtype == np.float64 else np.float32))
 
 
 def _step_inputs(dtype: Any, n: int) -> Array:
@@ -1493,14 +1500,15 @@ def _step_inputs(dtype: Any, n: int) -> Array:
 @pytest.mark.usefixtures("threads")
 @pytest.mark.parametrize("name", sorted(STEPS))
 @pytest.mark.parametrize("n", [1, 9, LARGE])
-def test_a_step_derivative_backward_is_the_gradient_where_f_prime_is_one(
+def test_a_step_derivative_backward_is_the_gradient_times_the_step(
     name: str, n: int, each_engine: str
 ) -> None:
-    """Backward is g where f' is 1, g times 0 elsewhere (NaN for an infinite g), NaN for
-    NaN x, for every dtype of x and of g, rounded once to x's dtype (a float64 g of 1e300
-    gives float32's 0, not inf times 0), on 1 and 2 threads. The compiled engine keeps
-    these f' in a byte an element."""
-    make, ones = STEPS[name]
+    """Backward is g times the step's value (1, or Hardsigmoid's 1/6 as f' is kept in
+    x's dtype, float16's in float32) where f' is not 0, g times 0 elsewhere (NaN for an
+    infinite g), NaN for NaN x, for every dtype of x and of g, computed in float64 and
+    rounded once to x's dtype (a float64 g of 1e300 gives float32's 0, not inf times 0),
+    on 1 and 2 threads. The compiled engine keeps these f' in a byte an element."""
+    make, ones, value = STEPS[name]
     for threads, dtype, g_dtype in itertools.product(
         (1, 2), (np.float16, np.float32, np.float64), (np.float16, np.float32, np.float64)
     ):
@@ -1513,7 +1521,7 @@ def test_a_step_derivative_backward_is_the_gradient_where_f_prime_is_one(
         got = layer.backward(g)
         wide, gradient = x.astype(np.float64), g.astype(np.float64)
         with np.errstate(invalid="ignore", over="ignore"):  # inf * 0; 1e300 rounds to inf
-            expected = np.where(ones(wide), gradient, gradient * 0.0)
+            expected = np.where(ones(wide), gradient * _step_kept(value, dtype), gradient * 0.0)
             expected[np.isnan(wide)] = np.nan
             rounded = expected.astype(dtype)
         assert got.dtype == dtype, (name, dtype, g_dtype)
@@ -1530,11 +1538,11 @@ def test_a_step_derivative_survives_a_change_of_engine(name: str) -> None:
     """f' kept as bytes by the compiled engine: backward on the NumPy engine reads them
     right, and a NumPy forward of the same shape does not write its floats into them
     (nor the compiled engine its bytes into the NumPy engine's floats)."""
-    make, ones = STEPS[name]
+    make, ones, value = STEPS[name]
     x = _step_inputs(np.float64, 33)
     g = np.random.default_rng(2).standard_normal(33)
     with np.errstate(invalid="ignore"):
-        expected = np.where(ones(x), g, 0.0)
+        expected = np.where(ones(x), g * value, 0.0)
     expected[np.isnan(x)] = np.nan
     layer = make()
     for forward, back in itertools.product(ENGINES, repeat=2):
@@ -1547,14 +1555,14 @@ def test_a_step_derivative_survives_a_change_of_engine(name: str) -> None:
 @NEEDS_NUMBA
 @pytest.mark.parametrize("name", sorted(STEPS))
 def test_a_step_derivative_is_returned_as_floats(name: str, numba_engine: None) -> None:
-    """Where f' itself is asked for, the compiled engine turns its bytes back into 1, 0
-    and NaN, in f's dtype (float32 for float16)."""
-    make, ones = STEPS[name]
+    """Where f' itself is asked for, the compiled engine turns its bytes back into the
+    step's value, 0 and NaN, in f's dtype (float32 for float16)."""
+    make, ones, value = STEPS[name]
     layer = make()
     for dtype in (np.float16, np.float32, np.float64):
         x = _step_inputs(dtype, 9)
         f_prime = _engine.evaluate(*layer._kernel(True)[:2], x, derivative=True)[1]
-        expected = np.where(ones(x.astype(np.float64)), 1.0, 0.0)
+        expected = np.where(ones(x.astype(np.float64)), value, 0.0)
         expected[np.isnan(x)] = np.nan
         assert f_prime is not None
         assert f_prime.dtype == _engine.derivative_dtype(x.dtype)
@@ -1684,6 +1692,37 @@ def test_a_kernel_wrapped_with_functools_wraps_does_not_inherit_its_marks(
         layer = Doubled()
         np.testing.assert_array_equal(layer.forward(np.array([-1, 1, 3], dtype)), [0, 2, 6])
         np.testing.assert_array_equal(layer.backward(np.ones(3, dtype)), [0, 2, 2])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+def test_a_step_of_a_value_that_does_not_round_exactly(dtype: Any, each_engine: str) -> None:
+    """A user's step kernel whose f' is 0.1 (not a float32, nor a float64, exactly), in
+    float32 arithmetic too (`float32_safe`): backward is g times 0.1 as f' is kept (in
+    x's dtype, float16's in float32), and on the compiled engine f' is kept in a byte."""
+
+    class Tenth(Activation):
+        @staticmethod
+        @float32_safe
+        @_engine.step_derivative(value=0.1)
+        def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
+            return xp.where(x > 0, x, 0.0), xp.where(x > 0, 0.1, xp.where(x <= 0, 0.0, x))
+
+    x = np.array([-1.0, 0.0, 0.5, 2.0, np.nan, 3.0], dtype)
+    g = np.array([1.0, 2.0, 3.0, -4.0, 5.0, 6.0], dtype)
+    layer = Tenth()
+    layer.forward(x)
+    kept = 0.1 if dtype == np.float64 else float(np.float32(0.1))
+    with np.errstate(invalid="ignore"):
+        expected = (g.astype(np.float64) * np.array([0, 0, kept, kept, np.nan, kept])).astype(dtype)
+    np.testing.assert_array_equal(layer.backward(g), expected)
+    if each_engine == "numba":
+        assert layer._cache[0][0].dtype == np.uint8
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, math.inf, math.nan])
+def test_a_step_of_zero_or_not_finite_is_refused(value: float) -> None:
+    with pytest.raises(ValueError, match=r"step_derivative: value must be finite and not 0"):
+        _engine.step_derivative(value=value)
 
 
 @NEEDS_NUMBA

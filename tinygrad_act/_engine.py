@@ -16,12 +16,13 @@ backward, too, rounds once). Three exceptions, on the compiled engine: a kernel 
 `float32_safe` keeps its accuracy bound in float32 arithmetic, and float32 input runs
 through it in float32, on twice as many SIMD lanes; a kernel may have a shorter twin
 for float32 input (`float32_input_of`), still computed in float64 and rounded once; and
-the f' of a kernel marked `step_derivative` (1 or 0) is kept for backward as one byte
-an element. A kernel marked `rare_case` runs in blocks, each through its common case
-first and again whole only if it holds an element of the rare one. Large arrays
-run in chunks on several threads (the compiled loops on `tinygrad_act._team`, the rest
-on a thread pool); each element's result depends on that element alone, so results do
-not depend on the number of threads. ``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
+the f' of a kernel marked `step_derivative` (0 or one other constant) is kept for
+backward as one byte an element. A kernel marked `rare_case` runs in blocks, each
+through its common case first and again whole only if it holds an element of the rare
+one. Large arrays run in chunks on several threads (the compiled loops on
+`tinygrad_act._team`, the rest on a thread pool); each element's result depends on that
+element alone, so results do not depend on the number of threads.
+``TINYGRAD_ACT_ENGINE=numpy`` forces the fallback.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import contextvars
 import importlib.util
 import inspect
 import marshal
+import math
 import operator
 import os
 import sys
@@ -39,7 +41,7 @@ import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -183,17 +185,38 @@ def _marked(kernel: Kernel, mark: str) -> bool:
     return getattr(kernel, mark, None) is getattr(kernel, "__code__", False)
 
 
-def step_derivative(kernel: _F) -> _F:
-    """Mark a kernel whose f' is 1 or 0 (NaN for NaN): ReLU's, Hardtanh's, a threshold's.
+@overload
+def step_derivative(kernel: _F, *, value: float = 1.0) -> _F: ...
+
+
+@overload
+def step_derivative(kernel: None = None, *, value: float = 1.0) -> Callable[[_F], _F]: ...
+
+
+def step_derivative(kernel: Any = None, *, value: float = 1.0) -> Any:
+    """Mark a kernel whose f' is 0 or `value` (NaN for NaN), `value` a constant: 1 for
+    ReLU, Hardtanh or a threshold (``@step_derivative``), 1/6 for Hardsigmoid
+    (``@step_derivative(value=1 / 6)``).
 
     The compiled engine then keeps f' for backward as `STEP_CODES`, one byte an element
     instead of eight, and backward reads it back in the same pass as its product. A
     function that returns f' (``derivative``) still gets floats. Use it with
     ``@staticmethod``, in either order.
     """
+    value = float(value)
+    if not (math.isfinite(value) and value != 0.0):
+        raise ValueError(f"step_derivative: value must be finite and not 0, got {value!r}")
+    if kernel is None:
+        return lambda kernel: step_derivative(kernel, value=value)
     function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
-    function.step_derivative = function.__code__  # type: ignore[attr-defined]
+    function.step_derivative = function.__code__  # type: ignore[union-attr]
+    function.step_value = value  # type: ignore[union-attr]
     return kernel
+
+
+def step_value(kernel: Kernel) -> float:
+    """The f' a `step_derivative` kernel's code 1 stands for (`STEP_CODES`)."""
+    return cast(float, getattr(kernel, "step_value", 1.0))
 
 
 def rare_case(predicate: Callable[..., Any]) -> Callable[[_F], _F]:
@@ -297,12 +320,16 @@ def _compiled_form(kernel: Kernel) -> Kernel:
     return cast(Kernel, getattr(kernel, "compiled_form", kernel))
 
 
-#: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 or 1 for
-#: itself, 2 for anything else (NaN). ReLU then moves 34 bytes an element through
-#: forward and backward in float64 instead of 48 (x, y and f'; g, f' and the result).
+#: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 for 0, 1
+#: for the kernel's `step_value`, 2 for anything else (NaN). ReLU then moves 34 bytes an
+#: element through forward and backward in float64 instead of 48 (x, y and f'; g, f' and
+#: the result).
 STEP_CODES = np.dtype(np.uint8)
-#: What each code stands for.
-STEP_VALUES = np.array([0.0, 1.0, np.nan])
+
+
+def step_values(value: float, dtype: np.dtype[Any]) -> Array:
+    """What each of `STEP_CODES` stands for, in `dtype`: 0, `value` and NaN."""
+    return np.array([0.0, value, np.nan], dtype)
 
 
 _helpers: list[Callable[..., Any]] = []
@@ -668,7 +695,7 @@ def _evaluate_compiled(
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
     if codes and not for_backward:
-        d = STEP_VALUES.astype(derivative_dtype(x.dtype))[d]
+        d = step_values(step_value(kernel), derivative_dtype(x.dtype))[d]
     if x.ndim == 1:
         return y, d
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
@@ -735,9 +762,17 @@ def _kind(parameter: Any) -> Any:
     return np.asarray(parameter).dtype.type
 
 
-def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
-    """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`."""
+def chain_rule(
+    grad_output: Array, derivative: Array, dtype: np.dtype[Any], step: float = 1.0
+) -> Array:
+    """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`.
+
+    `derivative` may be `STEP_CODES`, with `step` the value its code 1 stands for (the
+    kernel's `step_value`), as f' of input of `dtype` would keep it.
+    """
     n = derivative.size
+    if derivative.dtype == STEP_CODES and step != 1.0 and dtype != _FLOAT64:
+        step = float(np.float32(step))  # f' of float32 or float16 input: kept in float32
     if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
         if derivative.dtype == dtype:
             product = _products.get(dtype)
@@ -750,13 +785,16 @@ def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> A
             and (_USING.get() or _ENGINE) == "numba"
         ):
             result = np.empty(derivative.shape, dtype)
-            if derivative.ndim == 1:
-                product(grad_output, derivative, result)
+            arrays: tuple[Array, ...] = (grad_output, derivative, result)
+            if derivative.ndim != 1:
+                arrays = tuple([a.reshape(-1) for a in arrays])
+            if derivative.itemsize == 1:
+                product(*arrays, step)
             else:
-                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
+                product(*arrays)
             return result
     if derivative.dtype == STEP_CODES:
-        return _chain_rule_codes(grad_output, derivative, dtype)
+        return _chain_rule_codes(grad_output, derivative, dtype, step)
     if (
         (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
@@ -808,32 +846,37 @@ _product_loop: Any = None
 _team_module: Any = None
 #: The product's machine code for g, f' and the result all of one dtype.
 _products: dict[np.dtype[Any], Any] = {}
-#: `_team.step_product`'s machine code for g and the result both of one dtype.
+#: `_team.step_product`'s machine code for g and the result both of one dtype (and a
+#: float64 value of code 1).
 _step_products: dict[np.dtype[Any], Any] = {}
 
 
-def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) -> Array:
-    """`chain_rule` for f' kept as `STEP_CODES`: ``grad_output`` times 0, 1 or NaN,
-    exact in its own dtype, rounded once to `dtype`; one pass reads the codes and
-    writes the product."""
+def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any], step: float) -> Array:
+    """`chain_rule` for f' kept as `STEP_CODES`: ``grad_output`` times 0, `step` or NaN,
+    with the bits of the product with f' as floats (in f''s dtype, the wider of it and
+    grad_output's, float64 for a float16 result), rounded once to `dtype`; one pass
+    reads the codes and writes the product."""
     n = codes.size
     if (
         (_USING.get() or _ENGINE or engine()) != "numba"
         or grad_output.itemsize == 2  # numba has no float16
         or dtype.itemsize == 2
     ):
-        values = STEP_VALUES.astype(grad_output.dtype)
+        values = step_values(step, derivative_dtype(dtype))
+        wide = _FLOAT64 if dtype.itemsize == 2 else None
         if n < PARALLEL_MIN:
             result = np.empty(codes.shape, dtype)
             with Quietly():
-                np.multiply(grad_output, values[codes], out=result, casting="unsafe")
+                np.multiply(grad_output, values[codes], out=result, dtype=wide, casting="unsafe")
             return result
         out = _memory.empty(n, dtype)
         g, f = grad_output.reshape(-1), codes.reshape(-1)
         with np.errstate(all="ignore"):  # for the worker threads too (see run_chunks)
             run_chunks(
                 n,
-                lambda a, b: np.multiply(g[a:b], values[f[a:b]], out=out[a:b], casting="unsafe"),
+                lambda a, b: np.multiply(
+                    g[a:b], values[f[a:b]], out=out[a:b], dtype=wide, casting="unsafe"
+                ),
             )
         return out.reshape(codes.shape)
     g, f = grad_output.reshape(-1), codes.reshape(-1)
@@ -844,14 +887,15 @@ def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any]) ->
     team = _team_module
     if n < TEAM_START or get_num_threads() == 1:
         out = np.empty(n, dtype) if n < TEAM_START else _memory.empty(n, dtype)
-        team.step_product(g, f, out)
+        team.step_product(g, f, out, step)
         if g.dtype == dtype and dtype not in _step_products:  # for the next calls
-            _step_products[dtype] = machine_code(team.step_product, (g, f, out))
+            _step_products[dtype] = machine_code(team.step_product, (g, f, out, step))
     else:
         out = _memory.empty(n, dtype)
         job = team.product_job((g.dtype.type, f.dtype.type, out.dtype.type))
         threads = min(get_num_threads(), n // TEAM_MIN)
-        team.run(lambda: team.step_product(g, f, out), job.address, (g, f, out), threads)
+        alone = lambda: team.step_product(g, f, out, step)  # noqa: E731
+        team.run(alone, job.address, (g, f, out), threads, (step,))
     return out.reshape(codes.shape)
 
 
@@ -1023,6 +1067,8 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
         if kernel.__module__.startswith("tinygrad_act."):
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
+    if step:  # code 1's f', in the loop's precision
+        holder.step_value = (np.float32 if native else np.float64)(step_value(kernel))  # type: ignore[attr-defined]
     both, value_only = _loop_pair(holder, arity, native, step, predicate is not None, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
@@ -1080,7 +1126,8 @@ def _loop_pair(
     holder: Any, arity: int, native: bool, step: bool, rare: bool, numba: Any, _team: Any
 ) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
-    widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step`; in
+    widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step` (code 1
+    for ``holder.step_value``); in
     blocks, each through the kernel's common case first, if `rare` (see `rare_case`).
 
     numba prunes the branches for other arities before it compiles, as `arity` is a
@@ -1131,7 +1178,7 @@ def _loop_pair(
     @numba.njit(inline="always", **KERNEL_OPTIONS)  # type: ignore[untyped-decorator]
     def keep(slope: Any) -> Any:
         if step:
-            one = holder.select(slope == 1, np.uint8(1), np.uint8(2))
+            one = holder.select(slope == holder.step_value, np.uint8(1), np.uint8(2))
             return holder.select(slope == 0, np.uint8(0), one)
         return slope
 

@@ -416,14 +416,15 @@ def product(g: Any, f: Any, out: Any) -> None:
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy")
-def step_product(g: Any, codes: Any, out: Any) -> None:
-    """``out[i] = g[i] * f'`` for f' kept as codes (`_engine.STEP_CODES`): 0 and 1 for
-    themselves, 2 for NaN. g times 0 or 1 is exact, so the product is g's, rounded once
-    to out's dtype."""
+def step_product(g: Any, codes: Any, out: Any, step: float) -> None:
+    """``out[i] = g[i] * f'`` for f' kept as codes (`_engine.STEP_CODES`): 0 for 0, 1 for
+    `step` (a float64 holding f' in its own dtype), 2 for NaN. The product is computed
+    in float64 (exact for float32 g and f') and rounded once to out's dtype: the bits of
+    `product` with f' as floats."""
     wide_vectors()
     for i in range(out.size):
         code = codes[i]
-        out[i] = g[i] * (1.0 if code == 1 else 0.0 if code == 0 else np.nan)
+        out[i] = g[i] * (step if code == 1 else 0.0 if code == 0 else np.nan)
 
 
 _product_jobs: dict[tuple[Any, ...], Any] = {}
@@ -431,7 +432,7 @@ _product_jobs: dict[tuple[Any, ...], Any] = {}
 
 def product_job(kinds: tuple[Any, Any, Any]) -> Any:
     """`product`'s job for arrays of the dtypes `kinds` (g, f, out), or `step_product`'s
-    where f is uint8: a C function."""
+    where f is uint8 (its `step` the first of the values `run` passes): a C function."""
     from tinygrad_act._engine import compiled_once
 
     return compiled_once(_product_jobs, kinds, lambda: _product_job(*kinds))
@@ -452,7 +453,8 @@ def _product_job(first: Any, second: Any, third: Any) -> Any:
             if start >= stop:
                 break
             if codes:
-                step_product(g[start:stop], f[start:stop], out[start:stop])
+                step = carray(pointer(control[VALUES]), 1, np.float64)[0]
+                step_product(g[start:stop], f[start:stop], out[start:stop], step)
             else:
                 product(g[start:stop], f[start:stop], out[start:stop])
             finish(control)

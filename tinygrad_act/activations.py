@@ -1229,6 +1229,7 @@ class Hardsigmoid(Activation):
     kinks = (-3.0, 3.0)
 
     @staticmethod
+    @step_derivative(value=1 / 6)  # f' is 0 or 1/6: kept in a byte an element
     def function_and_derivative(xp: Any, x: Any) -> tuple[Any, Any]:
         y = xp.where(x <= -3, 0.0, xp.where(x >= 3, 1.0, (x + 3) / 6))
         return y, _inside(xp, x, -3.0, 3.0, 1 / 6)

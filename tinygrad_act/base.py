@@ -498,6 +498,9 @@ class Activation(Layer):
             or grad.dtype not in _NATIVE_FLOATS
         ):
             grad = check_grad_output(self, grad_output, derivative.shape)
+        if derivative.dtype == _engine.STEP_CODES:  # the compiled engine's codes for f'
+            step = _engine.step_value(type(self).function_and_derivative)
+            return _engine.chain_rule(grad, derivative, dtype, step)
         return _engine.chain_rule(grad, derivative, dtype)
 
 
