@@ -772,7 +772,8 @@ def chain_rule(
     """
     n = derivative.size
     if derivative.dtype == STEP_CODES and step != 1.0 and dtype != _FLOAT64:
-        step = float(np.float32(step))  # f' of float32 or float16 input: kept in float32
+        with Quietly():  # NOTE: a step beyond float32's range rounds to inf, as f' would
+            step = float(np.float32(step))  # f' of float32 or float16 input: kept in float32
     if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
         if derivative.dtype == dtype:
             product = _products.get(dtype)
@@ -1068,7 +1069,8 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
     if step:  # code 1's f', in the loop's precision
-        holder.step_value = (np.float32 if native else np.float64)(step_value(kernel))  # type: ignore[attr-defined]
+        with Quietly():  # a step beyond float32's range is inf in a float32 loop
+            holder.step_value = (np.float32 if native else np.float64)(step_value(kernel))  # type: ignore[attr-defined]
     both, value_only = _loop_pair(holder, arity, native, step, predicate is not None, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)

@@ -3,14 +3,17 @@
 Each row is read three times in forward: its maximum (float64 Softmax's in the loop
 over the row before), its exponentials, which are summed in blocks of 128 in SIMD lanes
 (close to NumPy's pairwise sum) and the blocks with Neumaier's compensated sum, and
-the outputs. LogSoftmax also writes the softmax, which its backward takes: dividing
-the exponentials by their sum costs less than an ``exp`` per element in backward, and
-is as accurate. The formulas are those of `Softmax` and `LogSoftmax` in
-`tinygrad_act.activations`, which documents them; here they are written as loops over
-one row, which NumPy's whole-array form cannot express. Rows are independent, so they
-run in chunks on the thread pool. Where the rows are the columns of a C-ordered array
-(a softmax along axis 0), blocks of columns are copied into rows in cache first, by
-tiles transposed in SIMD registers (`_gather`), and computed by the same row kernels.
+the outputs. The exponentials of a row with a finite maximum m are
+`tinygrad_act._numba_math.exp_difference` (e**(x - m) with the rounding error of x - m
+carried into its reduced argument). LogSoftmax also writes the softmax, which its
+backward takes: dividing the exponentials by their sum costs less than an ``exp`` per
+element in backward, and is as accurate. The formulas are those of `Softmax` and
+`LogSoftmax` in `tinygrad_act.activations`, which documents them; here they are written
+as loops over one row, which NumPy's whole-array form cannot express. Rows are
+independent, so they run in chunks on the thread pool. Where the rows are the columns
+of a C-ordered array (a softmax along axis 0), blocks of columns are copied into rows in
+cache first, by tiles transposed in SIMD registers (`_gather`), and computed by the
+same row kernels.
 
 float32 rows have kernels of their own, which read and write float32: ``exp`` in
 float32 on 16 lanes (`tinygrad_act._numba_math32.exp_difference`, which carries the
@@ -176,17 +179,17 @@ def _forward(x: Array, y: Array, p: Array, log: bool) -> None:
         finite = xp.isfinite(m)
         shift = -m if finite else 0.0
         maxima = 0
-        for j in range(n):
-            v = x[i, j]
-            # e^(v - m), with the rounding error of v - m carried into exp (TwoSum)
-            hi = v + shift
-            b = hi - v
-            lo = (v - (hi - b)) + (shift - b)
-            e = xp.exp(hi) * (1.0 + (lo if xp.isfinite(hi) else 0.0))
-            # v - m is 0 exactly at a maximum, whose e is an exact 1: counted, not summed
-            top = finite and hi == 0.0
-            exps[j] = 0.0 if top else e
-            maxima += top
+        if finite:
+            for j in range(n):
+                v = x[i, j]
+                # e^(v - m), with the rounding error of v - m carried into exp; v - m is 0
+                # exactly at a maximum, whose e is an exact 1: counted, not summed
+                top = v == m
+                exps[j] = 0.0 if top else xp.exp_difference(v, m)
+                maxima += top
+        else:
+            for j in range(n):
+                exps[j] = xp.exp(x[i, j])
         # the sum is 1 + rest, rest the sum without one maximal entry's 1: log1p(rest) keeps
         # the tiny outputs of a dominant entry (without a finite maximum, rest is sum - 1)
         rest = _sum(exps) + (maxima - 1)
