@@ -1719,6 +1719,56 @@ def test_a_step_of_a_value_that_does_not_round_exactly(dtype: Any, each_engine: 
         assert layer._cache[0][0].dtype == np.uint8
 
 
+@NEEDS_NUMBA
+def test_a_compiled_form_with_another_step_is_refused(numba_engine: None) -> None:
+    """A compiled form keeps its own f' as step codes, which backward reads as the
+    kernel's: one marked with another value than its kernel's is refused where the
+    engine first runs it, naming both, rather than give a wrong gradient."""
+
+    def half(xp: Any, x: Any) -> tuple[Any, Any]:
+        return xp.where(x > 0, 0.5 * x, 0.0), xp.where(x > 0, 0.5, xp.where(x <= 0, 0.0, x))
+
+    @_engine.compiled_form_of(half)
+    @_engine.step_derivative(value=0.25)
+    def half_compiled(xp: Any, x: Any) -> tuple[Any, Any]:
+        return xp.where(x > 0, 0.5 * x, 0.0), xp.where(x > 0, 0.5, xp.where(x <= 0, 0.0, x))
+
+    class Half(Activation):
+        function_and_derivative = staticmethod(half)
+
+    with pytest.raises(
+        TypeError,
+        match=r"half_compiled: marked step_derivative with value "
+        r"0\.25, but it stands in for .*half, whose f' step is 1\.0",
+    ):
+        Half().forward(np.array([1.0, -1.0]))
+
+
+def _scaled(factor: float) -> type[Activation]:
+    """An activation made by a factory: its kernel closes over `factor`."""
+
+    @_engine.step_derivative(value=factor)
+    def kernel(xp: Any, x: Any) -> tuple[Any, Any]:
+        slope = xp.where(x > 0, factor, xp.where(x <= 0, 0.0, x))  # NaN for NaN
+        return x * slope, slope
+
+    class Scaled(Activation):
+        function_and_derivative = staticmethod(kernel)
+
+    return Scaled
+
+
+def test_kernels_closing_over_other_values_compile_apart(each_engine: str) -> None:
+    """Two kernels of one factory have the same code and source file: each still runs
+    with its own closure value and step (numba compiles them in as constants, and its
+    disk cache must not hand one's loop to the other)."""
+    x, g = np.array([2.0, -1.0, np.nan, 3.0]), np.array([1.0, 1.0, 1.0, 4.0])
+    for factor in (0.5, 0.25, 0.5, 3.0):
+        layer = _scaled(factor)()
+        np.testing.assert_array_equal(layer.forward(x), [2 * factor, 0.0, np.nan, 3 * factor])
+        np.testing.assert_array_equal(layer.backward(g), [factor, 0.0, np.nan, 4 * factor])
+
+
 @pytest.mark.parametrize("value", [0.0, -0.0, math.inf, math.nan])
 def test_a_step_of_zero_or_not_finite_is_refused(value: float) -> None:
     with pytest.raises(ValueError, match=r"step_derivative: value must be finite and not 0"):

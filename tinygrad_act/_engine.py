@@ -201,7 +201,9 @@ def step_derivative(kernel: Any = None, *, value: float = 1.0) -> Any:
     The compiled engine then keeps f' for backward as `STEP_CODES`, one byte an element
     instead of eight, and backward reads it back in the same pass as its product. A
     function that returns f' (``derivative``) still gets floats. Use it with
-    ``@staticmethod``, in either order.
+    ``@staticmethod``, in either order. The kernel's f' must be 0 or `value` exactly as
+    its loop computes it (in float32 for a `float32_safe` kernel's float32 loop, where
+    `value` is rounded to float32 too): the loop keeps any other f' as NaN.
     """
     value = float(value)
     if not (math.isfinite(value) and value != 0.0):
@@ -210,13 +212,35 @@ def step_derivative(kernel: Any = None, *, value: float = 1.0) -> Any:
         return lambda kernel: step_derivative(kernel, value=value)
     function = kernel.__func__ if isinstance(kernel, staticmethod) else kernel
     function.step_derivative = function.__code__  # type: ignore[union-attr]
-    function.step_value = value  # type: ignore[union-attr]
+    with Quietly():  # NOTE: a value beyond float32's range rounds to inf, as f' would
+        function.step_values = (value, float(np.float32(value)))  # type: ignore[union-attr]
     return kernel
+
+
+#: `step_values` of a kernel without them: f' 1.
+UNIT_STEPS = (1.0, 1.0)
 
 
 def step_value(kernel: Kernel) -> float:
     """The f' a `step_derivative` kernel's code 1 stands for (`STEP_CODES`)."""
-    return cast(float, getattr(kernel, "step_value", 1.0))
+    return cast(float, getattr(kernel, "step_values", UNIT_STEPS)[0])
+
+
+def _stand_in(kernel: Kernel, twin: Kernel) -> Kernel:
+    """`twin`, which the compiled engine runs for `kernel` (`compiled_form_of`,
+    `float32_input_of`), once checked: backward reads the step codes a twin keeps as
+    `kernel`'s `step_value` says."""
+    if (
+        twin is not kernel
+        and _marked(twin, "step_derivative")
+        and step_value(twin) != step_value(kernel)
+    ):
+        raise TypeError(
+            f"{twin.__qualname__}: marked step_derivative with value {step_value(twin)!r}, "
+            f"but it stands in for {kernel.__qualname__}, whose f' step is "
+            f"{step_value(kernel)!r}: mark both with the same value"
+        )
+    return twin
 
 
 def rare_case(predicate: Callable[..., Any]) -> Callable[[_F], _F]:
@@ -317,7 +341,7 @@ def compiled_form_of(kernel: Kernel) -> Callable[[_F], _F]:
 
 def _compiled_form(kernel: Kernel) -> Kernel:
     """The kernel the compiled engine runs for `kernel` in float64 (`compiled_form_of`)."""
-    return cast(Kernel, getattr(kernel, "compiled_form", kernel))
+    return _stand_in(kernel, getattr(kernel, "compiled_form", kernel))
 
 
 #: f' of a `step_derivative` kernel as the compiled engine keeps it: the code 0 for 0, 1
@@ -762,23 +786,13 @@ def _kind(parameter: Any) -> Any:
     return np.asarray(parameter).dtype.type
 
 
-def chain_rule(
-    grad_output: Array, derivative: Array, dtype: np.dtype[Any], step: float = 1.0
-) -> Array:
-    """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`.
-
-    `derivative` may be `STEP_CODES`, with `step` the value its code 1 stands for (the
-    kernel's `step_value`), as f' of input of `dtype` would keep it.
-    """
+def chain_rule(grad_output: Array, derivative: Array, dtype: np.dtype[Any]) -> Array:
+    """``grad_output * derivative`` in the wider of the two dtypes, rounded once to `dtype`
+    (`chain_rule_steps` for f' kept as `STEP_CODES`)."""
     n = derivative.size
-    if derivative.dtype == STEP_CODES and step != 1.0 and dtype != _FLOAT64:
-        with Quietly():  # NOTE: a step beyond float32's range rounds to inf, as f' would
-            step = float(np.float32(step))  # f' of float32 or float16 input: kept in float32
     if n < TEAM_START and grad_output.dtype == dtype:  # the common small call, lean
-        if derivative.dtype == dtype:
-            product = _products.get(dtype)
-        else:  # a step kernel's codes, or f' of float16 (which numba does not take)
-            product = _step_products.get(dtype) if derivative.itemsize == 1 else None
+        # (f' of float16 input is float32: the paths below)
+        product = _products.get(dtype) if derivative.dtype == dtype else None
         if (
             product is not None
             and grad_output.flags.carray  # C-ordered and aligned (and writeable)
@@ -786,16 +800,13 @@ def chain_rule(
             and (_USING.get() or _ENGINE) == "numba"
         ):
             result = np.empty(derivative.shape, dtype)
-            arrays: tuple[Array, ...] = (grad_output, derivative, result)
-            if derivative.ndim != 1:
-                arrays = tuple([a.reshape(-1) for a in arrays])
-            if derivative.itemsize == 1:
-                product(*arrays, step)
+            if derivative.ndim == 1:
+                product(grad_output, derivative, result)
             else:
-                product(*arrays)
+                product(grad_output.reshape(-1), derivative.reshape(-1), result.reshape(-1))
             return result
     if derivative.dtype == STEP_CODES:
-        return _chain_rule_codes(grad_output, derivative, dtype, step)
+        raise TypeError("chain_rule: f' kept as step codes goes to chain_rule_steps")
     if (
         (_USING.get() or _ENGINE or engine()) == "numba"
         and grad_output.itemsize != 2  # numba has no float16
@@ -843,6 +854,30 @@ def chain_rule(
     return result
 
 
+def chain_rule_steps(
+    grad_output: Array, codes: Array, dtype: np.dtype[Any], steps: tuple[float, float]
+) -> Array:
+    """`chain_rule` for f' kept as `STEP_CODES`, with `steps` the kernel's
+    ``step_values``: the value code 1 stands for, and that value rounded to float32 (f'
+    of float32 and float16 input is kept in float32)."""
+    step = steps[dtype.itemsize != 8]
+    if codes.size < TEAM_START and grad_output.dtype == dtype:  # the common small call
+        product = _step_products.get(dtype)
+        if (
+            product is not None
+            and grad_output.flags.carray  # C-ordered and aligned (and writeable)
+            and codes.flags.c_contiguous  # this package's own
+            and (_USING.get() or _ENGINE) == "numba"
+        ):
+            result = np.empty(codes.shape, dtype)
+            if codes.ndim == 1:
+                product(grad_output, codes, result, step)
+            else:
+                product(grad_output.reshape(-1), codes.reshape(-1), result.reshape(-1), step)
+            return result
+    return _chain_rule_codes(grad_output, codes, dtype, step)
+
+
 _product_loop: Any = None
 _team_module: Any = None
 #: The product's machine code for g, f' and the result all of one dtype.
@@ -853,10 +888,10 @@ _step_products: dict[np.dtype[Any], Any] = {}
 
 
 def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any], step: float) -> Array:
-    """`chain_rule` for f' kept as `STEP_CODES`: ``grad_output`` times 0, `step` or NaN,
-    with the bits of the product with f' as floats (in f''s dtype, the wider of it and
-    grad_output's, float64 for a float16 result), rounded once to `dtype`; one pass
-    reads the codes and writes the product."""
+    """`chain_rule_steps`'s work: ``grad_output`` times 0, `step` or NaN, with the bits
+    of the product with f' as floats (in f''s dtype, the wider of it and grad_output's,
+    float64 for a float16 result), rounded once to `dtype`; one pass reads the codes and
+    writes the product."""
     n = codes.size
     if (
         (_USING.get() or _ENGINE or engine()) != "numba"
@@ -995,7 +1030,7 @@ def _choose_loops(key: tuple[Kernel, np.dtype[Any]]) -> Chosen:
     """
     kernel, dtype = key
     twin = getattr(kernel, "float32_input", None) if dtype == _FLOAT32 else None
-    kernel = _compiled_form(kernel) if twin is None else twin
+    kernel = _compiled_form(kernel) if twin is None else _stand_in(kernel, twin)
     loops = None
     if dtype == _FLOAT32 and _marked(kernel, "float32_safe"):
         loops = _compiled(kernel, True)
@@ -1069,8 +1104,8 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
     if step:  # code 1's f', in the loop's precision
-        with Quietly():  # a step beyond float32's range is inf in a float32 loop
-            holder.step_value = (np.float32 if native else np.float64)(step_value(kernel))  # type: ignore[attr-defined]
+        value = getattr(kernel, "step_values", UNIT_STEPS)[1 if native else 0]
+        holder.step_value = (np.float32 if native else np.float64)(value)  # type: ignore[attr-defined]
     both, value_only = _loop_pair(holder, arity, native, step, predicate is not None, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
     parameters = _sample_parameters(kernel)
@@ -1104,6 +1139,13 @@ def _digest(kernel: Kernel, space: Any) -> str:
     # loop's cache name) changed once numba had compiled the kernel and held its constants.
     digest = hashlib.sha256(marshal.dumps(kernel.__code__, 2))
     predicate = _rare_case(kernel)
+    # numba compiles the values a kernel closes over, and a step's value, in as constants
+    for function in (kernel, predicate):
+        for cell in getattr(function, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):  # an empty cell
+                digest.update(_constant_bytes(cell.cell_contents))
+    if _marked(kernel, "step_derivative"):
+        digest.update(repr(getattr(kernel, "step_values", UNIT_STEPS)).encode())
     for path in (
         inspect.getsourcefile(kernel),
         predicate and inspect.getsourcefile(predicate),
@@ -1114,6 +1156,17 @@ def _digest(kernel: Kernel, space: Any) -> str:
         with contextlib.suppress(OSError, TypeError):  # no file: the code digest alone
             digest.update(Path(path or "").read_bytes())
     return digest.hexdigest()[:16]
+
+
+def _constant_bytes(value: Any) -> bytes:
+    """Bytes that tell `value` (a kernel's closure variable) from any other: an array's
+    dtype, shape and data; the items of a tuple or list; else the type and ``repr``
+    (an object's default repr names its address, so each process compiles its own)."""
+    if isinstance(value, np.ndarray):
+        return repr((value.dtype.str, value.shape)).encode() + value.tobytes()
+    if isinstance(value, (tuple, list)):
+        return b"(" + b",".join([_constant_bytes(item) for item in value]) + b")"
+    return repr((type(value).__qualname__, value)).encode()
 
 
 def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
@@ -1129,8 +1182,8 @@ def _loop_pair(
 ) -> tuple[Any, Any]:
     """The loops over a kernel of `arity` parameters: f and f', and f only; each element
     widened to float64 first unless `native`; f' kept as `STEP_CODES` if `step` (code 1
-    for ``holder.step_value``); in
-    blocks, each through the kernel's common case first, if `rare` (see `rare_case`).
+    for ``holder.step_value``); in blocks, each through the kernel's common case first,
+    if `rare` (see `rare_case`).
 
     numba prunes the branches for other arities before it compiles, as `arity` is a
     constant of the closure.

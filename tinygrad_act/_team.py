@@ -419,7 +419,7 @@ def product(g: Any, f: Any, out: Any) -> None:
 def step_product(g: Any, codes: Any, out: Any, step: float) -> None:
     """``out[i] = g[i] * f'`` for f' kept as codes (`_engine.STEP_CODES`): 0 for 0, 1 for
     `step` (a float64 holding f' in its own dtype), 2 for NaN. The product is computed
-    in float64 (exact for float32 g and f') and rounded once to out's dtype: the bits of
+    in float64 (exact for float32 g and f') and then rounded to out's dtype: the bits of
     `product` with f' as floats."""
     wide_vectors()
     for i in range(out.size):

@@ -498,9 +498,10 @@ class Activation(Layer):
             or grad.dtype not in _NATIVE_FLOATS
         ):
             grad = check_grad_output(self, grad_output, derivative.shape)
-        if derivative.dtype == _engine.STEP_CODES:  # the compiled engine's codes for f'
-            step = _engine.step_value(type(self).function_and_derivative)
-            return _engine.chain_rule(grad, derivative, dtype, step)
+        if derivative.itemsize == 1:  # the compiled engine's step codes for f'
+            kernel = type(self).function_and_derivative
+            steps = getattr(kernel, "step_values", _engine.UNIT_STEPS)
+            return _engine.chain_rule_steps(grad, derivative, dtype, steps)
         return _engine.chain_rule(grad, derivative, dtype)
 
 
