@@ -10,6 +10,7 @@ import math
 import os
 import pickle
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -1767,6 +1768,27 @@ def test_kernels_closing_over_other_values_compile_apart(each_engine: str) -> No
         layer = _scaled(factor)()
         np.testing.assert_array_equal(layer.forward(x), [2 * factor, 0.0, np.nan, 3 * factor])
         np.testing.assert_array_equal(layer.backward(g), [factor, 0.0, np.nan, 4 * factor])
+
+
+def test_ctrl_c_while_compiling_is_raised_once_the_compile_lock_is_let_go() -> None:
+    """A SIGINT while the compile lock is held (numba compiling, where a KeyboardInterrupt
+    raised inside its callbacks would be lost) is held back, then raised as
+    KeyboardInterrupt as the lock is let go; the handler before is back."""
+    before = signal.getsignal(signal.SIGINT)
+    reached = []
+
+    def compile_with_a_ctrl_c() -> None:
+        with _engine.compile_lock:
+            signal.raise_signal(signal.SIGINT)
+            reached.append("after the signal")
+
+    with pytest.raises(KeyboardInterrupt):
+        compile_with_a_ctrl_c()
+    assert reached == ["after the signal"]
+    assert signal.getsignal(signal.SIGINT) is before
+    with _engine.compile_lock:  # and without a signal, nothing is raised
+        pass
+    assert signal.getsignal(signal.SIGINT) is before
 
 
 @pytest.mark.parametrize("value", [0.0, -0.0, math.inf, math.nan])

@@ -36,6 +36,7 @@ import marshal
 import math
 import operator
 import os
+import signal
 import sys
 import textwrap
 import threading
@@ -948,9 +949,49 @@ def _product() -> Any:
 # ---------------------------------------------------------------------------
 # Compiling kernels with numba
 
-#: Held while numba compiles a kernel's loops, a thread team's job (see _team), or a
-#: row kernel's first call (see _rows).
-compile_lock = threading.Lock()
+
+class _CompileLock:
+    """A lock held while numba compiles a kernel's loops (or loads them from its disk
+    cache), a thread team's job (see _team), or a row kernel's first call (see _rows).
+
+    On the main thread, a Ctrl-C (SIGINT) that arrives while it is held is raised when it
+    is let go. NOTE: numba and llvmlite run Python code while they compile, some of it
+    called back from LLVM (llvmlite's object cache), where a KeyboardInterrupt is reported
+    as ignored and lost; and one raised inside ``exec`` of a string (as numba's and the
+    dataclasses' generated code runs) makes CPython 3.11 end the process by SIGINT at exit,
+    even where it was caught (`tinygrad_act.cli` clears that).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._previous: Any = None  # the SIGINT handler it replaced, while held
+        self._received: list[int] = []
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._previous = None
+        # (not where SIGINT's handler was set outside Python: it could not be put back)
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not None
+        ):
+            received = self._received = []
+            with contextlib.suppress(ValueError):  # not the main interpreter
+                self._previous = signal.signal(
+                    signal.SIGINT, lambda signum, frame: received.append(signum)
+                )
+
+    def __exit__(self, *exception: object) -> None:
+        previous, received = self._previous, self._received
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        self._lock.release()
+        if previous is not None and received:
+            signal.raise_signal(signal.SIGINT)  # to the handler it had: here, at once
+
+
+#: See `_CompileLock`.
+compile_lock = _CompileLock()
 
 
 def compiled_once(cache: dict[Any, Any], key: Any, build: Callable[[], Any]) -> Any:

@@ -527,6 +527,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
+        # NOTE: CPython 3.11 marks a KeyboardInterrupt that leaves code run by ``exec`` of
+        # a string (numba's and the dataclasses' generated code, as they load) unhandled,
+        # though it was caught here, and then ends the process by SIGINT at exit, not
+        # with 130; the next ``exec`` of a string clears the mark
+        exec("None")
         return 130
     except MemoryError:
         print(f"{PROG}: out of memory; try smaller settings", file=sys.stderr)
