@@ -1770,6 +1770,35 @@ def test_kernels_closing_over_other_values_compile_apart(each_engine: str) -> No
         np.testing.assert_array_equal(layer.backward(g), [factor, 0.0, np.nan, 4 * factor])
 
 
+def test_kernels_reading_other_values_compile_apart(each_engine: str) -> None:
+    """numba compiles the globals a kernel reads, and the floats it closes over, into its
+    loop as constants: one kernel's code with another global's value, or a NaN of the
+    other sign, runs with its own."""
+    source = "def kernel(xp, x):\n    return x * SCALE, x * 0.0 + SCALE\n"
+    x = np.array([1.0, -2.0])
+    for scale in (2.0, 3.0, 2.0):
+        scope: dict[str, Any] = {"SCALE": scale}
+        exec(source, scope)  # no source file: the kernel's code alone tells them apart
+        layer = type("Scaled", (Activation,), {"function_and_derivative": scope["kernel"]})()
+        np.testing.assert_array_equal(layer.forward(x), x * scale)
+        np.testing.assert_array_equal(layer.backward(np.ones(2)), [scale, scale])
+    for sign in (1.0, -1.0, 1.0):
+        layer = _constant(math.copysign(math.nan, sign))()
+        assert np.all(np.signbit(layer.forward(x)) == (sign < 0)), sign
+
+
+def _constant(value: float) -> type[Activation]:
+    """An activation whose f is `value` everywhere: its kernel closes over it."""
+
+    def kernel(xp: Any, x: Any) -> tuple[Any, Any]:
+        return x * 0.0 + value, x * 0.0
+
+    class Constant(Activation):
+        function_and_derivative = staticmethod(kernel)
+
+    return Constant
+
+
 def test_ctrl_c_while_compiling_is_raised_once_the_compile_lock_is_let_go() -> None:
     """A SIGINT while the compile lock is held (numba compiling, where a KeyboardInterrupt
     raised inside its callbacks would be lost) is held back, then raised as

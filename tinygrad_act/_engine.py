@@ -964,29 +964,45 @@ class _CompileLock:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._previous: Any = None  # the SIGINT handler it replaced, while held
-        self._received: list[int] = []
+        # the main thread's SIGINT handler it replaced, and the signals held back
+        self._held: tuple[Any, list[int]] | None = None
 
     def __enter__(self) -> None:
-        self._lock.acquire()
-        self._previous = None
+        # NOTE: the handler that holds SIGINT back is in place before the lock is taken,
+        # and stays until it is let go: a KeyboardInterrupt between the two would leave
+        # the lock taken for good
+        held = None
         # (not where SIGINT's handler was set outside Python: it could not be put back)
         if (
             threading.current_thread() is threading.main_thread()
             and signal.getsignal(signal.SIGINT) is not None
         ):
-            received = self._received = []
+            received: list[int] = []
             with contextlib.suppress(ValueError):  # not the main interpreter
-                self._previous = signal.signal(
-                    signal.SIGINT, lambda signum, frame: received.append(signum)
-                )
+                previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(1))
+                held = (previous, received)
+        try:
+            self._lock.acquire()
+        except BaseException:
+            _put_back(held)
+            raise
+        self._held = held  # the main thread's only: other threads leave it None
 
     def __exit__(self, *exception: object) -> None:
-        previous, received = self._previous, self._received
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
+        held = None
+        if threading.current_thread() is threading.main_thread():
+            held, self._held = self._held, None
         self._lock.release()
-        if previous is not None and received:
+        _put_back(held)
+
+
+def _put_back(held: tuple[Any, list[int]] | None) -> None:
+    """Put back the SIGINT handler `_CompileLock` replaced, and send it the SIGINT held
+    back, if one came."""
+    if held is not None:
+        previous, received = held
+        signal.signal(signal.SIGINT, previous)
+        if received:
             signal.raise_signal(signal.SIGINT)  # to the handler it had: here, at once
 
 
@@ -1166,10 +1182,12 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
 
 
 def _digest(kernel: Kernel, space: Any) -> str:
-    """A hash of `kernel`'s code, its source file (and its `rare_case` predicate's) and
-    the math namespaces it compiles with (`space`). numba caches a loop on disk under a
-    key that includes the module objects it closes over, by name; the name carries this
-    hash, so that a changed kernel never loads a stale loop."""
+    """A hash of `kernel`'s code, its source file (and its `rare_case` predicate's), the
+    values that numba compiles into its loop as constants (those it closes over, the
+    plain values of the globals it names, its step's value) and the math namespaces it
+    compiles with (`space`). numba caches a loop on disk under a key that includes the
+    module objects it closes over, by name; the name carries this hash, so that a
+    changed kernel, or another kernel of the same code, never loads a stale loop."""
     import hashlib  # here, not at import: 4 ms that only compiling needs
     from pathlib import Path
 
@@ -1180,13 +1198,20 @@ def _digest(kernel: Kernel, space: Any) -> str:
     # loop's cache name) changed once numba had compiled the kernel and held its constants.
     digest = hashlib.sha256(marshal.dumps(kernel.__code__, 2))
     predicate = _rare_case(kernel)
-    # numba compiles the values a kernel closes over, and a step's value, in as constants
+    # numba compiles these values into the loop as constants
     for function in (kernel, predicate):
         for cell in getattr(function, "__closure__", None) or ():
             with contextlib.suppress(ValueError):  # an empty cell
-                digest.update(_constant_bytes(cell.cell_contents))
+                _hash_constant(digest, cell.cell_contents)
+        names = getattr(getattr(function, "__code__", None), "co_names", ())
+        scope = getattr(function, "__globals__", {})
+        for name in names:
+            value = scope.get(name)
+            if isinstance(value, _PLAIN_CONSTANTS):  # not modules, functions, classes
+                digest.update(name.encode())
+                _hash_constant(digest, value)
     if _marked(kernel, "step_derivative"):
-        digest.update(repr(getattr(kernel, "step_values", UNIT_STEPS)).encode())
+        _hash_constant(digest, getattr(kernel, "step_values", UNIT_STEPS))
     for path in (
         inspect.getsourcefile(kernel),
         predicate and inspect.getsourcefile(predicate),
@@ -1199,15 +1224,35 @@ def _digest(kernel: Kernel, space: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _constant_bytes(value: Any) -> bytes:
-    """Bytes that tell `value` (a kernel's closure variable) from any other: an array's
-    dtype, shape and data; the items of a tuple or list; else the type and ``repr``
-    (an object's default repr names its address, so each process compiles its own)."""
-    if isinstance(value, np.ndarray):
-        return repr((value.dtype.str, value.shape)).encode() + value.tobytes()
-    if isinstance(value, (tuple, list)):
-        return b"(" + b",".join([_constant_bytes(item) for item in value]) + b")"
-    return repr((type(value).__qualname__, value)).encode()
+#: The globals a kernel names that `_digest` hashes by value.
+_PLAIN_CONSTANTS = (int, float, complex, str, bytes, tuple, np.ndarray, np.generic)
+
+
+def _hash_constant(digest: Any, value: Any) -> None:
+    """Feed `digest` what tells `value` (a kernel's constant) from any other: a number's
+    type and bits (NaN's sign and payload too), an array's dtype, shape and data, the
+    items of a tuple or list; else the type and ``repr``, or the object's address where
+    it has no repr (an address differs from process to process: such a kernel compiles
+    in each, never takes another's loop)."""
+    if isinstance(value, (np.ndarray, np.generic)):
+        digest.update(repr((value.dtype.str, np.shape(value))).encode())
+        try:
+            digest.update(np.ascontiguousarray(value).reshape(-1).view(np.uint8))
+        except (TypeError, ValueError):  # objects
+            digest.update(f"at {id(value)}".encode())
+    elif isinstance(value, (float, complex)):
+        _hash_constant(digest, np.asarray(value))
+    elif isinstance(value, (tuple, list)):
+        digest.update(f"{type(value).__name__}{len(value)}(".encode())
+        for item in value:
+            _hash_constant(digest, item)
+        digest.update(b")")
+    else:
+        try:
+            text = repr(value)
+        except Exception:
+            text = f"at {id(value)}"
+        digest.update(f"{type(value).__module__}.{type(value).__qualname__}:{text}".encode())
 
 
 def _sample_parameters(kernel: Kernel) -> tuple[float, ...]:
