@@ -352,7 +352,7 @@ def _compiled_form(kernel: Kernel) -> Kernel:
 STEP_CODES = np.dtype(np.uint8)
 
 
-def step_values(value: float, dtype: np.dtype[Any]) -> Array:
+def step_table(value: float, dtype: np.dtype[Any]) -> Array:
     """What each of `STEP_CODES` stands for, in `dtype`: 0, `value` and NaN."""
     return np.array([0.0, value, np.nan], dtype)
 
@@ -720,7 +720,7 @@ def _evaluate_compiled(
         with np.errstate(over="ignore"):  # NOTE: float16 results above 65504 round to inf
             y = y.astype(_FLOAT16)
     if codes and not for_backward:
-        d = step_values(step_value(kernel), derivative_dtype(x.dtype))[d]
+        d = step_table(step_value(kernel), derivative_dtype(x.dtype))[d]
     if x.ndim == 1:
         return y, d
     return y.reshape(x.shape), None if d is None else d.reshape(x.shape)
@@ -899,7 +899,7 @@ def _chain_rule_codes(grad_output: Array, codes: Array, dtype: np.dtype[Any], st
         or grad_output.itemsize == 2  # numba has no float16
         or dtype.itemsize == 2
     ):
-        values = step_values(step, derivative_dtype(dtype))
+        values = step_table(step, derivative_dtype(dtype))
         wide = _FLOAT64 if dtype.itemsize == 2 else None
         if n < PARALLEL_MIN:
             result = np.empty(codes.shape, dtype)
