@@ -32,11 +32,14 @@ from tinygrad_act import (
     Hardsigmoid,
     Hardtanh,
     LeakyReLU,
+    LogSoftmax,
     Mish,
     ReLU,
     ReLU6,
     Sigmoid,
     SiLU,
+    Softmax,
+    Softmin,
     Softplus,
     Softshrink,
     Tanh,
@@ -626,6 +629,26 @@ def test_forward_allocates_its_output_and_backward_its_result_only(
         tracemalloc.stop()
         # one array, plus a few block-sized temporaries per thread
         assert peak < array + 64 * 16384 * 8
+
+
+@NEEDS_NUMBA
+@pytest.mark.parametrize(("kind", "arrays"), [(Softmax, 1), (LogSoftmax, 1), (Softmin, 2)])
+def test_the_softmaxes_allocate_their_output_and_backward_its_result_only(
+    kind: type[Softmax], arrays: int, numba_engine: None
+) -> None:
+    """On the compiled engine; Softmin negates x first: one more array in forward. (The
+    NumPy engine computes the whole array with NumPy's expressions.)"""
+    layer = kind()
+    x = np.random.default_rng(0).standard_normal((1000, 2000))
+    g = np.ones_like(x)
+    layer.forward(x)  # the softmax kept now exists and will be overwritten
+    for call, count in ((lambda: layer.forward(x), arrays), (lambda: layer.backward(g), 1)):
+        tracemalloc.start()
+        call()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        # `count` arrays, plus a few row-sized temporaries per thread
+        assert count * x.nbytes <= peak < count * x.nbytes + 64 * 16384 * 8
 
 
 def test_no_grad_computes_the_output_and_keeps_nothing(each_engine: str) -> None:

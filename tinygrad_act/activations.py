@@ -1988,13 +1988,22 @@ class Softmin(Softmax):
     """
 
     def forward(self, x: npt.ArrayLike) -> Array:
-        self._forget()  # a forward that fails leaves no cache
         if type(x) is not np.ndarray and _array_api.is_foreign(x):
+            self._forget()  # a forward that fails leaves no cache
             return super().forward(-_array_api.float_array(x, "Softmin"))
-        return super().forward(np.negative(as_float_array(x, "Softmin")))
+        try:
+            negated = np.negative(as_float_array(x, "Softmin"))
+        except Exception:
+            self._forget()  # a forward that fails leaves no cache
+            raise
+        # the cache is left for Softmax's forward, which overwrites its buffer
+        return super().forward(negated)
 
     def backward(self, grad_output: npt.ArrayLike) -> Array:
-        return -super().backward(grad_output)
+        result = super().backward(grad_output)
+        if type(result) is np.ndarray:
+            return np.negative(result, out=result)  # a fresh array: ours to negate
+        return -result
 
     def jacobian(self, x: npt.ArrayLike) -> Array:
         return np.negative(super().jacobian(np.negative(as_float_array(x, "Softmin.jacobian"))))
