@@ -642,7 +642,11 @@ def test_the_softmaxes_allocate_their_output_and_backward_its_result_only(
     x = np.random.default_rng(0).standard_normal((1000, 2000))
     g = np.ones_like(x)
     layer.forward(x)  # the softmax kept now exists and will be overwritten
-    for call, count in ((lambda: layer.forward(x), arrays), (lambda: layer.backward(g), 1)):
+    calls: list[tuple[Callable[[], object], int]] = [
+        (lambda: layer.forward(x), arrays),
+        (lambda: layer.backward(g), 1),
+    ]
+    for call, count in calls:
         tracemalloc.start()
         call()
         peak = tracemalloc.get_traced_memory()[1]
