@@ -7,7 +7,7 @@
 A size is a number of elements, or a shape such as 64x128 (a toy network's batch).
 
 For each activation, size and dtype, one "step" is forward then backward with a
-grad_output of ones, as in training. The candidates are timed in turn, round after
+seeded standard-normal grad_output, as in training. The candidates are timed in turn, round after
 round (so a noisy neighbour hurts them all alike), and the table shows the median
 of the rounds in ns per element and each peer's time divided by ours (above 1: we
 are faster). Peers:
@@ -16,8 +16,8 @@ are faster). Peers:
 - expit: ``scipy.special.expit`` plus the NumPy backward (sigmoid only);
 - torch: PyTorch's functional activation with autograd, on 1 thread and on all.
 
-tinygrad_act runs on 1 thread (compared with torch on 1) and on all threads
-(compared with torch on all, and with the single-threaded NumPy and SciPy peers).
+tinygrad_act runs on 1 thread (compared with torch on 1 and with the single-threaded
+NumPy and SciPy peers) and on all threads (compared with torch on all).
 Peers that are not installed are skipped with a note (``pip install ".[bench]"``).
 The memory table reports tracemalloc's peak per call at the largest size, with the
 pool of freed large results emptied before each call (a steady loop reuses its blocks
@@ -517,7 +517,7 @@ def _print_row(name: str, dtype: str, label: str, size: int, medians: dict[str, 
     ours_all = medians.get(f"ours {ALL_THREADS}t", ours_1)
     cells = []
     for peer, seconds in medians.items():
-        base = ours_1 if peer.endswith(" 1t") else ours_all
+        base = ours_all if _threaded(peer) else ours_1  # at the peer's thread count
         ratio = "" if peer.startswith("ours") else f" ({seconds / base:.2f}x)"
         cells.append(f"{peer} {seconds / size * 1e9:.2f}{ratio}")
     print(f"{name:<12}{dtype:<8}{label:>9}  " + "  ".join(cells))
