@@ -212,6 +212,8 @@ def test_bare_invocation_prints_the_usage_and_exits_2(capsys: pytest.CaptureFixt
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--version"]) == 0
     assert capsys.readouterr().out == f"tinygrad-act {importlib.metadata.version('tinygrad_act')}\n"
+    assert main(["--help"]) == 0
+    assert "  --version   show program's version number and exit\n" in capsys.readouterr().out
 
 
 def test_package_metadata_has_license_authors_and_urls() -> None:

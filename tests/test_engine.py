@@ -1340,6 +1340,18 @@ def test_a_forward_that_fails_leaves_no_cache_for_backward(name: str, each_engin
             layer.forward(x.astype(complex))
         with pytest.raises(RuntimeError, match="without a forward"):
             layer.backward(np.ones((2, 4)))
+        layer.forward(x)
+        with pytest.raises(KeyboardInterrupt):
+            layer.forward(_Interrupted())  # Ctrl-C while forward converts its input
+        with pytest.raises(RuntimeError, match="without a forward"):
+            layer.backward(np.ones((2, 4)))
+
+
+class _Interrupted:
+    """An array-like whose conversion is interrupted."""
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Array:
+        raise KeyboardInterrupt
 
 
 def test_prelu_takes_slopes_of_any_real_dtype(each_engine: str) -> None:

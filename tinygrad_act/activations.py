@@ -1704,15 +1704,14 @@ class _AlongAxis(Layer):
         _check_axis(self, x, self.axis)
         wide = self._row_dtype(x.dtype)
         shape = _axis_last(x, self.axis).shape
+        # the last softmax kept is overwritten, not reallocated, where it has the same
+        # shape and dtype and no other thread reads it; else it is let go before the
+        # new arrays are made
+        kept = old[0][0] if old is not None and old[1] == threading.get_ident() else None
+        same = type(kept) is np.ndarray and kept.shape == shape and kept.dtype == wide
+        reuse, old, kept = (kept if same else None), None, None
         columns = self._columns(x, wide)
         rows = self._rows(x, wide) if columns is None else columns
-        # the last softmax kept is overwritten, not reallocated, where it has the same
-        # shape and dtype and no other thread reads it
-        reuse = None
-        if old is not None and old[1] == threading.get_ident():
-            kept = old[0][0]
-            if type(kept) is np.ndarray and kept.shape == shape and kept.dtype == wide:
-                reuse = kept
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
         with np.errstate(all="ignore"):
             y, p = self._compiled(
@@ -1993,7 +1992,7 @@ class Softmin(Softmax):
             return super().forward(-_array_api.float_array(x, "Softmin"))
         try:
             negated = np.negative(as_float_array(x, "Softmin"))
-        except Exception:
+        except BaseException:
             self._forget()  # a forward that fails leaves no cache
             raise
         # the cache is left for Softmax's forward, which overwrites its buffer

@@ -79,8 +79,8 @@ class _Version(argparse.Action):
     """--version: reads the package's metadata only when asked (importing
     `importlib.metadata` takes about 12 ms, a twentieth of a short demo)."""
 
-    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS)
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
         print(f"{PROG} {version()}")
@@ -200,7 +200,7 @@ def _build_parser() -> _Parser:
         description="Activation layers with explicit forward and backward.",
         epilog=EXIT_STATUS,
     )
-    parser.add_argument("--version", action=_Version, help="show the version and exit")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     commands = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=_Parser, required=True
     )
