@@ -7,10 +7,10 @@
 A size is a number of elements, or a shape such as 64x128 (a toy network's batch).
 
 For each activation, size and dtype, one "step" is forward then backward with a
-seeded standard-normal grad_output, as in training. The candidates are timed in turn, round after
-round (so a noisy neighbour hurts them all alike), and the table shows the median
-of the rounds in ns per element and each peer's time divided by ours (above 1: we
-are faster). Peers:
+seeded standard-normal grad_output, as in training. The candidates are timed in turn,
+round after round (so a noisy neighbour hurts them all alike), and the table shows the
+median of the rounds in ns per element and each peer's time divided by ours (above 1:
+we are faster). Peers:
 
 - numpy: the textbook NumPy expressions, e.g. ``1/(1+np.exp(-x))`` and ``g*s*(1-s)``;
 - expit: ``scipy.special.expit`` plus the NumPy backward (sigmoid only);

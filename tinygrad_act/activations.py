@@ -1705,11 +1705,11 @@ class _AlongAxis(Layer):
         wide = self._row_dtype(x.dtype)
         shape = _axis_last(x, self.axis).shape
         # the last softmax kept is overwritten, not reallocated, where it has the same
-        # shape and dtype and no other thread reads it; else it is let go before the
-        # new arrays are made
+        # shape and dtype and no other thread reads it
         kept = old[0][0] if old is not None and old[1] == threading.get_ident() else None
         same = type(kept) is np.ndarray and kept.shape == shape and kept.dtype == wide
-        reuse, old, kept = (kept if same else None), None, None
+        reuse = kept if same else None
+        old = kept = None  # else it is let go before the new arrays are made
         columns = self._columns(x, wide)
         rows = self._rows(x, wide) if columns is None else columns
         # NOTE: +inf and NaN give NaN (see Softmax), without a warning.
