@@ -42,7 +42,7 @@ import textwrap
 import threading
 import types
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -222,9 +222,16 @@ def step_derivative(kernel: Any = None, *, value: float = 1.0) -> Any:
 UNIT_STEPS = (1.0, 1.0)
 
 
+def steps_of(kernel: Kernel) -> tuple[float, float]:
+    """The f' a `step_derivative` kernel's code 1 stands for (`STEP_CODES`), and that
+    value rounded to float32: its ``step_values``."""
+    steps: tuple[float, float] = getattr(kernel, "step_values", UNIT_STEPS)
+    return steps
+
+
 def step_value(kernel: Kernel) -> float:
     """The f' a `step_derivative` kernel's code 1 stands for (`STEP_CODES`)."""
-    return cast(float, getattr(kernel, "step_values", UNIT_STEPS)[0])
+    return steps_of(kernel)[0]
 
 
 def _stand_in(kernel: Kernel, twin: Kernel) -> Kernel:
@@ -1161,7 +1168,7 @@ def _make_loops(kernel: Kernel, native: bool) -> tuple[Any, Any] | None:
             raise TypeError(f"{where}: at most {MAX_PARAMETERS} parameters compile")
         return None
     if step:  # code 1's f', in the loop's precision
-        value = getattr(kernel, "step_values", UNIT_STEPS)[1 if native else 0]
+        value = steps_of(kernel)[1 if native else 0]
         holder.step_value = (np.float32 if native else np.float64)(value)  # type: ignore[attr-defined]
     both, value_only = _loop_pair(holder, arity, native, step, predicate is not None, numba, _team)
     sample = np.zeros(1, np.float32 if native else np.float64)
@@ -1211,7 +1218,7 @@ def _digest(kernel: Kernel, space: Any) -> str:
                 digest.update(name.encode())
                 _hash_constant(digest, value)
     if _marked(kernel, "step_derivative"):
-        _hash_constant(digest, getattr(kernel, "step_values", UNIT_STEPS))
+        _hash_constant(digest, steps_of(kernel))
     for path in (
         inspect.getsourcefile(kernel),
         predicate and inspect.getsourcefile(predicate),

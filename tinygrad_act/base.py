@@ -499,8 +499,7 @@ class Activation(Layer):
         ):
             grad = check_grad_output(self, grad_output, derivative.shape)
         if derivative.itemsize == 1:  # the compiled engine's step codes for f'
-            kernel = type(self).function_and_derivative
-            steps = getattr(kernel, "step_values", _engine.UNIT_STEPS)
+            steps = _engine.steps_of(type(self).function_and_derivative)
             return _engine.chain_rule_steps(grad, derivative, dtype, steps)
         return _engine.chain_rule(grad, derivative, dtype)
 
